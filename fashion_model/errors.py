@@ -1,0 +1,5 @@
+"""User-facing errors: one clear line that names the file, row or parameter at fault."""
+
+
+class FashionError(Exception):
+    """Bad input or a state that makes the run meaningless; the CLI prints it as one line."""

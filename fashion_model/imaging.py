@@ -1,0 +1,74 @@
+"""Image processing on the way in and on the way to the model: verify, orient, resize, encode."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+# A decompression bomb is refused before it is decoded (Pillow raises above twice this).
+Image.MAX_IMAGE_PIXELS = 64_000_000
+
+
+class InvalidImage(ValueError):
+    """The bytes are not a decodable image."""
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    data: bytes
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+
+
+def process_image(raw: bytes, shorter_side: int = 256, quality: int = 90) -> ProcessedImage:
+    """Verify, apply EXIF orientation, convert to RGB, shrink to `shorter_side`, re-encode JPEG."""
+    try:
+        with Image.open(io.BytesIO(raw)) as probe:
+            probe.verify()  # catches truncated and malformed files cheaply
+        image = Image.open(io.BytesIO(raw))
+        original_width, original_height = image.size
+        if image.format == "JPEG":
+            # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work.
+            image.draft("RGB", _draft_size(image.size, shorter_side))
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            flat = Image.new("RGB", image.size, (255, 255, 255))
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        image = image.convert("RGB")
+        image = resize_shorter_side(image, shorter_side)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise InvalidImage(f"{type(error).__name__}: {error}") from None
+    return ProcessedImage(
+        buffer.getvalue(), image.width, image.height, original_width, original_height
+    )
+
+
+def _draft_size(size: tuple[int, int], shorter_side: int) -> tuple[int, int]:
+    width, height = size
+    scale = shorter_side / min(width, height)
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def resize_shorter_side(image: Image.Image, shorter_side: int) -> Image.Image:
+    width, height = image.size
+    if min(width, height) <= shorter_side:
+        return image
+    scale = shorter_side / min(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.BILINEAR, reducing_gap=2.0)
+
+
+def load_rgb(path: str, shorter_side: int | None = None) -> Image.Image:
+    """Open a stored JPEG as RGB, using draft mode to decode no more pixels than needed."""
+    image = Image.open(path)
+    if shorter_side and image.format == "JPEG":
+        image.draft("RGB", _draft_size(image.size, shorter_side))
+    return image.convert("RGB")

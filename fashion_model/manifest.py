@@ -1,0 +1,119 @@
+"""The Parquet manifest: one row per source record with its download outcome. Schema declared once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fashion_model.errors import FashionError
+
+MANIFEST_VERSION = "1"
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("source_id", pa.string()),
+        ("url", pa.string()),
+        ("status", pa.string()),  # ok, http_error, timeout, too_large, invalid_image, blocked, ...
+        ("error_message", pa.string()),
+        ("http_status", pa.int32()),
+        ("sha256", pa.string()),
+        ("path", pa.string()),  # relative to the image store root
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("original_width", pa.int32()),
+        ("original_height", pa.int32()),
+        ("bytes", pa.int64()),
+        ("attempts", pa.int32()),
+        ("downloaded_at", pa.timestamp("us", tz="UTC")),
+        ("labels", pa.list_(pa.int32())),  # null for unlabelled sources
+        ("split", pa.string()),
+        ("unknown_labels", pa.list_(pa.string())),
+    ],
+    metadata={"fashion_manifest_version": MANIFEST_VERSION},
+)
+CORE_COLUMNS = tuple(MANIFEST_SCHEMA.names)
+
+
+def schema_with_metadata(metadata_columns: Iterable[str]) -> pa.Schema:
+    """The core schema plus the catalog's own columns, kept as strings exactly as read."""
+    schema = MANIFEST_SCHEMA
+    for name in metadata_columns:
+        if name in CORE_COLUMNS:
+            raise FashionError(f"catalog column {name!r} clashes with a manifest column; rename it")
+        schema = schema.append(pa.field(name, pa.string()))
+    return schema
+
+
+class ManifestWriter:
+    """Writes a manifest dataset in parts into a staging folder; `commit` swaps it in atomically."""
+
+    def __init__(self, target: Path, schema: pa.Schema):
+        self.target = Path(target)
+        self.schema = schema
+        self.staging = self.target.with_name(f".{self.target.name}.staging-{uuid.uuid4().hex[:8]}")
+        self.staging.mkdir(parents=True)
+        self.parts = 0
+        self.rows = 0
+
+    def write(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        pq.write_table(table, self.staging / f"part-{self.parts:05d}.parquet")
+        self.parts += 1
+        self.rows += len(rows)
+
+    def commit(self) -> Path:
+        if self.parts == 0:  # an empty manifest still records its schema
+            pq.write_table(self.schema.empty_table(), self.staging / "part-00000.parquet")
+        old = self.target.with_name(f".{self.target.name}.old-{uuid.uuid4().hex[:8]}")
+        if self.target.exists():
+            os.replace(self.target, old)
+        os.replace(self.staging, self.target)
+        shutil.rmtree(old, ignore_errors=True)
+        return self.target
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def resolve_manifest(name_or_path: str | Path, manifests_root: Path) -> Path:
+    """A manifest by name (under HOME/manifests) or by path; fails with the names that exist."""
+    candidate = Path(name_or_path)
+    if candidate.is_dir():
+        return candidate
+    named = Path(manifests_root) / str(name_or_path)
+    if named.is_dir():
+        return named
+    known = sorted(p.name for p in Path(manifests_root).glob("*") if p.is_dir() and p.name[0] != ".")
+    raise FashionError(
+        f"manifest {str(name_or_path)!r} not found (known: {', '.join(known) or 'none'})"
+    )
+
+
+def read_manifest(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a manifest dataset and check that it carries the core schema."""
+    path = Path(path)
+    files = sorted(path.glob("part-*.parquet"))
+    if not files:
+        raise FashionError(f"{path}: not a manifest (no part-*.parquet files)")
+    tables = [pq.read_table(f, columns=columns) for f in files]
+    table = pa.concat_tables(tables, promote_options="default")
+    missing = [c for c in (columns or CORE_COLUMNS) if c not in table.column_names]
+    if missing:
+        raise FashionError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def iter_manifest_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """Stream a manifest part by part, batch by batch: memory stays bounded."""
+    files = sorted(Path(path).glob("part-*.parquet"))
+    if not files:
+        raise FashionError(f"{path}: not a manifest (no part-*.parquet files)")
+    for file in files:
+        yield from pq.ParquetFile(file).iter_batches(batch_size=4096, columns=columns)
