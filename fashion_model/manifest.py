@@ -39,9 +39,11 @@ MANIFEST_SCHEMA = pa.schema(
 CORE_COLUMNS = tuple(MANIFEST_SCHEMA.names)
 
 
-def schema_with_metadata(metadata_columns: Iterable[str]) -> pa.Schema:
+def schema_with_metadata(metadata_columns: Iterable[str], kind: str = "catalog") -> pa.Schema:
     """The core schema plus the catalog's own columns, kept as strings exactly as read."""
-    schema = MANIFEST_SCHEMA
+    schema = MANIFEST_SCHEMA.with_metadata(
+        {"fashion_manifest_version": MANIFEST_VERSION, "fashion_source_kind": kind}
+    )
     for name in metadata_columns:
         if name in CORE_COLUMNS:
             raise FashionError(f"catalog column {name!r} clashes with a manifest column; rename it")
@@ -108,6 +110,15 @@ def read_manifest(path: Path, columns: list[str] | None = None) -> pa.Table:
     if missing:
         raise FashionError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
     return table
+
+
+def manifest_kind(path: Path) -> str:
+    """'catalog' or 'imaterialist': what kind of source the manifest was built from."""
+    files = sorted(Path(path).glob("part-*.parquet"))
+    if not files:
+        raise FashionError(f"{path}: not a manifest (no part-*.parquet files)")
+    metadata = pq.read_schema(files[0]).metadata or {}
+    return metadata.get(b"fashion_source_kind", b"catalog").decode()
 
 
 def iter_manifest_batches(path: Path, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:

@@ -33,9 +33,13 @@ def make_app(root: Path) -> web.Application:
     return app
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1", port: int = 0) -> int:
+    """`port` if it is free (0 picks any free one); 0 when the asked-for port is taken."""
     with socket.socket() as sock:
-        sock.bind((host, 0))
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return 0
         return sock.getsockname()[1]
 
 

@@ -104,6 +104,8 @@ PLANTED_TRENDS = (
 @dataclass
 class SynthSummary:
     out: str
+    base_url: str
+    seed: int
     train_images: int
     validation_images: int
     products: int
@@ -450,6 +452,8 @@ def synthesize_catalog(
     _write_csv(staging / "truth.csv", truth)
     summary = SynthSummary(
         out=str(out),
+        base_url=base_url,
+        seed=seed,
         train_images=train_images,
         validation_images=validation_images,
         products=products,
@@ -457,7 +461,7 @@ def synthesize_catalog(
         months=CATALOG_MONTHS,
         planted_trends=[asdict(t) for t in PLANTED_TRENDS],
     )
-    _write_json(staging / "planted_trends.json", asdict(summary))
+    _write_json(staging / "synth.json", asdict(summary))
     if out.exists():
         out.rmdir()
     os.replace(staging, out)

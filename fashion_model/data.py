@@ -1,0 +1,76 @@
+"""Datasets over the manifest: labelled `ok` rows for training, stored images for scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import torch
+from torch.utils.data import Dataset
+
+from fashion_model.errors import FashionError
+from fashion_model.imaging import load_rgb
+from fashion_model.labels import LabelMap
+from fashion_model.manifest import read_manifest
+
+
+class LabelledImages(Dataset):
+    """(image tensor, multi-hot target) for labelled manifest rows."""
+
+    def __init__(self, paths: list[str], targets: np.ndarray, transform: Callable, size: int):
+        self.paths, self.targets, self.transform, self.size = paths, targets, transform, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        image = load_rgb(self.paths[index], shorter_side=self.size)
+        return self.transform(image), torch.from_numpy(self.targets[index])
+
+
+def labelled_rows(
+    manifests: list[Path], images_root: Path, label_map: LabelMap
+) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per split: image paths and multi-hot targets of the `ok` rows that carry labels."""
+    by_split: dict[str, tuple[list[str], list[list[int]]]] = {}
+    for manifest in manifests:
+        table = read_manifest(manifest, columns=["status", "path", "labels", "split"])
+        table = table.filter(pc.and_(pc.equal(table["status"], "ok"), pc.is_valid(table["labels"])))
+        for path, labels, split in zip(
+            table["path"].to_pylist(),
+            table["labels"].to_pylist(),
+            table["split"].to_pylist(),
+            strict=True,
+        ):
+            paths, targets = by_split.setdefault(split or "train", ([], []))
+            paths.append(str(Path(images_root) / path))
+            targets.append([label_map.position[i] for i in labels if i in label_map.position])
+    result = {}
+    for split, (paths, positions) in by_split.items():
+        targets = np.zeros((len(paths), len(label_map)), dtype=np.float32)
+        for row, cols in enumerate(positions):
+            targets[row, cols] = 1.0
+        result[split] = (paths, targets)
+    if not result or sum(len(p) for p, _ in result.values()) == 0:
+        names = ", ".join(str(m) for m in manifests)
+        raise FashionError(f"no downloaded, labelled images in manifest(s) {names}")
+    return result
+
+
+class ImageFiles(Dataset):
+    """Stored images for scoring; a file that fails to decode yields a flag instead of an error."""
+
+    def __init__(self, paths: list[str], transform: Callable, size: int):
+        self.paths, self.transform, self.size = paths, transform, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            tensor = self.transform(load_rgb(self.paths[index], shorter_side=self.size))
+            return tensor, True
+        except (OSError, ValueError):
+            return torch.zeros(3, self.size, self.size), False

@@ -1,0 +1,116 @@
+"""DuckDB warehouse: connection, numbered migrations from sql/migrations, labels and models sync."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from fashion_model.errors import FashionError
+from fashion_model.home import SQL_DIR
+from fashion_model.labels import LabelMap
+from fashion_model.registry import ModelCard
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def read_sql(relative: str) -> str:
+    """The text of a shipped SQL file, e.g. read_sql('load/upsert_products.sql')."""
+    path = SQL_DIR / relative
+    if not path.is_file():
+        raise FashionError(f"{path}: SQL file not found")
+    return path.read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise FashionError(f"{path}: migration names look like 001_what_it_does.sql")
+        found.append((int(match.group(1)), path))
+    return found
+
+
+def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a writer applies pending migrations first (each in one transaction)."""
+    db_path = Path(db_path)
+    if read_only and not db_path.is_file():
+        raise FashionError(f"{db_path}: database not found; run `fashion score` first")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.IOException as error:
+        raise FashionError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from None
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, path in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [version, path.name, datetime.now(UTC)],
+            )
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
+    """Fill `labels` on first use; afterwards a different label map is refused."""
+    rows = con.execute("SELECT label_id, task, name FROM labels ORDER BY position").fetchall()
+    wanted = [(lb.label_id, lb.task, lb.name) for lb in label_map.labels]
+    if not rows:
+        con.executemany(
+            "INSERT INTO labels VALUES (?, ?, ?, ?)",
+            [(*row, position) for position, row in enumerate(wanted)],
+        )
+    elif rows != wanted:
+        raise FashionError(
+            "the model's label map differs from this database's labels table "
+            f"({len(wanted)} vs {len(rows)} labels); one label map per database"
+        )
+
+
+def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: bool) -> None:
+    """Record the model version (and which one is production) in the `models` table."""
+    thresholds = [card.threshold] * len(card.label_ids)
+    con.execute("BEGIN TRANSACTION")
+    if is_production:
+        con.execute("UPDATE models SET is_production = false WHERE is_production")
+    con.execute(
+        "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (model_version) DO UPDATE SET is_production = excluded.is_production",
+        [
+            card.model_version,
+            datetime.fromisoformat(card.created_at),
+            card.arch,
+            card.image_size,
+            card.metrics.get("val_micro_f1"),
+            thresholds,
+            is_production,
+            card.label_map_fingerprint,
+            json.dumps(card.metrics),
+        ],
+    )
+    con.execute("COMMIT")

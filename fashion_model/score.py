@@ -1,0 +1,186 @@
+"""Score stage: stored images -> label probabilities and 512-d embeddings -> DuckDB, per model version.
+
+Each (image_sha256, model_version) is scored once; results go in through Arrow, one transaction
+per chunk, so a killed run loses at most the chunk in flight and a rerun picks up the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import torch
+from torch.utils.data import DataLoader
+
+from fashion_model.data import ImageFiles
+from fashion_model.db import sync_labels, sync_model
+from fashion_model.errors import FashionError
+from fashion_model.model import EMBEDDING_DIM
+from fashion_model.presets import eval_preset
+from fashion_model.registry import load_model, production_version, resolve_version
+
+WRITE_EVERY = 1024  # images per DuckDB transaction
+
+
+@dataclass
+class ScoreSummary:
+    model_version: str
+    scored: int = 0
+    skipped_already_scored: int = 0
+    failed_to_decode: int = 0
+    predictions: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.scored / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "images_per_second": round(self.images_per_second, 1)}
+
+
+def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.Table, int]:
+    """Distinct ok images of the manifests that this model version has not scored yet."""
+    parts = [str(Path(m) / "part-*.parquet") for m in manifests]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE score_candidates AS "
+        "SELECT sha256, any_value(path) AS path FROM read_parquet($parts, union_by_name = true) "
+        "WHERE status = 'ok' GROUP BY sha256",
+        {"parts": parts},
+    )
+    if rescore:
+        con.execute("BEGIN TRANSACTION")
+        for table in ("scores", "embeddings", "predictions"):
+            con.execute(
+                f"DELETE FROM {table} WHERE model_version = $v "
+                "AND image_sha256 IN (SELECT sha256 FROM score_candidates)",
+                {"v": version},
+            )
+        con.execute("COMMIT")
+    todo = con.execute(
+        "SELECT c.sha256, c.path FROM score_candidates AS c "
+        "ANTI JOIN (SELECT image_sha256 FROM scores WHERE model_version = $v) AS s "
+        "ON s.image_sha256 = c.sha256 ORDER BY c.sha256",
+        {"v": version},
+    ).to_arrow_table()
+    total = con.execute("SELECT count(*) FROM score_candidates").fetchone()[0]
+    con.execute("DROP TABLE score_candidates")
+    return todo, total - todo.num_rows
+
+
+def _write(con, version, shas, probs, embeddings, thresholds) -> int:
+    n_labels = probs.shape[1]
+    scores = pa.table(
+        {
+            "image_sha256": pa.array(shas),
+            "model_version": pa.array([version] * len(shas)),
+            "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel()), n_labels),
+        }
+    )
+    vectors = pa.table(
+        {
+            "image_sha256": pa.array(shas),
+            "model_version": pa.array([version] * len(shas)),
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array(embeddings.ravel()), EMBEDDING_DIM
+            ),
+        }
+    )
+    rows, cols = np.nonzero(probs >= thresholds[None, :])
+    predictions = pa.table(
+        {
+            "image_sha256": pa.array([shas[r] for r in rows], pa.string()),
+            "model_version": pa.array([version] * len(rows), pa.string()),
+            "position": pa.array(cols.astype(np.int32)),
+            "score": pa.array(probs[rows, cols].astype(np.float32)),
+        }
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("batch_scores", scores)
+        con.register("batch_embeddings", vectors)
+        con.register("batch_predictions", predictions)
+        con.execute("INSERT INTO scores SELECT image_sha256, model_version, probs FROM batch_scores")
+        con.execute("INSERT INTO embeddings SELECT * FROM batch_embeddings")
+        con.execute(
+            "INSERT INTO predictions SELECT p.image_sha256, p.model_version, l.label_id, p.score "
+            "FROM batch_predictions AS p JOIN labels AS l ON l.position = p.position"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("batch_scores", "batch_embeddings", "batch_predictions"):
+            con.unregister(name)
+    return len(rows)
+
+
+def score_images(
+    con: duckdb.DuckDBPyConnection,
+    manifests: list[Path],
+    images_root: Path,
+    models_root: Path,
+    model_version: str | None = None,
+    batch_size: int = 64,
+    num_workers: int = 1,
+    rescore: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreSummary:
+    """Score every ok image of `manifests` not yet scored by the model version, into `con`."""
+    if batch_size < 1:
+        raise FashionError("--batch-size must be at least 1")
+    version = resolve_version(models_root, model_version)
+    net, card, label_map = load_model(models_root, version)
+    sync_labels(con, label_map)
+    sync_model(con, card, is_production=version == production_version(models_root))
+    todo, already = _todo(con, manifests, version, rescore)
+    summary = ScoreSummary(model_version=version, skipped_already_scored=already)
+    thresholds = np.full(len(card.label_ids), card.threshold, dtype=np.float32)
+    paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
+    shas = todo.column("sha256").to_pylist()
+    loader = DataLoader(
+        ImageFiles(paths, eval_preset(card.image_size), card.image_size),
+        batch_size=batch_size,
+        num_workers=num_workers if paths else 0,
+    )
+    started = time.perf_counter()
+    pending: tuple[list, list, list] = ([], [], [])
+    offset = 0
+
+    def flush() -> None:
+        if pending[0]:
+            summary.predictions += _write(
+                con,
+                version,
+                pending[0],
+                np.concatenate(pending[1]),
+                np.concatenate(pending[2]),
+                thresholds,
+            )
+            for part in pending:
+                part.clear()
+
+    with torch.inference_mode():
+        for images, ok in loader:
+            batch_shas = shas[offset : offset + len(ok)]
+            offset += len(ok)
+            logits, embeddings = net.logits_and_embeddings(images)
+            keep = ok.numpy()
+            summary.failed_to_decode += int((~keep).sum())
+            pending[0].extend(s for s, k in zip(batch_shas, keep, strict=True) if k)
+            pending[1].append(torch.sigmoid(logits).numpy()[keep])
+            pending[2].append(embeddings.numpy()[keep])
+            summary.scored += int(keep.sum())
+            if len(pending[0]) >= WRITE_EVERY:
+                flush()
+            if progress:
+                progress(offset, len(paths))
+    flush()
+    summary.seconds = time.perf_counter() - started
+    return summary

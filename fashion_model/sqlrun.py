@@ -1,0 +1,37 @@
+"""Run shipped SQL files with bound parameters (never string formatting of values)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from fashion_model.errors import FashionError
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+def statements(text: str) -> list[str]:
+    """Split a script on the semicolons that end a line (our SQL files keep that rule)."""
+    body = _COMMENT.sub("", text)
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def parameters(sql: str) -> set[str]:
+    return set(_PARAM.findall(_COMMENT.sub("", sql)))
+
+
+def run_statement(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str = "query"):
+    wanted = parameters(sql)
+    missing = sorted(wanted - set(params))
+    if missing:
+        raise FashionError(f"{where}: missing parameter(s) {', '.join(missing)}")
+    return con.execute(sql, {k: v for k, v in params.items() if k in wanted})
+
+
+def run_script(con: duckdb.DuckDBPyConnection, path: Path, params: dict) -> None:
+    """Run every statement of a SQL file, in order, inside the caller's transaction."""
+    for sql in statements(Path(path).read_text(encoding="utf-8")):
+        run_statement(con, sql, params, where=str(path))

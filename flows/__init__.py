@@ -1,0 +1,1 @@
+"""Prefect flows: they only orchestrate tasks, reading top to bottom like the DAG they are."""

@@ -1,0 +1,291 @@
+"""The `fashion` command line: validates inputs up front, then runs the library or a flow."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from fashion_model.errors import FashionError
+from fashion_model.home import Home
+from fashion_model.synth import DEFAULT_BASE_URL
+
+app = typer.Typer(
+    help="Predict fashion attributes from product images and answer trend questions in SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+catalog_app = typer.Typer(help="Synthetic catalogs: the embedded default data.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Home folder for everything a run makes [env FASHION_HOME; default ./fashion-home]."),
+]
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file [default HOME/fashion.duckdb].")]
+
+
+def _home(home: Path | None) -> str | None:
+    return str(home) if home else None
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise FashionError(f"--as-of {value!r} is not a date like 2026-11-27") from None
+
+
+@catalog_app.command("synth")
+def catalog_synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder to create (must be empty or absent).")],
+    products: Annotated[int, typer.Option("--products", help="Catalog products to draw.")] = 600,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same output.")] = 0,
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Where `fashion serve-images OUT` will serve the images.")
+    ] = DEFAULT_BASE_URL,
+    train_images: Annotated[
+        int | None, typer.Option("--train-images", help="Labelled train images [default 2 x products].")
+    ] = None,
+    validation_images: Annotated[
+        int | None,
+        typer.Option("--validation-images", help="Labelled validation images [default products / 2]."),
+    ] = None,
+) -> None:
+    """Draw a synthetic catalog: train.json, validation.json, catalog.csv, truth.csv and images."""
+    from fashion_model.synth import synthesize_catalog
+
+    with _progress() as progress:
+        bar = progress.add_task("drawing images", total=None)
+        summary = synthesize_catalog(
+            out,
+            products,
+            seed,
+            base_url,
+            train_images,
+            validation_images,
+            progress=lambda done, total: progress.update(bar, completed=done, total=total),
+        )
+    console.print(
+        f"wrote {summary.train_images} train, {summary.validation_images} validation images and "
+        f"{summary.products} catalog products ({summary.missing_catalog_images} dead links) to {out}"
+    )
+
+
+@app.command("serve-images")
+def serve_images_command(
+    folder: Annotated[Path, typer.Argument(help="Folder to serve (e.g. a synthetic catalog).")],
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve a folder of images over HTTP on loopback only, until interrupted."""
+    from fashion_model.server import make_app, serve_images
+
+    make_app(folder)  # validates the folder before binding
+    console.print(f"serving {folder} at http://{host}:{port}/ (Ctrl+C to stop)")
+    serve_images(folder, port, host)
+
+
+@app.command("ingest")
+def ingest_command(
+    source: Annotated[Path, typer.Argument(help="iMaterialist JSON file, or catalog CSV/Parquet.")],
+    home: HomeOption = None,
+    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the source file's stem].")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="train, validation or test [default: from the file name].")] = None,
+    image_size: Annotated[int, typer.Option("--image-size", help="Shorter side of stored images.")] = 256,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Requests in flight.")] = 64,
+    per_host: Annotated[int, typer.Option("--per-host", help="Requests in flight per host.")] = 16,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow loopback/private hosts (local servers).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Label ids not in the label map are an error.")] = False,
+) -> None:
+    """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME."""
+    from fashion_model.labels import default_label_map
+    from fashion_model.sources import open_source
+
+    opened = open_source(source, default_label_map(), split)  # bad input fails before Prefect starts
+    if strict and opened.unknown_label_count:
+        raise FashionError(f"{source}: {opened.unknown_label_count} label id(s) are not in the label map (--strict)")
+    _check_positive(image_size=image_size, concurrency=concurrency, per_host=per_host)
+    from flows.ingest import ingest
+
+    result = ingest(str(source), _home(home), name, split, image_size, concurrency, per_host, allow_private, strict)
+    _print_summary("ingest", result)
+
+
+@app.command("train")
+def train_command(
+    home: HomeOption = None,
+    manifest: Annotated[list[str] | None, typer.Option("--manifest", help="Manifest name or path (repeatable) [default: train and validation].")] = None,
+    epochs: Annotated[int, typer.Option("--epochs")] = 6,
+    image_size: Annotated[int, typer.Option("--image-size", help="Training image size in pixels.")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")] = -1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train ResNet34 on labelled manifests; the new version lands in HOME/models."""
+    from fashion_model.manifest import resolve_manifest
+    from fashion_model.train import TrainConfig
+
+    paths = Home.resolve(home)
+    names = manifest or [n for n in ("train", "validation") if (paths.manifests / n).is_dir()]
+    if not names:
+        raise FashionError(f"no manifests named train or validation in {paths.manifests}; pass --manifest")
+    for name in names:
+        resolve_manifest(name, paths.manifests)
+    TrainConfig(epochs=epochs, image_size=image_size, batch_size=batch_size).validate()
+    from flows.train import train
+
+    _print_summary("train", train(names, _home(home), epochs, image_size, batch_size, max_steps, seed))
+
+
+@app.command("score")
+def score_command(
+    home: HomeOption = None,
+    manifest: Annotated[list[str] | None, typer.Option("--manifest", help="Manifest name or path (repeatable) [default: catalog].")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model version, or 'production'.")] = "production",
+    db: DbOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The run's date, YYYY-MM-DD [default today].")] = None,
+    retailer: Annotated[str | None, typer.Option("--retailer", help="Retailer for a catalog without a retailer column.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    rescore: Annotated[bool, typer.Option("--rescore", help="Replace this model's existing scores.")] = False,
+) -> None:
+    """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
+    from fashion_model.manifest import resolve_manifest
+    from fashion_model.registry import resolve_version
+
+    paths = Home.resolve(home, db=db)
+    names = manifest or ["catalog"]
+    for name in names:
+        resolve_manifest(name, paths.manifests)
+    resolve_version(paths.models, model)
+    _check_positive(batch_size=batch_size)
+    day = _as_of(as_of)
+    from flows.score import score
+
+    _print_summary("score", score(names, _home(home), str(db) if db else None, model, day, retailer, batch_size, rescore))
+
+
+@app.command("report")
+def report_command(
+    home: HomeOption = None,
+    db: DbOption = None,
+    task: Annotated[str, typer.Option("--task", help="Label task: pattern, color, category, ...")] = "pattern",
+    retailer: Annotated[str | None, typer.Option("--retailer", help="One retailer [default all].")] = None,
+) -> None:
+    """Write the attribute-share report (CSV) and trend chart (PNG) to HOME/reports."""
+    from fashion_model.labels import default_label_map
+
+    default_label_map().task_labels(task)
+    paths = Home.resolve(home, db=db)
+    if not paths.db.is_file():
+        raise FashionError(f"{paths.db}: database not found; run `fashion score` first")
+    from flows.report import report
+
+    result = report(_home(home), str(db) if db else None, task, retailer)
+    print(result.pop("table"))
+    _print_summary("report", result)
+
+
+@app.command("retrain")
+def retrain_command(
+    train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],
+    validation_file: Annotated[Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")] = None,
+    home: HomeOption = None,
+    epochs: Annotated[int, typer.Option("--epochs")] = 6,
+    image_size: Annotated[int, typer.Option("--image-size")] = 64,
+    allow_private: Annotated[bool, typer.Option("--allow-private")] = False,
+    strict: Annotated[bool, typer.Option("--strict")] = False,
+) -> None:
+    """Flow `retrain`: ingest labelled files, then train and register a model."""
+    from fashion_model.labels import default_label_map
+    from fashion_model.sources import open_source
+
+    for path in filter(None, (train_file, validation_file)):
+        open_source(path, default_label_map())
+    from flows.retrain import retrain
+
+    result = retrain(str(train_file), str(validation_file) if validation_file else None, _home(home),
+                     epochs, image_size, allow_private=allow_private, strict=strict)  # fmt: skip
+    _print_summary("retrain", result)
+
+
+@app.command("nightly")
+def nightly_command(
+    catalog: Annotated[Path, typer.Argument(help="Catalog CSV or Parquet.")],
+    home: HomeOption = None,
+    name: Annotated[str, typer.Option("--name", help="Stable manifest name across nights.")] = "catalog",
+    retailer: Annotated[str | None, typer.Option("--retailer")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="The run's date [default today].")] = None,
+    allow_private: Annotated[bool, typer.Option("--allow-private")] = False,
+) -> None:
+    """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report."""
+    from fashion_model.labels import default_label_map
+    from fashion_model.registry import resolve_version
+    from fashion_model.sources import open_source
+
+    open_source(catalog, default_label_map())
+    resolve_version(Home.resolve(home).models, "production")
+    day = _as_of(as_of)
+    from flows.nightly import nightly
+
+    result = nightly(str(catalog), _home(home), name, retailer, day, allow_private=allow_private)
+    _print_summary("nightly", {"chart": result["report"]["chart"], **result["score"]})
+
+
+@app.command("demo")
+def demo_command(
+    home: HomeOption = None,
+    products: Annotated[int, typer.Option("--products", help="Catalog products to draw.")] = 600,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs")] = 6,
+    image_size: Annotated[int, typer.Option("--image-size")] = 64,
+    train_images: Annotated[int | None, typer.Option("--train-images", help="[default 2 x products]")] = None,
+) -> None:
+    """Synthesise a catalog, serve it locally, run `retrain` and `nightly`, print the trend."""
+    _check_positive(products=products, epochs=epochs)
+    from flows.demo import demo
+
+    demo(_home(home), products, seed, epochs, image_size, train_images)
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise FashionError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _print_summary(stage: str, summary: dict) -> None:
+    console.print(f"[bold]{stage} summary[/bold]")
+    for key, value in summary.items():
+        console.print(f"  {key}: {value}")
+
+
+def main() -> None:
+    try:
+        app()
+    except FashionError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Flow `demo`: synthesise a catalog, serve it on loopback, retrain, run nightly, show the trend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow
+
+from fashion_model.db import connect
+from fashion_model.home import Home
+from fashion_model.report import run_report, share_table, truth_micro_f1
+from fashion_model.server import free_port, running_image_server
+from fashion_model.synth import PLANTED_TRENDS
+from flows.nightly import nightly
+from flows.retrain import retrain
+from tasks.catalog import synthesize_catalog_images
+
+TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's striped share rising
+
+
+def _reusable(catalog: Path, products: int, seed: int) -> str | None:
+    """The base URL of an earlier demo catalog with the same size and seed, if its port is free."""
+    info = catalog / "synth.json"
+    if not info.is_file():
+        return None
+    summary = json.loads(info.read_text(encoding="utf-8"))
+    if summary.get("products") != products or summary.get("seed") != seed:
+        return None
+    base_url = summary["base_url"]
+    try:
+        free = free_port("127.0.0.1", int(base_url.rsplit(":", 1)[1]))
+    except (OSError, ValueError):
+        return None
+    return base_url if free else None
+
+
+@flow(name="demo", log_prints=True)
+def demo(
+    home: str | None = None,
+    products: int = 600,
+    seed: int = 0,
+    epochs: int = 6,
+    image_size: int = 64,
+    train_images: int | None = None,
+) -> dict:
+    paths = Home.resolve(home).ensure()
+    catalog = paths.catalog
+    base_url = _reusable(catalog, products, seed)
+    if base_url is None:
+        if catalog.exists():
+            import shutil
+
+            shutil.rmtree(catalog)  # the demo's own data, drawn afresh for a new port or size
+        base_url = f"http://127.0.0.1:{free_port()}"
+        synthesize_catalog_images(catalog, products, seed, base_url, train_images)
+    port = int(base_url.rsplit(":", 1)[1])
+
+    with running_image_server(catalog, port=port):
+        trained = retrain(
+            str(catalog / "train.json"),
+            str(catalog / "validation.json"),
+            home=str(paths.root),
+            epochs=epochs,
+            image_size=image_size,
+            allow_private=True,  # the demo's images are served from loopback
+        )
+        nightly_result = nightly(
+            str(catalog / "catalog.csv"),
+            home=str(paths.root),
+            report_task=TREND.task,
+            report_retailer=TREND.retailer,
+            allow_private=True,
+        )
+
+    with connect(paths.db, read_only=True) as con:
+        shares = run_report(
+            con, "attribute_share_by_month", {"task": TREND.task, "retailer": TREND.retailer}
+        )
+        predicted = run_report(con, "predicted_labels", {"retailer": None})
+    truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
+    table = share_table(shares)
+    print(f"\n{TREND.task.title()} share of {TREND.retailer}'s new products by month (%), "
+          f"predicted by model {trained['model_version']}:\n{table.to_string()}")  # fmt: skip
+    catalog_f1 = truth_micro_f1(predicted, truth)
+    summary = {
+        "home": str(paths.root),
+        "model_version": trained["model_version"],
+        "val_micro_f1": trained["val_micro_f1"],
+        "catalog_micro_f1_vs_truth": round(catalog_f1, 4),
+        "chart": nightly_result["report"]["chart"],
+        "database": str(paths.db),
+    }
+    print("\n" + "\n".join(f"{k:>28}: {v}" for k, v in summary.items()))
+    return summary

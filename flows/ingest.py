@@ -1,0 +1,36 @@
+"""Flow: ingest one source (iMaterialist JSON or catalog CSV/Parquet) into the image store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from fashion_model.download import DownloadConfig
+from fashion_model.home import Home
+from tasks.ingest import download_images
+
+
+@flow(name="ingest", log_prints=True)
+def ingest(
+    source: str,
+    home: str | None = None,
+    name: str | None = None,
+    split: str | None = None,
+    image_size: int = 256,
+    concurrency: int = 64,
+    per_host: int = 16,
+    allow_private: bool = False,
+    strict: bool = False,
+) -> dict:
+    """Download every image of `source`; the manifest lands in HOME/manifests/NAME."""
+    paths = Home.resolve(home).ensure()
+    source_path = Path(source).absolute()
+    config = DownloadConfig(
+        concurrency=concurrency,
+        per_host=per_host,
+        image_size=image_size,
+        allow_private=allow_private,
+    )
+    manifest_dir = paths.manifests / (name or source_path.stem)
+    return download_images(source_path, manifest_dir, paths.images, config, split, strict)

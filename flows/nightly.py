@@ -1,0 +1,33 @@
+"""Flow `nightly`: ingest a catalog -> score it into DuckDB -> report trends."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow
+
+from flows.ingest import ingest
+from flows.report import report
+from flows.score import score
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(
+    catalog: str,
+    home: str | None = None,
+    name: str = "catalog",
+    retailer: str | None = None,
+    as_of: date | None = None,
+    model: str = "production",
+    report_task: str = "pattern",
+    report_retailer: str | None = None,
+    allow_private: bool = False,
+    concurrency: int = 64,
+) -> dict:
+    """`name` stays the same night after night so that incremental runs find their history."""
+    ingested = ingest(
+        catalog, home=home, name=name, allow_private=allow_private, concurrency=concurrency
+    )
+    scored = score([name], home=home, model=model, as_of=as_of, retailer=retailer)
+    reported = report(home=home, task=report_task, retailer=report_retailer)
+    return {"ingest": ingested, "score": scored, "report": reported}

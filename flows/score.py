@@ -1,0 +1,36 @@
+"""Flow: load catalog runs into DuckDB and score their images with a model version."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow
+
+from fashion_model.home import Home
+from fashion_model.manifest import manifest_kind, resolve_manifest
+from tasks.score import load_catalog_run, score_manifest_images
+
+
+@flow(name="score", log_prints=True)
+def score(
+    manifests: list[str],
+    home: str | None = None,
+    db: str | None = None,
+    model: str = "production",
+    as_of: date | None = None,
+    retailer: str | None = None,
+    batch_size: int = 64,
+    rescore: bool = False,
+) -> dict:
+    paths = Home.resolve(home, db=db).ensure()
+    resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
+    as_of = as_of or date.today()
+    loads = [
+        load_catalog_run(paths.db, manifest, as_of, retailer)
+        for manifest in resolved
+        if manifest_kind(manifest) == "catalog"
+    ]
+    scored = score_manifest_images(
+        paths.db, resolved, paths.images, paths.models, model, batch_size, rescore
+    )
+    return {"catalog_loads": loads, **scored}

@@ -1,0 +1,7 @@
+-- predicted_labels: every (product, label) the production model predicts, one row each.
+-- Parameters: $retailer  one retailer, or NULL for all (default NULL)
+-- Output columns: retailer, product_id, label_id, task, name, score
+SELECT retailer, product_id, label_id, task, name, score
+FROM product_attributes
+WHERE $retailer::VARCHAR IS NULL OR retailer = $retailer::VARCHAR
+ORDER BY retailer, product_id, label_id;

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin, typed wrappers around fashion_model calls."""

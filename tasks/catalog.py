@@ -1,0 +1,21 @@
+"""Task: draw the synthetic catalog."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from fashion_model.synth import synthesize_catalog
+from tasks.common import publish_summary
+
+
+@task(name="synthesize-catalog", cache_policy=NO_CACHE)
+def synthesize_catalog_images(
+    out: Path, products: int, seed: int, base_url: str, train_images: int | None = None
+) -> dict:
+    summary = asdict(synthesize_catalog(out, products, seed, base_url, train_images=train_images))
+    publish_summary("synthetic-catalog", summary, f"Synthetic catalog in {out}")
+    return summary

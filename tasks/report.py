@@ -1,0 +1,36 @@
+"""Tasks: run the shipped SQL reports and draw the trend chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from fashion_model.db import connect
+from fashion_model.report import plot_shares, run_report, share_table
+
+
+@task(name="attribute-trend-report", cache_policy=NO_CACHE)
+def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: str | None) -> dict:
+    with connect(db, read_only=True) as con:
+        shares = run_report(
+            con, "attribute_share_by_month", {"task": task_name, "retailer": retailer}
+        )
+        outcomes = run_report(con, "download_outcomes", {})
+    scope = retailer or "all retailers"
+    stem = f"{task_name}_share_by_month_{(retailer or 'all').lower().replace(' ', '_')}"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = reports_dir / f"{stem}.csv"
+    shares.to_csv(csv_path, index=False)
+    chart = plot_shares(shares, f"{task_name.title()} share of new products: {scope}",
+                        reports_dir / f"{stem}.png")  # fmt: skip
+    table = share_table(shares)
+    create_markdown_artifact(
+        key=f"trend-{task_name}",
+        markdown=f"## {task_name} share by month ({scope}), %\n\n{table.to_markdown()}\n\n"
+        f"## Download outcomes\n\n{outcomes.to_markdown(index=False)}\n",
+        description=f"{task_name} trend for {scope}",
+    )
+    return {"csv": str(csv_path), "chart": str(chart), "table": table.to_string()}

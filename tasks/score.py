@@ -1,0 +1,42 @@
+"""Tasks: load a catalog run into the warehouse, and score images into it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from fashion_model.db import connect
+from fashion_model.products import load_catalog
+from fashion_model.score import score_images
+from tasks.common import publish_summary
+
+
+@task(name="load-catalog", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
+def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | None) -> dict:
+    with connect(db) as con:
+        result = asdict(load_catalog(con, manifest_dir, as_of, retailer))
+    publish_summary("catalog-load", result, f"Catalog {manifest_dir.name} as of {as_of}")
+    return result
+
+
+@task(name="score-images", cache_policy=NO_CACHE)
+def score_manifest_images(
+    db: Path,
+    manifests: list[Path],
+    images_root: Path,
+    models_root: Path,
+    model_version: str | None,
+    batch_size: int,
+    rescore: bool,
+) -> dict:
+    with connect(db) as con:
+        summary = score_images(
+            con, manifests, images_root, models_root, model_version, batch_size, rescore=rescore
+        )
+    result = summary.as_dict()
+    publish_summary("score", result, f"Scoring with model {summary.model_version}")
+    return result

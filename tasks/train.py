@@ -1,0 +1,22 @@
+"""Task: train and register a model version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from fashion_model.train import TrainConfig, train_model
+from tasks.common import publish_summary
+
+
+@task(name="train-model", cache_policy=NO_CACHE)
+def train_model_version(
+    manifests: list[Path], images_root: Path, models_root: Path, config: TrainConfig
+) -> dict:
+    logger = get_run_logger()
+    card = train_model(manifests, images_root, models_root, config, log=logger.info)
+    summary = {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
+    publish_summary("train", summary, f"Model {card.model_version}")
+    return summary
