@@ -52,9 +52,15 @@ def serve_images(root: Path, port: int = 8765, host: str = "127.0.0.1") -> None:
 @contextmanager
 def running_image_server(root: Path, port: int = 0, host: str = "127.0.0.1"):
     """Serve `root` from a background thread for the duration of the block; yields the base URL."""
+    with running_app(make_app(root), port, host) as base_url:
+        yield base_url
+
+
+@contextmanager
+def running_app(app: web.Application, port: int = 0, host: str = "127.0.0.1"):
+    """Run an aiohttp app on loopback in a background thread; yields its base URL."""
     _check_loopback(host)
     port = port or free_port(host)
-    app = make_app(root)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     ready = threading.Event()
@@ -69,7 +75,7 @@ def running_image_server(root: Path, port: int = 0, host: str = "127.0.0.1"):
     thread = threading.Thread(target=run, name="image-server", daemon=True)
     thread.start()
     if not ready.wait(timeout=30):
-        raise FashionError(f"image server did not start on {host}:{port}")
+        raise FashionError(f"server did not start on {host}:{port}")
     try:
         yield f"http://{host}:{port}"
     finally:

@@ -359,8 +359,7 @@ def _catalog(products: int, seed: int, out: Path, base_url: str, missing_share: 
     for index in range(products):
         rng = _rng(seed, 3, index)
         retailer = retailers[index % len(retailers)]
-        month = (index // len(retailers)) * CATALOG_MONTHS // max(1, products // len(retailers))
-        month = min(month, CATALOG_MONTHS - 1)
+        month = index * CATALOG_MONTHS // products  # months fill in order, evenly
         garment = sample_garment(rng, pattern_weights_for(retailer, month))
         start = _month_start(month)
         days = (_month_start(month + 1) - start).days
