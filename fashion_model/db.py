@@ -45,7 +45,9 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
     try:
         con = duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as error:
-        raise FashionError(f"{db_path}: cannot open the database ({str(error).splitlines()[0]})") from None
+        raise FashionError(
+            f"{db_path}: cannot open the database ({str(error).splitlines()[0]})"
+        ) from None
     if not read_only:
         migrate(con)
     return con

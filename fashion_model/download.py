@@ -1,4 +1,4 @@
-"""Async image downloader (aiohttp): every URL ends as exactly one outcome row, never an exception."""
+"""Async image downloader (aiohttp): every URL ends as one outcome row, never an exception."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ async def _fetch_once(session: aiohttp.ClientSession, url: str, config: Download
         if response.status in RETRYABLE_STATUS:
             retry_after = response.headers.get("Retry-After", "")
             delay = float(retry_after) if retry_after.isdigit() else None
-            raise _Transient(Outcome("http_error", f"HTTP {response.status}", response.status), delay)
+            raise _Transient(
+                Outcome("http_error", f"HTTP {response.status}", response.status), delay
+            )
         if response.status >= 400:
             raise _Permanent(Outcome("http_error", f"HTTP {response.status}", response.status))
         declared = response.content_length
@@ -133,7 +135,10 @@ async def download_one(
                 outcome = Outcome("http_error", f"more than {config.max_redirects} redirects")
                 break
             else:
-                outcome, wait = Outcome("connection_error", f"{type(error).__name__}: {error}"), None
+                outcome, wait = (
+                    Outcome("connection_error", f"{type(error).__name__}: {error}"),
+                    None,
+                )
             if attempts <= config.retries:
                 delay = wait if wait is not None else config.backoff * 2 ** (attempts - 1)
                 await asyncio.sleep(min(delay, 30.0) * random.uniform(0.8, 1.2))
@@ -144,7 +149,9 @@ async def download_one(
             processed = await loop.run_in_executor(
                 pool, process_image, body, config.image_size, config.jpeg_quality
             )
-            sha256, relative = await loop.run_in_executor(pool, store.put, images_root, processed.data)
+            sha256, relative = await loop.run_in_executor(
+                pool, store.put, images_root, processed.data
+            )
         except InvalidImage as error:
             outcome = Outcome("invalid_image", str(error)[:300], 200)
             break
@@ -166,7 +173,9 @@ async def download_one(
     return outcome
 
 
-async def _download_all(urls: list[str], config: DownloadConfig, images_root: Path) -> list[Outcome]:
+async def _download_all(
+    urls: list[str], config: DownloadConfig, images_root: Path
+) -> list[Outcome]:
     timeout = aiohttp.ClientTimeout(
         total=config.total_timeout,
         sock_connect=config.connect_timeout,

@@ -79,7 +79,9 @@ def ingest_source(
     summary = IngestSummary(source=str(source.path), manifest=str(manifest_dir))
     summary.unknown_labels = source.unknown_label_count
     previous = _previous_ok(Path(manifest_dir))
-    writer = ManifestWriter(Path(manifest_dir), schema_with_metadata(source.metadata_columns, source.kind))
+    writer = ManifestWriter(
+        Path(manifest_dir), schema_with_metadata(source.metadata_columns, source.kind)
+    )
     statuses: Counter[str] = Counter()
     started = time.perf_counter()
     try:

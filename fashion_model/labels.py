@@ -24,7 +24,7 @@ class Label:
 
 @dataclass(frozen=True)
 class LabelMap:
-    """Labels ordered by label id; a label's index in that order is its `position` in model outputs."""
+    """Labels ordered by id; a label's index in that order is its `position` in model outputs."""
 
     labels: tuple[Label, ...]
     source: str = ""
@@ -99,7 +99,9 @@ def load_label_map(path: Path | str | None = None) -> LabelMap:
                     task=row["taskName"].strip(),
                 )
             except (TypeError, ValueError):
-                raise FashionError(f"{path}:{line_no}: labelId and taskId must be integers") from None
+                raise FashionError(
+                    f"{path}:{line_no}: labelId and taskId must be integers"
+                ) from None
             if label.label_id in seen:
                 raise FashionError(f"{path}:{line_no}: duplicate labelId {label.label_id}")
             seen.add(label.label_id)

@@ -1,4 +1,4 @@
-"""The Parquet manifest: one row per source record with its download outcome. Schema declared once."""
+"""The Parquet manifest: one row per source record with its download outcome; one schema."""
 
 from __future__ import annotations
 
@@ -92,7 +92,9 @@ def resolve_manifest(name_or_path: str | Path, manifests_root: Path) -> Path:
     named = Path(manifests_root) / str(name_or_path)
     if named.is_dir():
         return named
-    known = sorted(p.name for p in Path(manifests_root).glob("*") if p.is_dir() and p.name[0] != ".")
+    known = sorted(
+        p.name for p in Path(manifests_root).glob("*") if p.is_dir() and p.name[0] != "."
+    )
     raise FashionError(
         f"manifest {str(name_or_path)!r} not found (known: {', '.join(known) or 'none'})"
     )

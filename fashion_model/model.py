@@ -1,4 +1,4 @@
-"""The network: torchvision ResNet34 with a multi-label head; exposes logits and 512-d embeddings."""
+"""The network: torchvision ResNet34 with a multi-label head; logits and 512-d embeddings."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ def train_preset(image_size: int) -> v2.Compose:
     return v2.Compose(
         [
             v2.PILToTensor(),
-            v2.RandomResizedCrop(image_size, scale=(0.6, 1.0), ratio=(0.75, 1.33), antialias=True),
+            v2.RandomResizedCrop(image_size, scale=(0.8, 1.0), ratio=(0.75, 1.33), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.ToDtype(torch.float32, scale=True),
             v2.ColorJitter(brightness=0.15, contrast=0.15),

@@ -85,7 +85,9 @@ def load_catalog(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(_staging_query(parts, columns, has_retailer), {"retailer": retailer})
-        missing = con.execute("SELECT count(*) FROM staged_catalog WHERE retailer IS NULL").fetchone()
+        missing = con.execute(
+            "SELECT count(*) FROM staged_catalog WHERE retailer IS NULL"
+        ).fetchone()
         if missing[0]:
             raise FashionError(
                 f"{manifest_dir}: {missing[0]} row(s) have an empty retailer; pass --retailer NAME"

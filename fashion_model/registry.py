@@ -45,7 +45,9 @@ def new_version_name() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-def save_version(models_root: Path, net: AttributeNet, card: ModelCard, label_map: LabelMap) -> Path:
+def save_version(
+    models_root: Path, net: AttributeNet, card: ModelCard, label_map: LabelMap
+) -> Path:
     models_root = Path(models_root)
     models_root.mkdir(parents=True, exist_ok=True)
     staging = models_root / f".staging-{card.model_version}"
@@ -92,7 +94,9 @@ def resolve_version(models_root: Path, version: str | None) -> str:
             raise FashionError(f"no production model in {models_root}; run `fashion train` first")
         return current
     if version not in known:
-        raise FashionError(f"unknown model version {version!r} (known: {', '.join(known) or 'none'})")
+        raise FashionError(
+            f"unknown model version {version!r} (known: {', '.join(known) or 'none'})"
+        )
     return version
 
 

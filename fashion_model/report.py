@@ -99,7 +99,8 @@ def truth_micro_f1(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
     that have predictions (a product whose image never downloaded cannot be judged)."""
     judged = set(predicted["product_id"])
     truth_pairs = {
-        (p, int(label)) for p, label in zip(truth["product_id"], truth["label_id"], strict=True)
+        (p, int(label))
+        for p, label in zip(truth["product_id"], truth["label_id"], strict=True)
         if p in judged
     }
     predicted_pairs = {

@@ -1,4 +1,4 @@
-"""Score stage: stored images -> label probabilities and 512-d embeddings -> DuckDB, per model version.
+"""Score stage: stored images -> label probabilities and 512-d embeddings -> DuckDB.
 
 Each (image_sha256, model_version) is scored once; results go in through Arrow, one transaction
 per chunk, so a killed run loses at most the chunk in flight and a rerun picks up the rest.
@@ -62,11 +62,11 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.T
                 {"v": version},
             )
         con.execute("COMMIT")
-    todo = con.execute(
+    todo = con.sql(
         "SELECT c.sha256, c.path FROM score_candidates AS c "
         "ANTI JOIN (SELECT image_sha256 FROM scores WHERE model_version = $v) AS s "
         "ON s.image_sha256 = c.sha256 ORDER BY c.sha256",
-        {"v": version},
+        params={"v": version},
     ).to_arrow_table()
     total = con.execute("SELECT count(*) FROM score_candidates").fetchone()[0]
     con.execute("DROP TABLE score_candidates")
@@ -105,7 +105,9 @@ def _write(con, version, shas, probs, embeddings, thresholds) -> int:
         con.register("batch_scores", scores)
         con.register("batch_embeddings", vectors)
         con.register("batch_predictions", predictions)
-        con.execute("INSERT INTO scores SELECT image_sha256, model_version, probs FROM batch_scores")
+        con.execute(
+            "INSERT INTO scores SELECT image_sha256, model_version, probs FROM batch_scores"
+        )
         con.execute("INSERT INTO embeddings SELECT * FROM batch_embeddings")
         con.execute(
             "INSERT INTO predictions SELECT p.image_sha256, p.model_version, l.label_id, p.score "

@@ -1,6 +1,6 @@
 """Readers for the two input kinds: iMaterialist JSON (labelled) and product catalogs (CSV/Parquet).
 
-Both yield `SourceRecord`s in file order. Ids are kept as data: nothing here turns an id into a path.
+Both yield `SourceRecord`s in file order. Ids are data: nothing here turns an id into a path.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def open_source(path: Path | str, label_map: LabelMap, split: str | None = None)
         missing = [c for c in CATALOG_REQUIRED if c not in columns]
         if missing:
             raise FashionError(
-                f"{path}: catalog lacks column(s) {', '.join(missing)} (found: {', '.join(columns)})"
+                f"{path}: catalog lacks column(s) {', '.join(missing)} "
+                f"(found: {', '.join(columns)})"
             )
         extra = [c for c in columns if c not in CATALOG_REQUIRED]
         return Source(path, "catalog", split, extra)
@@ -84,7 +85,9 @@ def _iter_imaterialist(path: Path, label_map: LabelMap) -> Iterator[SourceRecord
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FashionError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("images"), list):
-        raise FashionError(f"{path}: expected an object with an 'images' list (iMaterialist format)")
+        raise FashionError(
+            f"{path}: expected an object with an 'images' list (iMaterialist format)"
+        )
     annotations = payload.get("annotations")
     if annotations is not None and not isinstance(annotations, list):
         raise FashionError(f"{path}: 'annotations' must be a list")

@@ -187,40 +187,91 @@ def _silhouette(garment: Garment, size: int, rng: np.random.Generator) -> Image.
         top, bottom = 0.12, 0.62 if category != "Jackets" else 0.70
         if category == "Dresses":
             hem = rng.uniform(0.34, 0.44)
-            poly([(0.5 - shoulder + 0.04, top), (0.5 + shoulder - 0.04, top),
-                  (0.5 + waist - 0.06, 0.46), (0.5 + hem, 0.95), (0.5 - hem, 0.95),
-                  (0.5 - waist + 0.06, 0.46)])  # fmt: skip
+            poly(
+                [
+                    (0.5 - shoulder + 0.04, top),
+                    (0.5 + shoulder - 0.04, top),
+                    (0.5 + waist - 0.06, 0.46),
+                    (0.5 + hem, 0.95),
+                    (0.5 - hem, 0.95),
+                    (0.5 - waist + 0.06, 0.46),
+                ]
+            )
         else:
-            poly([(0.5 - shoulder, top), (0.5 + shoulder, top), (0.5 + waist, bottom),
-                  (0.5 - waist, bottom)])  # fmt: skip
+            poly(
+                [
+                    (0.5 - shoulder, top),
+                    (0.5 + shoulder, top),
+                    (0.5 + waist, bottom),
+                    (0.5 - waist, bottom),
+                ]
+            )
         sleeve_end = {"Long Sleeved": 0.66, "Short Sleeves": 0.30, "Sleeveless": None}
         end = sleeve_end[garment.sleeve or "Sleeveless"]
         if end is not None:
             for side in (-1, 1):
                 sx = 0.5 + side * shoulder
                 if garment.sleeve == "Long Sleeved":
-                    poly([(sx, top), (sx + side * 0.10, top + 0.02), (sx + side * 0.16, end),
-                          (sx + side * 0.06, end + 0.01), (sx, top + 0.14)])  # fmt: skip
+                    poly(
+                        [
+                            (sx, top),
+                            (sx + side * 0.10, top + 0.02),
+                            (sx + side * 0.16, end),
+                            (sx + side * 0.06, end + 0.01),
+                            (sx, top + 0.14),
+                        ]
+                    )
                 else:
-                    poly([(sx, top), (sx + side * 0.12, top + 0.04), (sx + side * 0.17, end),
-                          (sx + side * 0.02, end + 0.02)])  # fmt: skip
+                    poly(
+                        [
+                            (sx, top),
+                            (sx + side * 0.12, top + 0.04),
+                            (sx + side * 0.17, end),
+                            (sx + side * 0.02, end + 0.02),
+                        ]
+                    )
         neck = 0.08 if category != "Jackets" else 0.06
         draw.ellipse(box(0.5 - neck, top - neck * 0.8, 0.5 + neck, top + neck * 0.9), fill=0)
         if category == "Jackets":  # open front reads as a jacket
-            draw.polygon([(0.5 * size, top * size), (0.47 * size, bottom * size),
-                          (0.53 * size, bottom * size)], fill=0)  # fmt: skip
+            draw.polygon(
+                [
+                    (0.5 * size, top * size),
+                    (0.47 * size, bottom * size),
+                    (0.53 * size, bottom * size),
+                ],
+                fill=0,
+            )
     elif category == "Trousers":
         hip = 0.24 if female else 0.28
         leg_gap = 0.02
-        poly([(0.5 - hip, 0.08), (0.5 + hip, 0.08), (0.5 + hip + 0.02, 0.95),
-              (0.5 + leg_gap + 0.02, 0.95), (0.5, 0.34), (0.5 - leg_gap - 0.02, 0.95),
-              (0.5 - hip - 0.02, 0.95)])  # fmt: skip
+        poly(
+            [
+                (0.5 - hip, 0.08),
+                (0.5 + hip, 0.08),
+                (0.5 + hip + 0.02, 0.95),
+                (0.5 + leg_gap + 0.02, 0.95),
+                (0.5, 0.34),
+                (0.5 - leg_gap - 0.02, 0.95),
+                (0.5 - hip - 0.02, 0.95),
+            ]
+        )
     elif category == "Skirts":
         hem = rng.uniform(0.32, 0.42)
         poly([(0.5 - 0.2, 0.25), (0.5 + 0.2, 0.25), (0.5 + hem, 0.78), (0.5 - hem, 0.78)])
     elif category == "Sneakers":
-        poly([(0.10, 0.62), (0.14, 0.44), (0.36, 0.40), (0.52, 0.30), (0.66, 0.30),
-              (0.70, 0.46), (0.90, 0.56), (0.92, 0.66), (0.10, 0.68)])  # fmt: skip
+        poly(
+            [
+                (0.10, 0.62),
+                (0.14, 0.44),
+                (0.36, 0.40),
+                (0.52, 0.30),
+                (0.66, 0.30),
+                (0.70, 0.46),
+                (0.90, 0.56),
+                (0.92, 0.66),
+                (0.10, 0.68),
+            ]
+        )
     return mask
 
 
@@ -231,7 +282,7 @@ def draw_photo(garment: Garment, rng: np.random.Generator) -> Image.Image:
     tint = rng.uniform(205, 250) + rng.normal(0, 6, size=3)
     background = Image.new("RGB", (width, height), tuple(int(c) for c in np.clip(tint, 0, 255)))
 
-    box = int(min(width, height) * rng.uniform(0.62, 0.9))
+    box = int(min(width, height) * rng.uniform(0.72, 0.94))
     mask = _silhouette(garment, box, rng)
     base = np.array(COLORS[garment.color], dtype=float) * rng.uniform(0.92, 1.06)
     fabric = Image.new("RGB", (box, box), tuple(int(c) for c in np.clip(base, 0, 255)))
@@ -239,7 +290,7 @@ def draw_photo(garment: Garment, rng: np.random.Generator) -> Image.Image:
         luminance = base @ np.array([0.299, 0.587, 0.114])
         ink = base * 0.35 if luminance > 110 else base + (255 - base) * 0.75
         ink_rgb = tuple(int(c) for c in np.clip(ink, 0, 255))
-        unit = box * rng.uniform(0.075, 0.11)
+        unit = box * rng.uniform(0.11, 0.15)  # coarse enough to survive 64 px
         layer = _draw_pattern((box, box), garment.pattern, ink_rgb, rng, unit)
         fabric.paste(layer, (0, 0), layer)
     if garment.category == "Sneakers":  # a light sole under the upper
@@ -379,7 +430,9 @@ def _catalog(products: int, seed: int, out: Path, base_url: str, missing_share: 
                 "currency": "EUR",
             }
         )
-        truth.extend({"product_id": product_id, "label_id": i} for i in garment.label_ids(label_map))
+        truth.extend(
+            {"product_id": product_id, "label_id": i} for i in garment.label_ids(label_map)
+        )
         if rng.random() < missing_share:
             missing += 1  # a dead link, as on the real web: the URL is listed, no file is served
         else:

@@ -1,4 +1,4 @@
-"""Train stage: Lightning fits ResNet34 (multi-label BCE) on manifest rows; the result is registered."""
+"""Train stage: Lightning fits ResNet34 (multi-label BCE) on manifest rows, then registers it."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from fashion_model.registry import (
 class TrainConfig:
     epochs: int = 6
     image_size: int = 64  # 64 px trains ~38 img/s on 2 CPU cores; use 224 on a GPU
-    batch_size: int = 32
+    batch_size: int = 16  # more, smaller steps: from scratch, step count matters most
     learning_rate: float = 2e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-4
     validation_share: float = 0.15  # held out when the manifests have no validation split
@@ -106,7 +106,7 @@ def _manifest_hash(manifests: list[Path]) -> str:
 def _split(rows: dict, share: float, seed: int) -> tuple[tuple, tuple, str]:
     """Use the manifests' validation split, else hold out a seeded random share of train."""
     if "validation" in rows and len(rows["validation"][0]):
-        return rows["train"] if "train" in rows else ([], None), rows["validation"], "validation"
+        return rows.get("train", ([], None)), rows["validation"], "validation"
     paths, targets = rows.get("train", next(iter(rows.values())))
     order = np.random.default_rng(seed).permutation(len(paths))
     cut = max(1, int(len(paths) * share))

@@ -21,15 +21,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-catalog_app = typer.Typer(help="Synthetic catalogs: the embedded default data.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Synthetic catalogs: the embedded default data.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 console = Console(stderr=True)
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="Home folder for everything a run makes [env FASHION_HOME; default ./fashion-home]."),
+    typer.Option(
+        "--home",
+        help="Home folder for everything a run makes [env FASHION_HOME; default ./fashion-home].",
+    ),
 ]
-DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file [default HOME/fashion.duckdb].")]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="DuckDB file [default HOME/fashion.duckdb].")
+]
 
 
 def _home(home: Path | None) -> str | None:
@@ -51,14 +58,18 @@ def catalog_synth(
     products: Annotated[int, typer.Option("--products", help="Catalog products to draw.")] = 600,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same output.")] = 0,
     base_url: Annotated[
-        str, typer.Option("--base-url", help="Where `fashion serve-images OUT` will serve the images.")
+        str,
+        typer.Option("--base-url", help="Where `fashion serve-images OUT` will serve the images."),
     ] = DEFAULT_BASE_URL,
     train_images: Annotated[
-        int | None, typer.Option("--train-images", help="Labelled train images [default 2 x products].")
+        int | None,
+        typer.Option("--train-images", help="Labelled train images [default 2 x products]."),
     ] = None,
     validation_images: Annotated[
         int | None,
-        typer.Option("--validation-images", help="Labelled validation images [default products / 2]."),
+        typer.Option(
+            "--validation-images", help="Labelled validation images [default products / 2]."
+        ),
     ] = None,
 ) -> None:
     """Draw a synthetic catalog: train.json, validation.json, catalog.csv, truth.csv and images."""
@@ -77,7 +88,8 @@ def catalog_synth(
         )
     console.print(
         f"wrote {summary.train_images} train, {summary.validation_images} validation images and "
-        f"{summary.products} catalog products ({summary.missing_catalog_images} dead links) to {out}"
+        f"{summary.products} catalog products ({summary.missing_catalog_images} dead links) "
+        f"to {out}"
     )
 
 
@@ -99,36 +111,71 @@ def serve_images_command(
 def ingest_command(
     source: Annotated[Path, typer.Argument(help="iMaterialist JSON file, or catalog CSV/Parquet.")],
     home: HomeOption = None,
-    name: Annotated[str | None, typer.Option("--name", help="Manifest name [default: the source file's stem].")] = None,
-    split: Annotated[str | None, typer.Option("--split", help="train, validation or test [default: from the file name].")] = None,
-    image_size: Annotated[int, typer.Option("--image-size", help="Shorter side of stored images.")] = 256,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Manifest name [default: the source file's stem].")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="train, validation or test [default: from the file name]."),
+    ] = None,
+    image_size: Annotated[
+        int, typer.Option("--image-size", help="Shorter side of stored images.")
+    ] = 256,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Requests in flight.")] = 64,
     per_host: Annotated[int, typer.Option("--per-host", help="Requests in flight per host.")] = 16,
-    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow loopback/private hosts (local servers).")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Label ids not in the label map are an error.")] = False,
+    allow_private: Annotated[
+        bool, typer.Option("--allow-private", help="Allow loopback/private hosts (local servers).")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
+    ] = False,
 ) -> None:
     """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME."""
     from fashion_model.labels import default_label_map
     from fashion_model.sources import open_source
 
-    opened = open_source(source, default_label_map(), split)  # bad input fails before Prefect starts
+    opened = open_source(
+        source, default_label_map(), split
+    )  # bad input fails before Prefect starts
     if strict and opened.unknown_label_count:
-        raise FashionError(f"{source}: {opened.unknown_label_count} label id(s) are not in the label map (--strict)")
+        raise FashionError(
+            f"{source}: {opened.unknown_label_count} label id(s) are not in the label map "
+            "(--strict)"
+        )
     _check_positive(image_size=image_size, concurrency=concurrency, per_host=per_host)
     from flows.ingest import ingest
 
-    result = ingest(str(source), _home(home), name, split, image_size, concurrency, per_host, allow_private, strict)
+    result = ingest(
+        str(source),
+        _home(home),
+        name,
+        split,
+        image_size,
+        concurrency,
+        per_host,
+        allow_private,
+        strict,
+    )
     _print_summary("ingest", result)
 
 
 @app.command("train")
 def train_command(
     home: HomeOption = None,
-    manifest: Annotated[list[str] | None, typer.Option("--manifest", help="Manifest name or path (repeatable) [default: train and validation].")] = None,
+    manifest: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--manifest", help="Manifest name or path (repeatable) [default: train and validation]."
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option("--epochs")] = 6,
-    image_size: Annotated[int, typer.Option("--image-size", help="Training image size in pixels.")] = 64,
+    image_size: Annotated[
+        int, typer.Option("--image-size", help="Training image size in pixels.")
+    ] = 64,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")] = -1,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")
+    ] = -1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Train ResNet34 on labelled manifests; the new version lands in HOME/models."""
@@ -138,25 +185,41 @@ def train_command(
     paths = Home.resolve(home)
     names = manifest or [n for n in ("train", "validation") if (paths.manifests / n).is_dir()]
     if not names:
-        raise FashionError(f"no manifests named train or validation in {paths.manifests}; pass --manifest")
+        raise FashionError(
+            f"no manifests named train or validation in {paths.manifests}; pass --manifest"
+        )
     for name in names:
         resolve_manifest(name, paths.manifests)
     TrainConfig(epochs=epochs, image_size=image_size, batch_size=batch_size).validate()
     from flows.train import train
 
-    _print_summary("train", train(names, _home(home), epochs, image_size, batch_size, max_steps, seed))
+    _print_summary(
+        "train", train(names, _home(home), epochs, image_size, batch_size, max_steps, seed)
+    )
 
 
 @app.command("score")
 def score_command(
     home: HomeOption = None,
-    manifest: Annotated[list[str] | None, typer.Option("--manifest", help="Manifest name or path (repeatable) [default: catalog].")] = None,
-    model: Annotated[str, typer.Option("--model", help="Model version, or 'production'.")] = "production",
+    manifest: Annotated[
+        list[str] | None,
+        typer.Option("--manifest", help="Manifest name or path (repeatable) [default: catalog]."),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Model version, or 'production'.")
+    ] = "production",
     db: DbOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="The run's date, YYYY-MM-DD [default today].")] = None,
-    retailer: Annotated[str | None, typer.Option("--retailer", help="Retailer for a catalog without a retailer column.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The run's date, YYYY-MM-DD [default today].")
+    ] = None,
+    retailer: Annotated[
+        str | None,
+        typer.Option("--retailer", help="Retailer for a catalog without a retailer column."),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
-    rescore: Annotated[bool, typer.Option("--rescore", help="Replace this model's existing scores.")] = False,
+    rescore: Annotated[
+        bool, typer.Option("--rescore", help="Replace this model's existing scores.")
+    ] = False,
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
     from fashion_model.manifest import resolve_manifest
@@ -171,15 +234,24 @@ def score_command(
     day = _as_of(as_of)
     from flows.score import score
 
-    _print_summary("score", score(names, _home(home), str(db) if db else None, model, day, retailer, batch_size, rescore))
+    _print_summary(
+        "score",
+        score(
+            names, _home(home), str(db) if db else None, model, day, retailer, batch_size, rescore
+        ),
+    )
 
 
 @app.command("report")
 def report_command(
     home: HomeOption = None,
     db: DbOption = None,
-    task: Annotated[str, typer.Option("--task", help="Label task: pattern, color, category, ...")] = "pattern",
-    retailer: Annotated[str | None, typer.Option("--retailer", help="One retailer [default all].")] = None,
+    task: Annotated[
+        str, typer.Option("--task", help="Label task: pattern, color, category, ...")
+    ] = "pattern",
+    retailer: Annotated[
+        str | None, typer.Option("--retailer", help="One retailer [default all].")
+    ] = None,
 ) -> None:
     """Write the attribute-share report (CSV) and trend chart (PNG) to HOME/reports."""
     from fashion_model.labels import default_label_map
@@ -198,7 +270,9 @@ def report_command(
 @app.command("retrain")
 def retrain_command(
     train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],
-    validation_file: Annotated[Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")] = None,
+    validation_file: Annotated[
+        Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")
+    ] = None,
     home: HomeOption = None,
     epochs: Annotated[int, typer.Option("--epochs")] = 6,
     image_size: Annotated[int, typer.Option("--image-size")] = 64,
@@ -213,8 +287,15 @@ def retrain_command(
         open_source(path, default_label_map())
     from flows.retrain import retrain
 
-    result = retrain(str(train_file), str(validation_file) if validation_file else None, _home(home),
-                     epochs, image_size, allow_private=allow_private, strict=strict)  # fmt: skip
+    result = retrain(
+        str(train_file),
+        str(validation_file) if validation_file else None,
+        _home(home),
+        epochs,
+        image_size,
+        allow_private=allow_private,
+        strict=strict,
+    )
     _print_summary("retrain", result)
 
 
@@ -222,9 +303,13 @@ def retrain_command(
 def nightly_command(
     catalog: Annotated[Path, typer.Argument(help="Catalog CSV or Parquet.")],
     home: HomeOption = None,
-    name: Annotated[str, typer.Option("--name", help="Stable manifest name across nights.")] = "catalog",
+    name: Annotated[
+        str, typer.Option("--name", help="Stable manifest name across nights.")
+    ] = "catalog",
     retailer: Annotated[str | None, typer.Option("--retailer")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="The run's date [default today].")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The run's date [default today].")
+    ] = None,
     allow_private: Annotated[bool, typer.Option("--allow-private")] = False,
 ) -> None:
     """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report."""
@@ -248,7 +333,9 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     epochs: Annotated[int, typer.Option("--epochs")] = 6,
     image_size: Annotated[int, typer.Option("--image-size")] = 64,
-    train_images: Annotated[int | None, typer.Option("--train-images", help="[default 2 x products]")] = None,
+    train_images: Annotated[
+        int | None, typer.Option("--train-images", help="[default 2 x products]")
+    ] = None,
 ) -> None:
     """Synthesise a catalog, serve it locally, run `retrain` and `nightly`, print the trend."""
     _check_positive(products=products, epochs=epochs)

@@ -81,8 +81,10 @@ def demo(
         predicted = run_report(con, "predicted_labels", {"retailer": None})
     truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
     table = share_table(shares)
-    print(f"\n{TREND.task.title()} share of {TREND.retailer}'s new products by month (%), "
-          f"predicted by model {trained['model_version']}:\n{table.to_string()}")  # fmt: skip
+    print(
+        f"\n{TREND.task.title()} share of {TREND.retailer}'s new products by month (%), "
+        f"predicted by model {trained['model_version']}:\n{table.to_string()}"
+    )
     catalog_f1 = truth_micro_f1(predicted, truth)
     summary = {
         "home": str(paths.root),

@@ -26,8 +26,14 @@ def retrain(
     for split, source in (("train", train_file), ("validation", validation_file)):
         if source:
             name = Path(source).stem
-            ingest(source, home=home, name=name, split=split, allow_private=allow_private,
-                   strict=strict)  # fmt: skip
+            ingest(
+                source,
+                home=home,
+                name=name,
+                split=split,
+                allow_private=allow_private,
+                strict=strict,
+            )
             names.append(name)
     return train(
         names,

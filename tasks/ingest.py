@@ -36,5 +36,7 @@ def download_images(
         ", ".join(f"{k}={v}" for k, v in summary.statuses.items()),
         summary.unknown_labels,
     )
-    publish_summary(f"ingest-{manifest_dir.name}".lower().replace("_", "-"), result, f"Ingest of {source}")
+    publish_summary(
+        f"ingest-{manifest_dir.name}".lower().replace("_", "-"), result, f"Ingest of {source}"
+    )
     return result

@@ -24,8 +24,9 @@ def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: st
     reports_dir.mkdir(parents=True, exist_ok=True)
     csv_path = reports_dir / f"{stem}.csv"
     shares.to_csv(csv_path, index=False)
-    chart = plot_shares(shares, f"{task_name.title()} share of new products: {scope}",
-                        reports_dir / f"{stem}.png")  # fmt: skip
+    chart = plot_shares(
+        shares, f"{task_name.title()} share of new products: {scope}", reports_dir / f"{stem}.png"
+    )
     table = share_table(shares)
     create_markdown_artifact(
         key=f"trend-{task_name}",

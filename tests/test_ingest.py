@@ -64,7 +64,10 @@ def test_labels_are_read_and_unknown_ids_counted(catalog_server, tmp_path):
         ("{not json", "not valid JSON"),
         ('{"annotations": []}', "expected an object with an 'images' list"),
         ('{"images": [{"url": "http://x/1.jpg"}]}', r"images\[0\] needs 'imageId' and 'url'"),
-        ('{"images": [], "annotations": [{"imageId": "1", "labelId": "62"}]}', r"annotations\[0\].labelId must be a list"),
+        (
+            '{"images": [], "annotations": [{"imageId": "1", "labelId": "62"}]}',
+            r"annotations\[0\].labelId must be a list",
+        ),
     ],
 )
 def test_a_malformed_json_source_names_the_file(tmp_path, content, message):
@@ -95,16 +98,19 @@ def test_ids_stay_data_never_paths(tmp_path):
     row = read_manifest(tmp_path / "m").to_pylist()[0]
     assert row["source_id"] == "../../etc/passwd" and row["status"] == "bad_url"
     assert row["path"] is None
-    assert pq.read_schema(next((tmp_path / "m").glob("*.parquet"))).metadata[
-        b"fashion_source_kind"
-    ] == b"catalog"
+    assert (
+        pq.read_schema(next((tmp_path / "m").glob("*.parquet"))).metadata[b"fashion_source_kind"]
+        == b"catalog"
+    )
 
 
 def test_parquet_catalogs_read_like_csv(tmp_path):
     import pyarrow as pa
 
     path = tmp_path / "catalog.parquet"
-    pq.write_table(pa.table({"product_id": ["a", "b"], "image_url": ["u1", "u2"], "price": [1.5, 2.0]}), path)
+    pq.write_table(
+        pa.table({"product_id": ["a", "b"], "image_url": ["u1", "u2"], "price": [1.5, 2.0]}), path
+    )
     source = open_source(path, default_label_map())
     records = list(iter_records(source, default_label_map()))
     assert [r.source_id for r in records] == ["a", "b"]

@@ -1,0 +1,125 @@
+"""Benchmark: scoring throughput, whole path (stored JPEG -> DuckDB rows) vs model forward alone.
+
+Both are measured in the same run on the same machine, batch and image size; the ratio is the
+figure to compare between runs (absolute times on shared machines are not comparable).
+
+    .venv/bin/python benchmarks/score.py [--images 512] [--image-size 64] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fashion_model import store
+from fashion_model.db import connect
+from fashion_model.imaging import process_image
+from fashion_model.labels import default_label_map
+from fashion_model.manifest import ManifestWriter, schema_with_metadata
+from fashion_model.model import AttributeNet
+from fashion_model.registry import ModelCard, save_version, set_production
+from fashion_model.score import score_images
+from fashion_model.synth import BASE_PATTERN_WEIGHTS, draw_photo, sample_garment
+
+
+def make_store(root: Path, count: int) -> Path:
+    """`count` distinct synthetic product photos, stored at 256 px, and their manifest."""
+    rows = []
+    for index in range(count):
+        rng = np.random.default_rng([11, index])
+        photo = draw_photo(sample_garment(rng, BASE_PATTERN_WEIGHTS), rng)
+        buffer = io.BytesIO()
+        photo.save(buffer, "JPEG", quality=90)
+        processed = process_image(buffer.getvalue(), 256)
+        sha256, relative = store.put(root / "images", processed.data)
+        rows.append(
+            {
+                "source_id": str(index),
+                "url": f"bench://{index}",
+                "status": "ok",
+                "sha256": sha256,
+                "path": relative,
+                "width": processed.width,
+                "height": processed.height,
+                "attempts": 1,
+                "downloaded_at": datetime.now(UTC),
+            }
+        )
+    writer = ManifestWriter(root / "manifests" / "bench", schema_with_metadata([], "imaterialist"))
+    writer.write(rows)
+    return writer.commit()
+
+
+def make_model(root: Path, image_size: int) -> AttributeNet:
+    label_map = default_label_map()
+    net = AttributeNet(len(label_map)).eval()
+    card = ModelCard(
+        model_version="bench",
+        created_at=datetime.now(UTC).isoformat(),
+        arch="resnet34",
+        image_size=image_size,
+        label_ids=label_map.ids,
+        label_map_fingerprint=label_map.fingerprint(),
+        threshold=0.5,
+        mean=[0.0] * 3,
+        std=[1.0] * 3,
+    )
+    save_version(root / "models", net, card, label_map)
+    set_production(root / "models", "bench")
+    return net
+
+
+def forward_only(net: AttributeNet, images: int, image_size: int, batch_size: int) -> float:
+    batch = torch.randn(batch_size, 3, image_size, image_size)
+    with torch.inference_mode():
+        net.logits_and_embeddings(batch)  # warm-up
+        started = time.perf_counter()
+        done = 0
+        while done < images:
+            net.logits_and_embeddings(batch)
+            done += batch_size
+    return done / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="DataLoader decode workers")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as folder:
+        root = Path(folder)
+        print(f"preparing {args.images} stored images ...", flush=True)
+        manifest = make_store(root, args.images)
+        net = make_model(root, args.image_size)
+        model_rate = forward_only(net, args.images, args.image_size, args.batch_size)
+        with connect(root / "bench.duckdb") as con:
+            started = time.perf_counter()
+            summary = score_images(
+                con,
+                [manifest],
+                root / "images",
+                root / "models",
+                batch_size=args.batch_size,
+                num_workers=args.workers,
+            )
+            path_rate = summary.scored / (time.perf_counter() - started)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.image_size}px, batch {args.batch_size}, {args.images} images"
+    )
+    print(f"(a) model forward alone : {model_rate:8.1f} images/s")
+    print(f"(b) JPEG -> DuckDB rows : {path_rate:8.1f} images/s")
+    print(f"ratio (b)/(a)           : {path_rate / model_rate:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The command line: --help everywhere, and bad input as one clear line with exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+COMMANDS = [
+    [],
+    ["catalog"],
+    ["catalog", "synth"],
+    ["serve-images"],
+    ["ingest"],
+    ["train"],
+    ["score"],
+    ["report"],
+    ["retrain"],
+    ["nightly"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "fashion")
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "{tmp}/missing.json"], "missing.json: source file not found"),
+        (["ingest", "{tmp}/broken.json"], "broken.json: not valid JSON"),
+        (["ingest", "{tmp}/catalog.csv", "--split", "holdout"], "--split 'holdout' is not one of"),
+        (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
+        (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
+        (["report", "--home", "{tmp}", "--task", "fabric"], "unknown task 'fabric'"),
+        (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
+        (["demo", "--products", "0"], "--products must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
+    (tmp_path / "broken.json").write_text("{nope")
+    (tmp_path / "catalog.csv").write_text("product_id,image_url\n")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep").write_text("x")
+    result = _fashion(*[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "full" / "keep").read_text() == "x"
+
+
+def test_an_unknown_model_version_is_refused_up_front(trained_home):
+    result = _fashion("score", "--home", str(trained_home), "--model", "v-nope")
+    assert result.returncode == 2
+    assert "unknown model version 'v-nope'" in result.stderr
+
+
+def test_catalog_synth_writes_the_named_files(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "catalog",
+            "synth",
+            "--out",
+            str(tmp_path / "c"),
+            "--products",
+            "3",
+            "--train-images",
+            "2",
+            "--validation-images",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in (tmp_path / "c").iterdir()}
+    assert {"train.json", "validation.json", "catalog.csv", "truth.csv", "images"} <= names

@@ -1,0 +1,86 @@
+"""End to end through Prefect: `retrain` then `nightly` on a tiny catalog served from loopback."""
+
+import json
+
+import duckdb
+import pytest
+
+from fashion_model.manifest import read_manifest
+from fashion_model.registry import production_version
+
+
+@pytest.fixture(scope="module")
+def flow_home(catalog_server, prefect_harness, tmp_path_factory):
+    from flows.nightly import nightly
+    from flows.retrain import retrain
+
+    folder, _ = catalog_server
+    home = tmp_path_factory.mktemp("flow-home")
+    trained = retrain(
+        str(folder / "train.json"),
+        str(folder / "validation.json"),
+        home=str(home),
+        epochs=1,
+        image_size=32,
+        allow_private=True,
+    )
+    result = nightly(
+        str(folder / "catalog.csv"), home=str(home), allow_private=True, report_retailer="Northwind"
+    )
+    return home, trained, result
+
+
+def test_retrain_registers_the_production_model(flow_home):
+    home, trained, _ = flow_home
+    assert production_version(home / "models") == trained["model_version"]
+    assert {p.name for p in (home / "manifests").iterdir()} >= {"train", "validation", "catalog"}
+
+
+def test_nightly_fills_the_warehouse(flow_home, catalog_server):
+    home, trained, result = flow_home
+    folder, _ = catalog_server
+    manifest = read_manifest(home / "manifests" / "catalog")
+    ok = [
+        s
+        for s, st in zip(
+            manifest["sha256"].to_pylist(), manifest["status"].to_pylist(), strict=True
+        )
+        if st == "ok"
+    ]
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        count = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        with (folder / "catalog.csv").open() as handle:
+            catalog_rows = sum(1 for _ in handle) - 1
+        assert count("SELECT count(*) FROM products") == catalog_rows
+        assert count("SELECT count(*) FROM product_images WHERE image_status = 'ok'") == len(ok)
+        assert count("SELECT count(*) FROM product_images WHERE image_status = 'http_error'") == (
+            catalog_rows - len(ok)
+        )
+        assert count("SELECT count(*) FROM scores") == len(set(ok))
+        assert count("SELECT count(*) FROM embeddings") == len(set(ok))
+        versions = con.execute("SELECT DISTINCT model_version FROM scores").fetchall()
+        assert versions == [(trained["model_version"],)]
+        assert count("SELECT count(*) FROM models WHERE is_production") == 1
+    assert result["score"]["scored"] == len(set(ok))
+    assert (home / "reports").glob("*.png")
+    assert result["report"]["chart"].endswith(".png")
+
+
+def test_the_runs_left_artifacts(flow_home):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def keys():
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["score", "train", "trend-pattern"])
+                )
+            )
+            return {a.key for a in artifacts}
+
+    import asyncio
+
+    assert asyncio.run(keys()) == {"score", "train", "trend-pattern"}
+    score_rows = json.dumps(flow_home[2]["score"])
+    assert "scored" in score_rows

@@ -1,0 +1,139 @@
+import shutil
+from datetime import date
+
+import numpy as np
+import pytest
+
+from fashion_model.db import connect, migrations, sync_labels
+from fashion_model.errors import FashionError
+from fashion_model.labels import LabelMap, default_label_map
+from fashion_model.manifest import read_manifest
+from fashion_model.products import load_catalog
+from fashion_model.registry import production_version
+from fashion_model.score import score_images
+
+
+def _score(con, home, **options):
+    return score_images(
+        con,
+        [home / "manifests" / "catalog"],
+        home / "images",
+        home / "models",
+        num_workers=0,
+        **options,
+    )
+
+
+def test_migrations_apply_once(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        applied = con.execute("SELECT version FROM schema_migrations").fetchall()
+    assert [v for (v,) in applied] == [v for v, _ in migrations()]
+    with connect(tmp_path / "w.duckdb") as con:  # reopening upgrades nothing twice
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(applied)
+
+
+def test_every_catalog_product_lands_with_its_download_outcome(trained_home, tmp_path):
+    manifest = read_manifest(trained_home / "manifests" / "catalog")
+    with connect(tmp_path / "w.duckdb") as con:
+        load_catalog(con, trained_home / "manifests" / "catalog", date(2026, 11, 1))
+        load_catalog(con, trained_home / "manifests" / "catalog", date(2026, 11, 1))  # same day
+        load_catalog(con, trained_home / "manifests" / "catalog", date(2026, 11, 2))
+        products = con.execute("SELECT count(*), min(last_seen) FROM products").fetchone()
+        statuses = dict(
+            con.execute("SELECT image_status, count(*) FROM product_images GROUP BY ALL").fetchall()
+        )
+        observations = con.execute(
+            "SELECT count(*), count(DISTINCT observed_on) FROM product_observations"
+        ).fetchone()
+        price = con.execute("SELECT typeof(price), typeof(first_seen) FROM products").fetchone()
+    assert products == (manifest.num_rows, date(2026, 11, 2))
+    expected = {
+        s: manifest["status"].to_pylist().count(s) for s in set(manifest["status"].to_pylist())
+    }
+    assert statuses == expected
+    assert observations == (2 * manifest.num_rows, 2)
+    assert price == ("DOUBLE", "DATE")
+
+
+def test_scoring_writes_each_image_once_per_model_version(trained_home, tmp_path):
+    manifest = read_manifest(trained_home / "manifests" / "catalog")
+    ok_images = {
+        s
+        for s, st in zip(
+            manifest["sha256"].to_pylist(), manifest["status"].to_pylist(), strict=True
+        )
+        if st == "ok"
+    }
+    with connect(tmp_path / "w.duckdb") as con:
+        load_catalog(con, trained_home / "manifests" / "catalog", date(2026, 11, 1))
+        first = _score(con, trained_home)
+        again = _score(con, trained_home)
+        assert first.scored == len(ok_images) and first.failed_to_decode == 0
+        assert again.scored == 0 and again.skipped_already_scored == len(ok_images)
+        version = production_version(trained_home / "models")
+        assert first.model_version == version
+        rows = con.execute(
+            "SELECT count(*), count(DISTINCT image_sha256), min(len(probs)), max(len(probs))"
+            " FROM scores WHERE model_version = ?",
+            [version],
+        ).fetchone()
+        assert rows == (len(ok_images), len(ok_images), 228, 228)
+        norms = np.array(
+            con.execute(
+                "SELECT list_dot_product(embedding::FLOAT[], embedding::FLOAT[]) FROM embeddings"
+            ).fetchall()
+        )
+        assert np.allclose(norms, 1.0, atol=1e-4)
+        threshold, production = con.execute(
+            "SELECT thresholds[1], is_production FROM models WHERE model_version = ?", [version]
+        ).fetchone()
+        assert production
+        expected = con.execute(
+            "SELECT count(*) FROM scores, unnest(probs) AS p(x) WHERE x >= ?", [threshold]
+        ).fetchone()[0]
+        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == expected
+        assert first.predictions == expected
+        rescored = _score(con, trained_home, rescore=True)
+        assert rescored.scored == len(ok_images)
+        assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == len(ok_images)
+        attributes = con.execute(
+            "SELECT count(*) FROM product_attributes WHERE score < ?", [threshold]
+        ).fetchone()[0]
+        assert attributes == 0
+
+
+def test_a_corrupt_image_is_counted_and_the_run_goes_on(trained_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    paths = [p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist() if p]
+    (home / "images" / paths[0]).write_bytes(b"not a jpeg")
+    with connect(tmp_path / "w.duckdb") as con:
+        summary = _score(con, home)
+    assert summary.failed_to_decode == 1
+    assert summary.scored == len(set(paths)) - 1
+
+
+def test_a_database_keeps_one_label_map(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        sync_labels(con, default_label_map())
+        sync_labels(con, default_label_map())  # the same map again is fine
+        other = LabelMap(labels=default_label_map().labels[:10])
+        with pytest.raises(FashionError, match="label map differs"):
+            sync_labels(con, other)
+
+
+def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
+    from fashion_model.download import DownloadConfig
+    from fashion_model.ingest import ingest_source
+
+    catalog = tmp_path / "c.csv"
+    catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
+    ingest_source(catalog, tmp_path / "m", tmp_path / "images", DownloadConfig())
+    with connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(FashionError, match="no retailer column; pass --retailer"):
+            load_catalog(con, tmp_path / "m", date(2026, 1, 1))
+        load_catalog(con, tmp_path / "m", date(2026, 1, 1), retailer="Ours")
+        assert con.execute(
+            "SELECT retailer, image_status FROM products JOIN product_images "
+            "USING (retailer, product_id)"
+        ).fetchall() == [("Ours", "bad_url")]
