@@ -51,6 +51,7 @@ def share_table(shares: pd.DataFrame) -> pd.DataFrame:
     table = (table * 100).round(1)
     table.insert(0, "products", shares.groupby("month")["month_products"].first())
     table.index = pd.to_datetime(table.index).strftime("%Y-%m")
+    table.index.name, table.columns.name = "month", None
     return table
 
 

@@ -180,8 +180,8 @@ def _silhouette(garment: Garment, size: int, rng: np.random.Generator) -> Image.
         draw.polygon([(x * size, y * size) for x, y in points], fill=255)
 
     female = garment.gender == "Female"
-    waist = 0.30 if female else 0.36  # half-widths: a tapered cut reads as womenswear
-    shoulder = 0.30 if female else 0.36
+    waist = 0.25 if female else 0.37  # half-widths: a tapered cut reads as womenswear
+    shoulder = 0.29 if female else 0.38
     category = garment.category
     if category in ("T-Shirts", "Jackets", "Dresses"):
         top, bottom = 0.12, 0.62 if category != "Jackets" else 0.70
@@ -282,7 +282,7 @@ def draw_photo(garment: Garment, rng: np.random.Generator) -> Image.Image:
     tint = rng.uniform(205, 250) + rng.normal(0, 6, size=3)
     background = Image.new("RGB", (width, height), tuple(int(c) for c in np.clip(tint, 0, 255)))
 
-    box = int(min(width, height) * rng.uniform(0.72, 0.94))
+    box = int(min(width, height) * rng.uniform(0.8, 0.96))
     mask = _silhouette(garment, box, rng)
     base = np.array(COLORS[garment.color], dtype=float) * rng.uniform(0.92, 1.06)
     fabric = Image.new("RGB", (box, box), tuple(int(c) for c in np.clip(base, 0, 255)))
@@ -290,7 +290,9 @@ def draw_photo(garment: Garment, rng: np.random.Generator) -> Image.Image:
         luminance = base @ np.array([0.299, 0.587, 0.114])
         ink = base * 0.35 if luminance > 110 else base + (255 - base) * 0.75
         ink_rgb = tuple(int(c) for c in np.clip(ink, 0, 255))
-        unit = box * rng.uniform(0.11, 0.15)  # coarse enough to survive 64 px
+        # Bold prints: a period of about a third of the garment survives the ResNet stem at
+        # 64 px (its stride-4 downsampling aliases finer stripes away).
+        unit = box * rng.uniform(0.28, 0.34)
         layer = _draw_pattern((box, box), garment.pattern, ink_rgb, rng, unit)
         fabric.paste(layer, (0, 0), layer)
     if garment.category == "Sneakers":  # a light sole under the upper

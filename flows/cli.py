@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -14,6 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from fashion_model.errors import FashionError
 from fashion_model.home import Home
 from fashion_model.synth import DEFAULT_BASE_URL
+
+# Prefect is imported lazily, by the commands that run flows. Its ephemeral API needs ~20 s to
+# start on 2 busy cores, which is Prefect's default limit: allow more.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 app = typer.Typer(
     help="Predict fashion attributes from product images and answer trend questions in SQL.",
@@ -341,7 +346,9 @@ def demo_command(
     _check_positive(products=products, epochs=epochs)
     from flows.demo import demo
 
-    demo(_home(home), products, seed, epochs, image_size, train_images)
+    result = demo(_home(home), products, seed, epochs, image_size, train_images)
+    print(f"\n{result.pop('heading')}:\n{result.pop('table')}\n")
+    _print_summary("demo", result)
 
 
 def _check_positive(**values: int) -> None:

@@ -10,12 +10,14 @@ from prefect import flow
 
 from fashion_model.db import connect
 from fashion_model.home import Home
+from fashion_model.labels import default_label_map
 from fashion_model.report import run_report, share_table, truth_micro_f1
 from fashion_model.server import free_port, running_image_server
 from fashion_model.synth import PLANTED_TRENDS
 from flows.nightly import nightly
 from flows.retrain import retrain
 from tasks.catalog import synthesize_catalog_images
+from tasks.common import publish_summary
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's striped share rising
 
@@ -36,7 +38,17 @@ def _reusable(catalog: Path, products: int, seed: int) -> str | None:
     return base_url if free else None
 
 
-@flow(name="demo", log_prints=True)
+def _true_share(catalog: Path, truth: pd.DataFrame) -> pd.Series:
+    """The planted label's true share (%) of the trend retailer's new products, per month."""
+    products = pd.read_csv(catalog / "catalog.csv", dtype={"product_id": str})
+    products = products[products["retailer"] == TREND.retailer]
+    label_id = default_label_map().label_id(TREND.task, TREND.label)
+    carriers = set(truth.loc[truth["label_id"] == label_id, "product_id"])
+    month = products["first_seen"].str[:7]
+    return (products["product_id"].isin(carriers).groupby(month).mean() * 100).round(1)
+
+
+@flow(name="demo")
 def demo(
     home: str | None = None,
     products: int = 600,
@@ -81,18 +93,20 @@ def demo(
         predicted = run_report(con, "predicted_labels", {"retailer": None})
     truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
     table = share_table(shares)
-    print(
-        f"\n{TREND.task.title()} share of {TREND.retailer}'s new products by month (%), "
-        f"predicted by model {trained['model_version']}:\n{table.to_string()}"
-    )
-    catalog_f1 = truth_micro_f1(predicted, truth)
+    table[f"{TREND.label} (truth)"] = _true_share(catalog, truth).reindex(table.index)
     summary = {
         "home": str(paths.root),
         "model_version": trained["model_version"],
         "val_micro_f1": trained["val_micro_f1"],
-        "catalog_micro_f1_vs_truth": round(catalog_f1, 4),
+        "catalog_micro_f1_vs_truth": round(truth_micro_f1(predicted, truth), 4),
+        "scored_images": nightly_result["score"]["scored"],
         "chart": nightly_result["report"]["chart"],
         "database": str(paths.db),
     }
-    print("\n" + "\n".join(f"{k:>28}: {v}" for k, v in summary.items()))
-    return summary
+    heading = (
+        f"{TREND.task.title()} share of {TREND.retailer}'s new products by month (%), "
+        f"predicted by model {trained['model_version']} (planted: {TREND.label} "
+        f"{TREND.share_first_month:.0%} -> {TREND.share_last_month:.0%})"
+    )
+    publish_summary("demo", summary, heading)
+    return {**summary, "heading": heading, "table": table.to_string()}
