@@ -26,7 +26,7 @@ from fashion_model.manifest import ManifestWriter, schema_with_metadata
 from fashion_model.model import AttributeNet
 from fashion_model.registry import ModelCard, save_version, set_production
 from fashion_model.score import score_images
-from fashion_model.synth import BASE_PATTERN_WEIGHTS, draw_photo, sample_garment
+from fashion_model.synth import draw_photo, sample_garment
 
 
 def make_store(root: Path, count: int) -> Path:
@@ -34,7 +34,7 @@ def make_store(root: Path, count: int) -> Path:
     rows = []
     for index in range(count):
         rng = np.random.default_rng([11, index])
-        photo = draw_photo(sample_garment(rng, BASE_PATTERN_WEIGHTS), rng)
+        photo = draw_photo(sample_garment(rng), rng)
         buffer = io.BytesIO()
         photo.save(buffer, "JPEG", quality=90)
         processed = process_image(buffer.getvalue(), 256)

@@ -78,8 +78,9 @@ def catalog_synth(
     ] = None,
 ) -> None:
     """Draw a synthetic catalog: train.json, validation.json, catalog.csv, truth.csv and images."""
-    from fashion_model.synth import synthesize_catalog
+    from fashion_model.synth import check_arguments, synthesize_catalog
 
+    check_arguments(out, products, base_url)
     with _progress() as progress:
         bar = progress.add_task("drawing images", total=None)
         summary = synthesize_catalog(

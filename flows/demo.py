@@ -19,7 +19,7 @@ from flows.retrain import retrain
 from tasks.catalog import synthesize_catalog_images
 from tasks.common import publish_summary
 
-TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's striped share rising
+TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
 
 
 def _reusable(catalog: Path, products: int, seed: int) -> str | None:

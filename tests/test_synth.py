@@ -12,7 +12,7 @@ from fashion_model.labels import default_label_map
 from fashion_model.synth import (
     CATALOG_MONTHS,
     PLANTED_TRENDS,
-    pattern_weights_for,
+    mix_for,
     synthesize_catalog,
 )
 
@@ -66,11 +66,17 @@ def test_catalog_and_truth_line_up(catalog_server):
 
 
 def test_the_planted_trend_is_in_the_sampling_weights():
-    trend = PLANTED_TRENDS[0]
-    shares = [pattern_weights_for(trend.retailer, m)[trend.label] for m in range(CATALOG_MONTHS)]
-    assert shares == sorted(shares) and shares[-1] - shares[0] > 0.4
-    for month in range(CATALOG_MONTHS):
-        assert sum(pattern_weights_for(trend.retailer, month).values()) == pytest.approx(1.0)
+    for trend in PLANTED_TRENDS:
+        shares = [
+            mix_for(trend.retailer, m)[trend.task][trend.label] for m in range(CATALOG_MONTHS)
+        ]
+        rising = trend.share_last_month > trend.share_first_month
+        assert shares == sorted(shares, reverse=not rising)
+        assert abs(shares[-1] - shares[0]) > 0.35
+        for month in range(CATALOG_MONTHS):
+            for weights in mix_for(trend.retailer, month).values():
+                assert sum(weights.values()) == pytest.approx(1.0)
+    assert mix_for("Eastpeak", 5) == mix_for(None, 0)  # the control retailer does not move
 
 
 def test_the_planted_trend_shows_in_the_truth(tmp_path):
