@@ -55,8 +55,20 @@ def share_table(shares: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def plot_shares(shares: pd.DataFrame, title: str, out: Path) -> Path:
-    """One labelled line per attribute over the months; written atomically as a PNG."""
+# Lines of a colour chart are drawn in the colour they name.
+LINE_COLORS = {
+    "Beige": "#d8c3a0", "Black": "#222222", "Blue": "#2455c3", "Bronze": "#a0652a",
+    "Brown": "#7b4a25", "Gold": "#d4a52a", "Gray": "#8c8c8c", "Green": "#2f8f46",
+    "Maroon": "#7a1f2b", "Orange": "#f08a24", "Peach": "#f4b183", "Pink": "#f08cb4",
+    "Purple": "#7d3fa6", "Red": "#d2232a", "Silver": "#b8bcc4", "Tan": "#c9a878",
+    "Teal": "#1d8a8a", "White": "#c8c8c8", "Yellow": "#e6c21f",
+}  # fmt: skip
+
+
+def plot_shares(shares: pd.DataFrame, title: str, out: Path, highlight: int = 1) -> Path:
+    """One labelled line per attribute over the months; the `highlight` attributes that moved
+    most (last three months against the first three) are drawn bold, the rest faint.
+    Written atomically as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,31 +77,48 @@ def plot_shares(shares: pd.DataFrame, title: str, out: Path) -> Path:
     if shares.empty:
         raise FashionError("no scored products to plot; run `fashion score` first")
     wide = shares.pivot_table(index="month", columns="attribute", values="share", aggfunc="sum")
+    wide = wide.fillna(0.0) * 100
     wide.index = pd.to_datetime(wide.index)
+    window = min(3, max(1, len(wide) // 2))
+    moved = (wide.tail(window).mean() - wide.head(window).mean()).abs()
+    bold = set(moved.sort_values(ascending=False).index[:highlight])
     figure, axis = plt.subplots(figsize=(10, 5.5), dpi=110)
     for attribute in wide.columns:
-        series = wide[attribute] * 100
-        (line,) = axis.plot(series.index, series.values, marker="o", linewidth=2, label=attribute)
-        axis.annotate(
-            attribute,
-            (series.index[-1], series.values[-1]),
-            xytext=(6, 0),
-            textcoords="offset points",
-            va="center",
-            color=line.get_color(),
-            fontsize=9,
+        series = wide[attribute]
+        strong = attribute in bold
+        (line,) = axis.plot(
+            series.index,
+            series.values,
+            marker="o",
+            markersize=5 if strong else 3,
+            linewidth=3 if strong else 1.2,
+            alpha=1.0 if strong else 0.45,
+            color=LINE_COLORS.get(attribute),
+            label=attribute,
         )
+        if strong:
+            axis.annotate(
+                f"{attribute} {series.values[0]:.0f}% \u2192 {series.values[-1]:.0f}%",
+                (series.index[-1], series.values[-1]),
+                xytext=(8, 0),
+                textcoords="offset points",
+                va="center",
+                color=line.get_color(),
+                fontsize=10,
+                fontweight="bold",
+            )
     axis.set_title(title)
     axis.set_ylabel("share of products (%)")
     axis.set_ylim(bottom=0)
     axis.grid(alpha=0.3)
-    axis.legend(loc="upper left", fontsize=9, frameon=False)
+    axis.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
+    axis.margins(x=0.02)
     figure.autofmt_xdate()
     figure.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
-    figure.savefig(tmp)
+    figure.savefig(tmp, bbox_inches="tight")
     plt.close(figure)
     tmp.replace(out)
     return out
@@ -111,3 +140,13 @@ def truth_micro_f1(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
     hits = len(truth_pairs & predicted_pairs)
     denominator = len(truth_pairs) + len(predicted_pairs)
     return 2 * hits / denominator if denominator else 0.0
+
+
+def write_csv(frame: pd.DataFrame, out: Path) -> Path:
+    """Write a report CSV atomically (temp file + rename): never a half-written file."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(out)
+    return out

@@ -19,6 +19,7 @@ from fashion_model.synth import DEFAULT_BASE_URL
 # Prefect is imported lazily, by the commands that run flows. Its ephemeral API needs ~20 s to
 # start on 2 busy cores, which is Prefect's default limit: allow more.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network beyond loopback
 
 app = typer.Typer(
     help="Predict fashion attributes from product images and answer trend questions in SQL.",
@@ -335,19 +336,25 @@ def nightly_command(
 @app.command("demo")
 def demo_command(
     home: HomeOption = None,
-    products: Annotated[int, typer.Option("--products", help="Catalog products to draw.")] = 600,
+    products: Annotated[int, typer.Option("--products", help="Catalog products to draw.")] = 1200,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     epochs: Annotated[int, typer.Option("--epochs")] = 6,
     image_size: Annotated[int, typer.Option("--image-size")] = 64,
     train_images: Annotated[
-        int | None, typer.Option("--train-images", help="[default 2 x products]")
-    ] = None,
+        int, typer.Option("--train-images", help="Labelled training photos.")
+    ] = 1200,
+    validation_images: Annotated[
+        int, typer.Option("--validation-images", help="Labelled validation photos.")
+    ] = 300,
 ) -> None:
     """Synthesise a catalog, serve it locally, run `retrain` and `nightly`, print the trend."""
-    _check_positive(products=products, epochs=epochs)
+    _check_positive(
+        products=products, epochs=epochs, train_images=train_images,
+        validation_images=validation_images,
+    )  # fmt: skip
     from flows.demo import demo
 
-    result = demo(_home(home), products, seed, epochs, image_size, train_images)
+    result = demo(_home(home), products, seed, epochs, image_size, train_images, validation_images)
     print(f"\n{result.pop('heading')}:\n{result.pop('table')}\n")
     _print_summary("demo", result)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.synth import synthesize_catalog
@@ -14,8 +14,24 @@ from tasks.common import publish_summary
 
 @task(name="synthesize-catalog", cache_policy=NO_CACHE)
 def synthesize_catalog_images(
-    out: Path, products: int, seed: int, base_url: str, train_images: int | None = None
+    out: Path,
+    products: int,
+    seed: int,
+    base_url: str,
+    train_images: int | None = None,
+    validation_images: int | None = None,
 ) -> dict:
-    summary = asdict(synthesize_catalog(out, products, seed, base_url, train_images=train_images))
-    publish_summary("synthetic-catalog", summary, f"Synthetic catalog in {out}")
-    return summary
+    logger = get_run_logger()
+    logged: set[int] = set()
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // total
+        if tenth not in logged:  # a line every 10% of the images
+            logged.add(tenth)
+            logger.info("drawing images: %d/%d", done, total)
+
+    summary = synthesize_catalog(
+        out, products, seed, base_url, train_images, validation_images, progress=progress
+    )
+    publish_summary("synthetic-catalog", asdict(summary), f"Synthetic catalog in {out}")
+    return asdict(summary)

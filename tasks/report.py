@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.db import connect
-from fashion_model.report import plot_shares, run_report, share_table
+from fashion_model.report import plot_shares, run_report, share_table, write_csv
 
 
 @task(name="attribute-trend-report", cache_policy=NO_CACHE)
@@ -21,9 +21,7 @@ def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: st
         outcomes = run_report(con, "download_outcomes", {})
     scope = retailer or "all retailers"
     stem = f"{task_name}_share_by_month_{(retailer or 'all').lower().replace(' ', '_')}"
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = reports_dir / f"{stem}.csv"
-    shares.to_csv(csv_path, index=False)
+    csv_path = write_csv(shares, reports_dir / f"{stem}.csv")
     chart = plot_shares(
         shares, f"{task_name.title()} share of new products: {scope}", reports_dir / f"{stem}.png"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from fashion_model.registry import set_production
 from fashion_model.train import TrainConfig, train_model
 from tasks.common import publish_summary
 
@@ -20,3 +21,11 @@ def train_model_version(
     summary = {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
     publish_summary("train", summary, f"Model {card.model_version}")
     return summary
+
+
+@task(name="promote-model", cache_policy=NO_CACHE)
+def promote_model_version(models_root: Path, version: str) -> str:
+    """Make `version` the production model (the registry's alias)."""
+    set_production(models_root, version)
+    get_run_logger().info("model %s is now production", version)
+    return version

@@ -12,6 +12,7 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_PREFECT_HOME) / "storage")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ["PREFECT_API_URL"] = ""
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["FASHION_PROGRESS"] = "0"
 os.environ.pop("FASHION_HOME", None)
 

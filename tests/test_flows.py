@@ -84,3 +84,22 @@ def test_the_runs_left_artifacts(flow_home):
     assert asyncio.run(keys()) == {"score", "train", "trend-pattern"}
     score_rows = json.dumps(flow_home[2]["score"])
     assert "scored" in score_rows
+
+
+def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harness, tmp_path):
+    from flows.demo import TREND, demo
+
+    result = demo(
+        home=str(tmp_path),
+        products=12,
+        epochs=1,
+        image_size=32,
+        train_images=12,
+        validation_images=4,
+    )
+    assert (tmp_path / "catalog" / "synth.json").is_file()
+    assert result["chart"].endswith(f"{TREND.task}_share_by_month_{TREND.retailer.lower()}.png")
+    assert (tmp_path / "reports").joinpath(result["chart"].rsplit("/", 1)[1]).is_file()
+    assert f"{TREND.label} (truth)" in result["table"]
+    assert production_version(tmp_path / "models") == result["model_version"]
+    assert 0.0 <= result["catalog_micro_f1_vs_truth"] <= 1.0
