@@ -93,7 +93,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=1, help="DataLoader decode workers")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="DataLoader decode workers [default: auto]"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-score-") as folder:
         root = Path(folder)

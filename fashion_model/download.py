@@ -54,7 +54,16 @@ class Outcome:
     downloaded_at: datetime | None = None
 
 
+class _Permanent(Exception):
+    """A failure that a retry cannot fix (404, too large, ...)."""
+
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
 class _Transient(Exception):
+    """A failure worth retrying (429, 5xx), with the server's Retry-After when it gave one."""
+
     def __init__(self, outcome: Outcome, retry_after: float | None = None):
         self.outcome = outcome
         self.retry_after = retry_after
@@ -100,11 +109,6 @@ async def _fetch_once(session: aiohttp.ClientSession, url: str, config: Download
             if len(body) > config.max_bytes:
                 raise _Permanent(Outcome("too_large", f"body over {config.max_bytes} bytes", 200))
         return bytes(body)
-
-
-class _Permanent(Exception):
-    def __init__(self, outcome: Outcome):
-        self.outcome = outcome
 
 
 async def download_one(

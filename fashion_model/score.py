@@ -6,6 +6,7 @@ per chunk, so a killed run loses at most the chunk in flight and a rerun picks u
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -130,13 +131,17 @@ def score_images(
     models_root: Path,
     model_version: str | None = None,
     batch_size: int = 64,
-    num_workers: int = 1,
+    num_workers: int | None = None,
     rescore: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
     """Score every ok image of `manifests` not yet scored by the model version, into `con`."""
     if batch_size < 1:
         raise FashionError("--batch-size must be at least 1")
+    if num_workers is None:
+        # On CPU the model already uses every core and decoding a 256 px JPEG in draft mode is
+        # cheap: decoding in the main process measured fastest (benchmarks/score.py).
+        num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
     version = resolve_version(models_root, model_version)
     net, card, label_map = load_model(models_root, version)
     sync_labels(con, label_map)
