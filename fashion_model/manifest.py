@@ -86,12 +86,12 @@ class ManifestWriter:
 
 def resolve_manifest(name_or_path: str | Path, manifests_root: Path) -> Path:
     """A manifest by name (under HOME/manifests) or by path; fails with the names that exist."""
-    candidate = Path(name_or_path)
-    if candidate.is_dir():
-        return candidate
     named = Path(manifests_root) / str(name_or_path)
     if named.is_dir():
         return named
+    candidate = Path(name_or_path)
+    if candidate.is_dir() and any(candidate.glob("part-*.parquet")):
+        return candidate
     known = sorted(
         p.name for p in Path(manifests_root).glob("*") if p.is_dir() and p.name[0] != "."
     )

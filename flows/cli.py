@@ -352,6 +352,9 @@ def demo_command(
         products=products, epochs=epochs, train_images=train_images,
         validation_images=validation_images,
     )  # fmt: skip
+    catalog = Home.resolve(home).catalog
+    if catalog.exists() and not (catalog / "synth.json").is_file():
+        raise FashionError(f"{catalog} exists and is not a demo catalog; use another --home")
     from flows.demo import demo
 
     result = demo(_home(home), products, seed, epochs, image_size, train_images, validation_images)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 from prefect import flow
 
 from fashion_model.db import connect
+from fashion_model.errors import FashionError
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
 from fashion_model.report import run_report, share_table, truth_micro_f1
@@ -72,8 +74,10 @@ def demo(
     base_url = _reusable(catalog, wanted)
     if base_url is None:
         if catalog.exists():
-            import shutil
-
+            if not (catalog / "synth.json").is_file():
+                raise FashionError(
+                    f"{catalog} exists and is not a demo catalog; use another --home"
+                )
             shutil.rmtree(catalog)  # the demo's own data, drawn afresh for a new port or size
         base_url = f"http://127.0.0.1:{free_port()}"
         synthesize_catalog_images(

@@ -51,6 +51,7 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["report", "--home", "{tmp}", "--task", "fabric"], "unknown task 'fabric'"),
         (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
         (["demo", "--products", "0"], "--products must be at least 1"),
+        (["demo", "--home", "{tmp}/full/.."], "is not a demo catalog"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
@@ -58,6 +59,8 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     (tmp_path / "catalog.csv").write_text("product_id,image_url\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("x")
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "mine.csv").write_text("precious")
     result = _fashion(*[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -65,6 +68,7 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
     assert (tmp_path / "full" / "keep").read_text() == "x"
+    assert (tmp_path / "catalog" / "mine.csv").read_text() == "precious"
 
 
 def test_an_unknown_model_version_is_refused_up_front(trained_home):
