@@ -114,12 +114,17 @@ def read_manifest(path: Path, columns: list[str] | None = None) -> pa.Table:
     return table
 
 
-def manifest_kind(path: Path) -> str:
-    """'catalog' or 'imaterialist': what kind of source the manifest was built from."""
+def manifest_schema(path: Path) -> pa.Schema:
+    """The schema of a manifest dataset (every part shares it)."""
     files = sorted(Path(path).glob("part-*.parquet"))
     if not files:
         raise FashionError(f"{path}: not a manifest (no part-*.parquet files)")
-    metadata = pq.read_schema(files[0]).metadata or {}
+    return pq.read_schema(files[0])
+
+
+def manifest_kind(path: Path) -> str:
+    """'catalog' or 'imaterialist': what kind of source the manifest was built from."""
+    metadata = manifest_schema(path).metadata or {}
     return metadata.get(b"fashion_source_kind", b"catalog").decode()
 
 

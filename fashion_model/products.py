@@ -7,11 +7,10 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
-from fashion_model.manifest import CORE_COLUMNS
+from fashion_model.manifest import CORE_COLUMNS, manifest_schema
 from fashion_model.sqlrun import run_script
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
@@ -73,10 +72,7 @@ def load_catalog(
     retailer: str | None = None,
 ) -> CatalogLoad:
     """Upsert one catalog run (a manifest dataset) in one transaction."""
-    files = sorted(Path(manifest_dir).glob("part-*.parquet"))
-    if not files:
-        raise FashionError(f"{manifest_dir}: not a manifest (no part-*.parquet files)")
-    columns = pq.read_schema(files[0]).names
+    columns = manifest_schema(manifest_dir).names
     has_retailer = "retailer" in columns
     if not has_retailer and not retailer:
         raise FashionError(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")

@@ -229,13 +229,16 @@ def score_command(
     ] = False,
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
-    from fashion_model.manifest import resolve_manifest
+    from fashion_model.manifest import manifest_kind, manifest_schema, resolve_manifest
     from fashion_model.registry import resolve_version
 
     paths = Home.resolve(home, db=db)
     names = manifest or ["catalog"]
     for name in names:
-        resolve_manifest(name, paths.manifests)
+        manifest = resolve_manifest(name, paths.manifests)
+        catalog_without_retailer = "retailer" not in manifest_schema(manifest).names
+        if manifest_kind(manifest) == "catalog" and catalog_without_retailer and not retailer:
+            raise FashionError(f"{manifest}: catalog has no retailer column; pass --retailer NAME")
     resolve_version(paths.models, model)
     _check_positive(batch_size=batch_size)
     day = _as_of(as_of)
@@ -324,7 +327,9 @@ def nightly_command(
     from fashion_model.registry import resolve_version
     from fashion_model.sources import open_source
 
-    open_source(catalog, default_label_map())
+    opened = open_source(catalog, default_label_map())
+    if "retailer" not in opened.metadata_columns and not retailer:
+        raise FashionError(f"{catalog}: catalog has no retailer column; pass --retailer NAME")
     resolve_version(Home.resolve(home).models, "production")
     day = _as_of(as_of)
     from flows.nightly import nightly

@@ -52,6 +52,7 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
         (["demo", "--products", "0"], "--products must be at least 1"),
         (["demo", "--home", "{tmp}/full/.."], "is not a demo catalog"),
+        (["nightly", "{tmp}/catalog.csv"], "catalog has no retailer column; pass --retailer"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
@@ -96,3 +97,17 @@ def test_catalog_synth_writes_the_named_files(tmp_path):
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "c").iterdir()}
     assert {"train.json", "validation.json", "catalog.csv", "truth.csv", "images"} <= names
+
+
+def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
+    from fashion_model.download import DownloadConfig
+    from fashion_model.ingest import ingest_source
+
+    catalog = tmp_path / "ours.csv"
+    catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
+    ingest_source(catalog, tmp_path / "manifests" / "ours", tmp_path / "images", DownloadConfig())
+    (tmp_path / "models").symlink_to(trained_home / "models")
+    result = _fashion("score", "--home", str(tmp_path), "--manifest", "ours")
+    assert result.returncode == 2
+    assert "catalog has no retailer column; pass --retailer NAME" in result.stderr
+    assert not (tmp_path / "fashion.duckdb").exists()
