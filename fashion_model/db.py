@@ -13,6 +13,7 @@ from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
 from fashion_model.labels import LabelMap
 from fashion_model.registry import ModelCard
+from fashion_model.sqlrun import run_script
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -96,23 +97,21 @@ def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
 
 def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: bool) -> None:
     """Record the model version (and which one is production) in the `models` table."""
-    thresholds = [card.threshold] * len(card.label_ids)
+    params = {
+        "model_version": card.model_version,
+        "created_at": datetime.fromisoformat(card.created_at),
+        "arch": card.arch,
+        "image_size": card.image_size,
+        "val_micro_f1": card.metrics.get("val_micro_f1"),
+        "thresholds": [card.threshold] * len(card.label_ids),
+        "is_production": is_production,
+        "label_map_fingerprint": card.label_map_fingerprint,
+        "metrics": json.dumps(card.metrics),
+    }
     con.execute("BEGIN TRANSACTION")
-    if is_production:
-        con.execute("UPDATE models SET is_production = false WHERE is_production")
-    con.execute(
-        "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (model_version) DO UPDATE SET is_production = excluded.is_production",
-        [
-            card.model_version,
-            datetime.fromisoformat(card.created_at),
-            card.arch,
-            card.image_size,
-            card.metrics.get("val_micro_f1"),
-            thresholds,
-            is_production,
-            card.label_map_fingerprint,
-            json.dumps(card.metrics),
-        ],
-    )
-    con.execute("COMMIT")
+    try:
+        run_script(con, SQL_DIR / "load" / "upsert_model.sql", params)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

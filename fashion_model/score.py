@@ -21,11 +21,14 @@ from torch.utils.data import DataLoader
 from fashion_model.data import ImageFiles
 from fashion_model.db import sync_labels, sync_model
 from fashion_model.errors import FashionError
+from fashion_model.home import SQL_DIR
 from fashion_model.model import EMBEDDING_DIM
 from fashion_model.presets import eval_preset
 from fashion_model.registry import load_model, production_version, resolve_version
+from fashion_model.sqlrun import run_script, statements
 
 WRITE_EVERY = 1024  # images per DuckDB transaction
+SCORE_SQL = SQL_DIR / "score"
 
 
 @dataclass
@@ -48,27 +51,13 @@ class ScoreSummary:
 def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.Table, int]:
     """Distinct ok images of the manifests that this model version has not scored yet."""
     parts = [str(Path(m) / "part-*.parquet") for m in manifests]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE score_candidates AS "
-        "SELECT sha256, any_value(path) AS path FROM read_parquet($parts, union_by_name = true) "
-        "WHERE status = 'ok' GROUP BY sha256",
-        {"parts": parts},
-    )
+    run_script(con, SCORE_SQL / "candidates.sql", {"parts": parts})
     if rescore:
         con.execute("BEGIN TRANSACTION")
-        for table in ("scores", "embeddings", "predictions"):
-            con.execute(
-                f"DELETE FROM {table} WHERE model_version = $v "
-                "AND image_sha256 IN (SELECT sha256 FROM score_candidates)",
-                {"v": version},
-            )
+        run_script(con, SCORE_SQL / "forget_version.sql", {"model_version": version})
         con.execute("COMMIT")
-    todo = con.sql(
-        "SELECT c.sha256, c.path FROM score_candidates AS c "
-        "ANTI JOIN (SELECT image_sha256 FROM scores WHERE model_version = $v) AS s "
-        "ON s.image_sha256 = c.sha256 ORDER BY c.sha256",
-        params={"v": version},
-    ).to_arrow_table()
+    unscored = statements((SCORE_SQL / "unscored.sql").read_text(encoding="utf-8"))[0]
+    todo = con.sql(unscored, params={"model_version": version}).to_arrow_table()
     total = con.execute("SELECT count(*) FROM score_candidates").fetchone()[0]
     con.execute("DROP TABLE score_candidates")
     return todo, total - todo.num_rows
@@ -106,14 +95,7 @@ def _write(con, version, shas, probs, embeddings, thresholds) -> int:
         con.register("batch_scores", scores)
         con.register("batch_embeddings", vectors)
         con.register("batch_predictions", predictions)
-        con.execute(
-            "INSERT INTO scores SELECT image_sha256, model_version, probs FROM batch_scores"
-        )
-        con.execute("INSERT INTO embeddings SELECT * FROM batch_embeddings")
-        con.execute(
-            "INSERT INTO predictions SELECT p.image_sha256, p.model_version, l.label_id, p.score "
-            "FROM batch_predictions AS p JOIN labels AS l ON l.position = p.position"
-        )
+        run_script(con, SCORE_SQL / "insert_batch.sql", {})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

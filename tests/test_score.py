@@ -137,3 +137,18 @@ def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
             "SELECT retailer, image_status FROM products JOIN product_images "
             "USING (retailer, product_id)"
         ).fetchall() == [("Ours", "bad_url")]
+
+
+def test_one_production_model_at_a_time(trained_home, tmp_path):
+    from dataclasses import replace
+
+    from fashion_model.db import sync_model
+    from fashion_model.registry import load_card
+
+    card = load_card(trained_home / "models", production_version(trained_home / "models"))
+    with connect(tmp_path / "w.duckdb") as con:
+        sync_model(con, card, is_production=True)
+        sync_model(con, replace(card, model_version="v2"), is_production=True)
+        sync_model(con, replace(card, model_version="v3"), is_production=False)
+        rows = con.execute("SELECT model_version, is_production FROM models ORDER BY 1").fetchall()
+    assert rows == [(card.model_version, False), ("v2", True), ("v3", False)]
