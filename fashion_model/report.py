@@ -9,17 +9,33 @@ import pandas as pd
 
 from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
-from fashion_model.sqlrun import parameters, run_statement, statements
+from fashion_model.sqlrun import (
+    bind_parameters,
+    declared_parameters,
+    run_statement,
+    statements,
+)
 
 REPORTS_DIR = SQL_DIR / "reports"
 
 
-def list_reports() -> dict[str, list[str]]:
-    """Shipped report names and the parameters each takes."""
+def list_reports() -> dict[str, dict[str, tuple[str | None, str]]]:
+    """Shipped report names and their declared parameters (name -> (default, help))."""
     return {
-        path.stem: sorted(parameters(path.read_text(encoding="utf-8")))
+        path.stem: declared_parameters(path.read_text(encoding="utf-8"))
         for path in sorted(REPORTS_DIR.glob("*.sql"))
     }
+
+
+def describe_report(path: Path) -> str:
+    """The report's purpose: its opening comment, up to the parameters."""
+    purpose = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        text = line.removeprefix("--").strip()
+        if not line.startswith("--") or text.startswith(("@param", "Output", "Parameters")):
+            break
+        purpose.append(text)
+    return " ".join(purpose).split(":", 1)[-1].strip()
 
 
 def report_path(name_or_file: str) -> Path:
@@ -35,12 +51,14 @@ def report_path(name_or_file: str) -> Path:
 
 
 def run_report(con: duckdb.DuckDBPyConnection, name_or_file: str, params: dict) -> pd.DataFrame:
-    """Run a one-statement SQL report with bound parameters; returns its rows."""
+    """Run a one-statement SQL report with bound parameters (declared defaults filled in)."""
     path = report_path(name_or_file)
-    found = statements(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    found = statements(text)
     if len(found) != 1:
         raise FashionError(f"{path}: a report holds exactly one statement, found {len(found)}")
-    return run_statement(con, found[0], params, where=str(path)).df()
+    values = bind_parameters(text, params, str(path)) if declared_parameters(text) else params
+    return run_statement(con, found[0], values, where=str(path)).df()
 
 
 def share_table(shares: pd.DataFrame) -> pd.DataFrame:
@@ -144,9 +162,19 @@ def truth_micro_f1(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
 
 def write_csv(frame: pd.DataFrame, out: Path) -> Path:
     """Write a report CSV atomically (temp file + rename): never a half-written file."""
+    return write_frame(frame, out, "csv")
+
+
+def write_frame(frame: pd.DataFrame, out: Path, output_format: str) -> Path:
+    """Write query results as csv, json or parquet (table: csv), atomically."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False)
+    if output_format == "parquet":
+        frame.to_parquet(tmp, index=False)
+    elif output_format == "json":
+        frame.to_json(tmp, orient="records", date_format="iso", indent=1)
+    else:
+        frame.to_csv(tmp, index=False)
     tmp.replace(out)
     return out

@@ -10,6 +10,8 @@ import duckdb
 from fashion_model.errors import FashionError
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_DECLARED = re.compile(r"^--\s*@param\s+(\w+)\s+(\S+)\s*(.*)$", re.MULTILINE)
+REQUIRED = "REQUIRED"
 _COMMENT = re.compile(r"--[^\n]*")
 
 
@@ -21,6 +23,32 @@ def statements(text: str) -> list[str]:
 
 def parameters(sql: str) -> set[str]:
     return set(_PARAM.findall(_COMMENT.sub("", sql)))
+
+
+def declared_parameters(text: str) -> dict[str, tuple[str | None, str]]:
+    """`-- @param NAME DEFAULT help` header lines: name -> (default, help). The default is
+    REQUIRED (no default), NULL (None) or a literal that the query casts itself."""
+    declared = {}
+    for name, default, help_text in _DECLARED.findall(text):
+        declared[name] = (None if default == "NULL" else default, help_text.strip())
+    return declared
+
+
+def bind_parameters(text: str, given: dict, where: str) -> dict:
+    """The declared defaults overlaid with `given`; unknown or missing names fail clearly."""
+    declared = declared_parameters(text)
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        valid = ", ".join(declared) or "none"
+        raise FashionError(f"{where}: unknown parameter(s) {', '.join(unknown)} (valid: {valid})")
+    values = {name: default for name, (default, _) in declared.items()}
+    values.update(given)
+    missing = sorted(name for name, value in values.items() if value == REQUIRED)
+    if missing:
+        raise FashionError(
+            f"{where}: parameter(s) {', '.join(missing)} required (--param NAME=VALUE)"
+        )
+    return values
 
 
 def run_statement(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str = "query"):

@@ -277,6 +277,62 @@ def report_command(
     _print_summary("report", result)
 
 
+@app.command("sql")
+def sql_command(
+    query: Annotated[
+        str | None, typer.Argument(help="A shipped query name (see --list) or a .sql file.")
+    ] = None,
+    list_queries: Annotated[
+        bool, typer.Option("--list", help="List the shipped queries and their parameters.")
+    ] = False,
+    home: HomeOption = None,
+    db: DbOption = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="NAME=VALUE (repeatable).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, csv, json or parquet.")
+    ] = "table",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+) -> None:
+    """Run a shipped SQL query (or your own .sql file) read-only against the warehouse."""
+    from fashion_model.report import describe_report, list_reports, report_path, write_frame
+
+    if list_queries:
+        for name, declared in list_reports().items():
+            print(f"{name}: {describe_report(report_path(name))}")
+            for key, (default, help_text) in declared.items():
+                print(f"    --param {key}=...  [default: {default or 'NULL'}]  {help_text}")
+        return
+    if query is None:
+        raise FashionError("name a query (see `fashion sql --list`) or a .sql file")
+    if output_format not in ("table", "csv", "json", "parquet"):
+        raise FashionError(f"--format {output_format!r} is not one of table, csv, json, parquet")
+    if output_format == "parquet" and out is None:
+        raise FashionError("--format parquet needs --out FILE")
+    params = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FashionError(f"--param {item!r} is not NAME=VALUE")
+        params[key.strip()] = None if value == "NULL" else value
+    report_path(query)  # unknown names fail before the database is opened
+    from fashion_model.db import connect
+    from fashion_model.report import run_report
+
+    with connect(Home.resolve(home, db=db).db, read_only=True) as con:
+        frame = run_report(con, query, params)
+    if out is not None:
+        write_frame(frame, out, output_format)
+        console.print(f"{len(frame)} row(s) written to {out}")
+    elif output_format == "table":
+        print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    elif output_format == "csv":
+        print(frame.to_csv(index=False), end="")
+    else:
+        print(frame.to_json(orient="records", date_format="iso", indent=1))
+
+
 @app.command("retrain")
 def retrain_command(
     train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],

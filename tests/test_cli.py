@@ -1,5 +1,6 @@
 """The command line: --help everywhere, and bad input as one clear line with exit code 2."""
 
+import json
 import subprocess
 import sys
 
@@ -111,3 +112,28 @@ def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
     assert result.returncode == 2
     assert "catalog has no retailer column; pass --retailer NAME" in result.stderr
     assert not (tmp_path / "fashion.duckdb").exists()
+
+
+def test_sql_lists_and_runs_queries_read_only(tmp_path):
+    from fashion_model.db import connect
+
+    with connect(tmp_path / "fashion.duckdb") as con:
+        con.execute(
+            "INSERT INTO product_images VALUES ('R', 'p1', 0, 'u', NULL, 'http_error', 'x')"
+        )
+    listing = _fashion("sql", "--list")
+    assert listing.returncode == 0
+    assert "trending_attributes:" in listing.stdout and "--param min_support" in listing.stdout
+    out = tmp_path / "outcomes.json"
+    result = _fashion("sql", "download_outcomes", "--home", str(tmp_path), "--format", "json",
+                      "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text()) == [
+        {"retailer": "R", "image_status": "http_error", "images": 1, "products": 1}
+    ]
+    bad = _fashion("sql", "download_outcomes", "--home", str(tmp_path), "--format", "xml")
+    assert bad.returncode == 2 and "--format 'xml' is not one of" in bad.stderr
+    own = tmp_path / "mine.sql"
+    own.write_text("SELECT count(*) AS n FROM products WHERE retailer = $r")
+    mine = _fashion("sql", str(own), "--home", str(tmp_path), "--param", "r=R", "--format", "csv")
+    assert mine.returncode == 0 and mine.stdout.splitlines() == ["n", "0"]

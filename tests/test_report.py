@@ -7,8 +7,15 @@ from PIL import Image
 from fashion_model.db import connect
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
-from fashion_model.report import list_reports, plot_shares, run_report, share_table, truth_micro_f1
-from fashion_model.sqlrun import statements
+from fashion_model.report import (
+    REPORTS_DIR,
+    list_reports,
+    plot_shares,
+    run_report,
+    share_table,
+    truth_micro_f1,
+)
+from fashion_model.sqlrun import parameters, statements
 
 STRIPES = default_label_map().label_id("pattern", "Stripes")
 FLORAL = default_label_map().label_id("pattern", "Floral")
@@ -77,21 +84,62 @@ def test_parameters_are_bound_not_formatted(warehouse):
         warehouse, "attribute_share_by_month", {"task": "pattern", "retailer": "R' OR '1'='1"}
     )
     assert shares.empty
-    with pytest.raises(FashionError, match="missing parameter"):
-        run_report(warehouse, "attribute_share_by_month", {"task": "pattern"})
+    with pytest.raises(FashionError, match=r"parameter\(s\) task required"):
+        run_report(warehouse, "attribute_share_by_month", {"retailer": "R"})
+    with pytest.raises(FashionError, match=r"unknown parameter\(s\) tsk \(valid: task, retailer\)"):
+        run_report(warehouse, "attribute_share_by_month", {"tsk": "pattern"})
     with pytest.raises(FashionError, match="unknown report 'nope'"):
         run_report(warehouse, "nope", {})
 
 
 def test_every_shipped_report_documents_itself_and_runs(warehouse):
     reports = list_reports()
-    assert {"attribute_share_by_month", "download_outcomes", "predicted_labels"} <= set(reports)
-    for name, params in reports.items():
-        text = (run_report.__globals__["REPORTS_DIR"] / f"{name}.sql").read_text()
+    assert {
+        "attribute_share_by_month",
+        "competitor_comparison",
+        "download_outcomes",
+        "predicted_labels",
+        "trending_attributes",
+    } <= set(reports)
+    required = {"task": "pattern", "retailer_a": "R", "retailer_b": "S"}
+    for name, declared in reports.items():
+        text = (REPORTS_DIR / f"{name}.sql").read_text()
         assert text.startswith(f"-- {name}:"), name
+        assert "Output columns:" in text, name
         assert len(statements(text)) == 1
-        values = {"task": "pattern", "retailer": None}
-        run_report(warehouse, name, {p: values[p] for p in params})
+        assert parameters(text) <= set(declared), name  # every $param is declared
+        given = {k: v for k, v in required.items() if declared.get(k, (None,))[0] == "REQUIRED"}
+        run_report(warehouse, name, given)
+
+
+def test_trending_ranks_by_significance_with_both_counts(warehouse):
+    trend = run_report(
+        warehouse, "trending_attributes", {"task": "pattern", "months": "1", "min_support": "1",
+                                           "as_of": "2026-02-28"}
+    )  # fmt: skip
+    rows = {r.attribute: r for r in trend.itertuples()}
+    # February (recent) against January (prior): Stripes 1 of 2 vs 1 of 2, Floral 1 of 2 vs 0 of 2
+    assert (rows["Floral"].recent_products, rows["Floral"].recent_total) == (1, 2)
+    assert (rows["Floral"].prior_products, rows["Floral"].prior_total) == (0, 2)
+    assert rows["Floral"].change_points == 50.0
+    assert rows["Stripes"].change_points == 0.0 and rows["Stripes"].z_score == 0.0
+    assert list(trend.attribute) == ["Floral", "Stripes"]  # the significant riser first
+    supported = run_report(
+        warehouse, "trending_attributes", {"task": "pattern", "months": "1", "min_support": "2",
+                                           "as_of": "2026-02-28"}
+    )  # fmt: skip
+    assert supported.empty
+
+
+def test_competitor_comparison_puts_two_retailers_side_by_side(warehouse):
+    frame = run_report(
+        warehouse, "competitor_comparison",
+        {"task": "pattern", "retailer_a": "R", "retailer_b": "S"},
+    )  # fmt: skip
+    rows = {r.attribute: r for r in frame.itertuples()}
+    assert (rows["Stripes"].a_products, rows["Stripes"].a_total) == (2, 3)
+    assert (rows["Floral"].b_products, rows["Floral"].b_total) == (1, 1)
+    assert rows["Floral"].difference_points == -100.0
 
 
 def test_the_chart_and_table_show_each_attribute(warehouse, tmp_path):

@@ -1,8 +1,7 @@
 -- attribute_share_by_month: share of scored products carrying each attribute of a task, per
 -- month of first_seen (new arrivals), from the production model's predictions.
--- Parameters:
---   $task      label task, e.g. 'pattern', 'color', 'category' (required)
---   $retailer  one retailer, or NULL for all retailers (default NULL)
+-- @param task REQUIRED  label task: pattern, color, category, ...
+-- @param retailer NULL  one retailer, or NULL for all retailers
 -- Output columns: month (DATE), label_id, attribute, products (with the attribute),
 --   month_products (scored products that month), share (0..1)
 WITH scope AS (

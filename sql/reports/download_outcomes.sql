@@ -1,5 +1,4 @@
 -- download_outcomes: how many catalog images downloaded, per retailer and outcome.
--- Parameters: none.
 -- Output columns: retailer, image_status, images, products
 SELECT retailer, image_status, count(*) AS images,
        count(DISTINCT product_id) AS products

@@ -1,5 +1,5 @@
 -- predicted_labels: every (product, label) the production model predicts, one row each.
--- Parameters: $retailer  one retailer, or NULL for all (default NULL)
+-- @param retailer NULL  one retailer, or NULL for all retailers
 -- Output columns: retailer, product_id, label_id, task, name, score
 SELECT retailer, product_id, label_id, task, name, score
 FROM product_attributes
