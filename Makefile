@@ -33,6 +33,7 @@ format: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/warehouse.py
 
 clean:
 	rm -rf $(VENV) fashion-home .pytest_cache

@@ -16,6 +16,9 @@ from fashion_model.registry import ModelCard
 from fashion_model.sqlrun import run_script
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+REFRESH_ANALYTICS = SQL_DIR / "load" / "refresh_analytics.sql"
+# Scripts run right after a migration, in its transaction: they fill what it created.
+AFTER_MIGRATION = {2: REFRESH_ANALYTICS}
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -49,6 +52,7 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise FashionError(
             f"{db_path}: cannot open the database ({str(error).splitlines()[0]})"
         ) from None
+    con.execute("SET enable_progress_bar = false")  # stdout carries query results
     if not read_only:
         migrate(con)
     return con
@@ -67,12 +71,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(path.read_text(encoding="utf-8"))
+            if version in AFTER_MIGRATION:
+                run_script(con, AFTER_MIGRATION[version], {})
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [version, path.name, datetime.now(UTC)],
             )
             con.execute("COMMIT")
-        except duckdb.Error:
+        except BaseException:
             con.execute("ROLLBACK")
             raise
         applied.append(version)
@@ -115,3 +121,17 @@ def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: b
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def refresh_analytics(con: duckdb.DuckDBPyConnection) -> dict:
+    """Rebuild the analytics tables for the production model, in one transaction; returns the
+    `analytics_refresh` row."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_script(con, REFRESH_ANALYTICS, {})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    frame = con.execute("SELECT * FROM analytics_refresh").df()
+    return frame.iloc[0].to_dict()

@@ -40,7 +40,9 @@ def describe_report(path: Path) -> str:
 
 def report_path(name_or_file: str) -> Path:
     candidate = Path(name_or_file)
-    if candidate.suffix == ".sql" and candidate.is_file():
+    if candidate.suffix == ".sql":
+        if not candidate.is_file():
+            raise FashionError(f"{candidate}: SQL file not found")
         return candidate
     shipped = REPORTS_DIR / f"{name_or_file}.sql"
     if shipped.is_file():
@@ -50,26 +52,34 @@ def report_path(name_or_file: str) -> Path:
     )
 
 
-def run_report(con: duckdb.DuckDBPyConnection, name_or_file: str, params: dict) -> pd.DataFrame:
-    """Run a one-statement SQL report with bound parameters (declared defaults filled in)."""
+def prepare_report(name_or_file: str, params: dict) -> tuple[Path, str, dict]:
+    """The report's file, its one statement and its bound parameter values (declared defaults
+    filled in, every value checked): all checks that need no database."""
     path = report_path(name_or_file)
     text = path.read_text(encoding="utf-8")
     found = statements(text)
     if len(found) != 1:
         raise FashionError(f"{path}: a report holds exactly one statement, found {len(found)}")
     values = bind_parameters(text, params, str(path)) if declared_parameters(text) else params
-    return run_statement(con, found[0], values, where=str(path)).df()
+    return path, found[0], values
 
 
-def share_table(shares: pd.DataFrame) -> pd.DataFrame:
-    """attribute_share_by_month rows pivoted to one row per month, one column per attribute (%)."""
+def run_report(con: duckdb.DuckDBPyConnection, name_or_file: str, params: dict) -> pd.DataFrame:
+    """Run a one-statement SQL report with bound parameters (declared defaults filled in)."""
+    path, sql, values = prepare_report(name_or_file, params)
+    return run_statement(con, sql, values, where=str(path)).df()
+
+
+def share_table(shares: pd.DataFrame, by: str = "month") -> pd.DataFrame:
+    """attribute_share rows (one segment) pivoted to one row per period, one column per
+    attribute (%), after a `products` column."""
     if shares.empty:
         return shares
-    table = shares.pivot_table(index="month", columns="attribute", values="share", aggfunc="sum")
+    table = shares.pivot_table(index="period", columns="attribute", values="share", aggfunc="sum")
     table = (table * 100).round(1)
-    table.insert(0, "products", shares.groupby("month")["month_products"].first())
-    table.index = pd.to_datetime(table.index).strftime("%Y-%m")
-    table.index.name, table.columns.name = "month", None
+    table.insert(0, "products", shares.groupby("period")["period_products"].first())
+    table.index = pd.to_datetime(table.index).strftime("%Y-%m" if by == "month" else "%Y-%m-%d")
+    table.index.name, table.columns.name = ("month" if by == "month" else "week of"), None
     return table
 
 
@@ -83,10 +93,13 @@ LINE_COLORS = {
 }  # fmt: skip
 
 
-def plot_shares(shares: pd.DataFrame, title: str, out: Path, highlight: int = 1) -> Path:
-    """One labelled line per attribute over the months; the `highlight` attributes that moved
-    most (last three months against the first three) are drawn bold, the rest faint.
-    Written atomically as a PNG."""
+def plot_shares(
+    shares: pd.DataFrame, title: str, out: Path, highlight: int = 1, top: int = 10
+) -> Path:
+    """One labelled line per attribute over the periods; the `highlight` attributes that moved
+    most (last three periods against the first three) are drawn bold, the rest faint, and every
+    line carries its name at its right end. At most `top` attributes (the most common, plus the
+    movers) are drawn, so that the chart stays readable. Written atomically as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,12 +107,17 @@ def plot_shares(shares: pd.DataFrame, title: str, out: Path, highlight: int = 1)
 
     if shares.empty:
         raise FashionError("no scored products to plot; run `fashion score` first")
-    wide = shares.pivot_table(index="month", columns="attribute", values="share", aggfunc="sum")
+    wide = shares.pivot_table(index="period", columns="attribute", values="share", aggfunc="sum")
     wide = wide.fillna(0.0) * 100
     wide.index = pd.to_datetime(wide.index)
     window = min(3, max(1, len(wide) // 2))
     moved = (wide.tail(window).mean() - wide.head(window).mean()).abs()
     bold = set(moved.sort_values(ascending=False).index[:highlight])
+    common = wide.mean().sort_values(ascending=False).index[:top]
+    shown = [a for a in wide.columns if a in bold or a in common]
+    if len(shown) < len(wide.columns):
+        title = f"{title} (the {len(shown)} most common of {len(wide.columns)} attributes)"
+    wide = wide[shown]
     figure, axis = plt.subplots(figsize=(10, 5.5), dpi=110)
     for attribute in wide.columns:
         series = wide[attribute]
@@ -114,22 +132,23 @@ def plot_shares(shares: pd.DataFrame, title: str, out: Path, highlight: int = 1)
             color=LINE_COLORS.get(attribute),
             label=attribute,
         )
-        if strong:
-            axis.annotate(
-                f"{attribute} {series.values[0]:.0f}% \u2192 {series.values[-1]:.0f}%",
-                (series.index[-1], series.values[-1]),
-                xytext=(8, 0),
-                textcoords="offset points",
-                va="center",
-                color=line.get_color(),
-                fontsize=10,
-                fontweight="bold",
-            )
+        # every line is named at its right end; the biggest movers with their first and last
+        text = f"{attribute} {series.values[0]:.0f}% \u2192 {series.values[-1]:.0f}%"
+        axis.annotate(
+            text if strong else attribute,
+            (series.index[-1], series.values[-1]),
+            xytext=(8 if strong else 6, 0),
+            textcoords="offset points",
+            va="center",
+            color=line.get_color(),
+            fontsize=10 if strong else 8,
+            fontweight="bold" if strong else "normal",
+            alpha=1.0 if strong else 0.8,
+        )
     axis.set_title(title)
     axis.set_ylabel("share of products (%)")
     axis.set_ylim(bottom=0)
     axis.grid(alpha=0.3)
-    axis.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
     axis.margins(x=0.02)
     figure.autofmt_xdate()
     figure.tight_layout()
@@ -140,6 +159,60 @@ def plot_shares(shares: pd.DataFrame, title: str, out: Path, highlight: int = 1)
     plt.close(figure)
     tmp.replace(out)
     return out
+
+
+def check_warehouse(con: duckdb.DuckDBPyConnection, where: str, need_products: bool) -> dict:
+    """Refuse, in one line, a file that is no warehouse, one from an older schema (a read-only
+    reader cannot upgrade it) or, for shipped queries, one with no products yet. Returns the
+    analytics refresh row (when, from which model) for the caller to show, {} before any."""
+    from fashion_model.db import migrations
+
+    try:
+        version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    except duckdb.CatalogException:
+        raise FashionError(
+            f"{where}: not a fashion warehouse (no schema_migrations table)"
+        ) from None
+    latest = migrations()[-1][0]
+    if version is None or version < latest:
+        raise FashionError(
+            f"{where}: warehouse schema {version}, this version needs {latest}; "
+            "run `fashion score` once to upgrade it in place"
+        )
+    if need_products and not con.execute("SELECT count(*) FROM products").fetchone()[0]:
+        raise FashionError(
+            f"{where}: the warehouse is empty; run `fashion nightly` or `fashion score` first"
+        )
+    refresh = con.execute("SELECT * FROM analytics_refresh").df()
+    return {} if refresh.empty else refresh.iloc[0].to_dict()
+
+
+def share_error_vs_truth(
+    predicted: pd.DataFrame, scored: pd.DataFrame, truth: pd.DataFrame, label_tasks: dict
+) -> pd.DataFrame:
+    """Mean absolute difference, in points, between predicted and true attribute shares per
+    retailer and month of first_seen, per task: predicted (product_id, label_id), scored
+    (retailer, product_id, first_seen) and truth (product_id, label_id) frames. An attribute
+    counts in a (task, retailer, month) cell when either side has it there."""
+    cells = scored.assign(month=pd.to_datetime(scored["first_seen"]).dt.strftime("%Y-%m"))
+    cells = cells[["retailer", "product_id", "month"]]
+    sizes = cells.groupby(["retailer", "month"]).size().rename("products")
+
+    def shares(pairs: pd.DataFrame) -> pd.Series:
+        tagged = pairs[["product_id", "label_id"]].merge(cells, on="product_id")
+        counts = tagged.groupby(["retailer", "month", "label_id"]).size().rename("hits")
+        return (
+            counts.reset_index()
+            .join(sizes, on=["retailer", "month"])
+            .assign(share=lambda f: 100 * f["hits"] / f["products"])
+            .set_index(["retailer", "month", "label_id"])["share"]
+        )
+
+    both = pd.concat({"predicted": shares(predicted), "truth": shares(truth)}, axis=1)
+    both = both.fillna(0.0).reset_index()
+    both["task"] = both["label_id"].map(label_tasks)
+    both["error_points"] = (both["predicted"] - both["truth"]).abs()
+    return both.groupby("task")["error_points"].agg(["mean", "max", "count"]).round(2)
 
 
 def truth_micro_f1(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:

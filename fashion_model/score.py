@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fashion_model.data import ImageFiles
-from fashion_model.db import sync_labels, sync_model
+from fashion_model.db import refresh_analytics, sync_labels, sync_model
 from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
 from fashion_model.model import EMBEDDING_DIM
@@ -39,6 +39,7 @@ class ScoreSummary:
     failed_to_decode: int = 0
     predictions: int = 0
     seconds: float = 0.0
+    products_in_analytics: int = 0  # scored products the shipped queries see after the run
 
     @property
     def images_per_second(self) -> float:
@@ -172,4 +173,7 @@ def score_images(
                 progress(offset, len(paths))
     flush()
     summary.seconds = time.perf_counter() - started
+    # Every run ends by rebuilding the analytics tables, also when it scored nothing new: the
+    # catalog load or a promotion may have changed what the shipped queries must see.
+    summary.products_in_analytics = int(refresh_analytics(con)["scored_products"])
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,9 @@ from fashion_model.errors import FashionError
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _DECLARED = re.compile(r"^--\s*@param\s+(\w+)\s+(\S+)\s*(.*)$", re.MULTILINE)
 REQUIRED = "REQUIRED"
+# Declared help text may constrain a value: "one of: month, week", or a date "YYYY-MM-DD".
+_CHOICES = re.compile(r"one of: ([\w, ]+)")
+DATE_HINT = "YYYY-MM-DD"
 _COMMENT = re.compile(r"--[^\n]*")
 
 
@@ -48,7 +52,29 @@ def bind_parameters(text: str, given: dict, where: str) -> dict:
         raise FashionError(
             f"{where}: parameter(s) {', '.join(missing)} required (--param NAME=VALUE)"
         )
+    for name, (_, help_text) in declared.items():
+        _check_value(name, values[name], help_text, where)
     return values
+
+
+def _check_value(name: str, value, help_text: str, where: str) -> None:
+    """Values are checked against what the header declares, so a typo fails by name."""
+    if value is None:
+        return
+    choices = _CHOICES.search(help_text)
+    if choices:
+        allowed = [c.strip() for c in choices.group(1).split(",") if c.strip()]
+        if str(value) not in allowed:
+            raise FashionError(
+                f"{where}: parameter {name}={value!r} is not one of {', '.join(allowed)}"
+            )
+    if DATE_HINT in help_text:
+        try:
+            datetime.strptime(str(value), "%Y-%m-%d")
+        except ValueError:
+            raise FashionError(
+                f"{where}: parameter {name}={value!r} is not a date like 2026-11-27"
+            ) from None
 
 
 def run_statement(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str = "query"):
@@ -56,7 +82,11 @@ def run_statement(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where:
     missing = sorted(wanted - set(params))
     if missing:
         raise FashionError(f"{where}: missing parameter(s) {', '.join(missing)}")
-    return con.execute(sql, {k: v for k, v in params.items() if k in wanted})
+    try:
+        return con.execute(sql, {k: v for k, v in params.items() if k in wanted})
+    except duckdb.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FashionError(f"{where}: {first}") from None
 
 
 def run_script(con: duckdb.DuckDBPyConnection, path: Path, params: dict) -> None:

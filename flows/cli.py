@@ -296,7 +296,15 @@ def sql_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
 ) -> None:
     """Run a shipped SQL query (or your own .sql file) read-only against the warehouse."""
-    from fashion_model.report import describe_report, list_reports, report_path, write_frame
+    from fashion_model.report import (
+        REPORTS_DIR,
+        describe_report,
+        list_reports,
+        prepare_report,
+        report_path,
+        run_report,
+        write_frame,
+    )
 
     if list_queries:
         for name, declared in list_reports().items():
@@ -316,11 +324,9 @@ def sql_command(
         if not sep or not key:
             raise FashionError(f"--param {item!r} is not NAME=VALUE")
         params[key.strip()] = None if value == "NULL" else value
-    report_path(query)  # unknown names fail before the database is opened
-    from fashion_model.db import connect
-    from fashion_model.report import run_report
-
-    with connect(Home.resolve(home, db=db).db, read_only=True) as con:
+    prepare_report(query, params)  # unknown names and bad values fail before the database opens
+    shipped = report_path(query).parent == REPORTS_DIR
+    with _open_warehouse(home, db, need_products=shipped) as con:
         frame = run_report(con, query, params)
     if out is not None:
         write_frame(frame, out, output_format)
@@ -331,6 +337,70 @@ def sql_command(
         print(frame.to_csv(index=False), end="")
     else:
         print(frame.to_json(orient="records", date_format="iso", indent=1))
+
+
+@app.command("trends")
+def trends_command(
+    task: Annotated[
+        str, typer.Option("--task", help="Label task: pattern, color, category, ...")
+    ] = "pattern",
+    retailer: Annotated[
+        str | None, typer.Option("--retailer", help="One retailer [default all].")
+    ] = None,
+    brand: Annotated[str | None, typer.Option("--brand", help="One brand [default all].")] = None,
+    by: Annotated[str, typer.Option("--by", help="Period: month or week.")] = "month",
+    basis: Annotated[
+        str,
+        typer.Option(
+            "--basis", help="first_seen (new arrivals) or observed_on (what was on offer)."
+        ),
+    ] = "first_seen",
+    home: HomeOption = None,
+    db: DbOption = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the trend chart to this PNG file.")
+    ] = None,
+) -> None:
+    """Share of each attribute of a task over time, as a table and (--plot) a line chart."""
+    from fashion_model.report import plot_shares, prepare_report, run_report, share_table
+
+    params = {"task": task, "by": by, "basis": basis, "retailer": retailer, "brand": brand}
+    prepare_report("attribute_share", params)
+    with _open_warehouse(home, db, need_products=True) as con:
+        shares = run_report(con, "attribute_share", params)
+    if shares.empty:
+        raise FashionError(
+            f"no scored products match task={task} retailer={retailer} brand={brand}"
+        )
+    print(share_table(shares, by).to_string())
+    if plot is not None:
+        scope = " / ".join(filter(None, (retailer, brand))) or "all retailers"
+        basis_text = "new products" if basis == "first_seen" else "products on offer"
+        title = f"{task.title()} share of {basis_text} by {by}: {scope}"
+        console.print(f"chart written to {plot_shares(shares, title, plot)}")
+
+
+def _open_warehouse(home: Path | None, db: Path | None, need_products: bool):
+    """Open the warehouse read-only, refuse one that cannot answer, say what is being read."""
+    from fashion_model.db import connect
+    from fashion_model.report import check_warehouse
+
+    path = Home.resolve(home, db=db).db
+    con = connect(path, read_only=True)
+    try:
+        refresh = check_warehouse(con, str(path), need_products)
+    except BaseException:
+        con.close()
+        raise
+    if refresh:
+        model = refresh["model_version"] or "none: nothing scored yet"
+        console.print(
+            f"reading {path} (model {model}, refreshed {refresh['refreshed_at']:%Y-%m-%d %H:%M} "
+            "UTC)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return con
 
 
 @app.command("retrain")

@@ -13,7 +13,7 @@ from fashion_model.db import connect
 from fashion_model.errors import FashionError
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
-from fashion_model.report import run_report, share_table, truth_micro_f1
+from fashion_model.report import run_report, share_error_vs_truth, share_table, truth_micro_f1
 from fashion_model.server import free_port, running_image_server
 from fashion_model.synth import PLANTED_TRENDS
 from flows.nightly import nightly
@@ -49,6 +49,16 @@ def _true_share(catalog: Path, truth: pd.DataFrame) -> pd.Series:
     carriers = set(truth.loc[truth["label_id"] == label_id, "product_id"])
     month = products["first_seen"].str[:7]
     return (products["product_id"].isin(carriers).groupby(month).mean() * 100).round(1)
+
+
+def _top_trend(trending: pd.DataFrame) -> str:
+    if trending.empty:
+        return "none"
+    top = trending.iloc[0]
+    return (
+        f"{top.attribute} {top.prior_share_pct:.0f}% -> {top.recent_share_pct:.0f}% "
+        f"(z {top.z_score:+.1f}, last 6 months against the 6 before)"
+    )
 
 
 @flow(name="demo")
@@ -106,17 +116,28 @@ def demo(
 
     with connect(paths.db, read_only=True) as con:
         shares = run_report(
-            con, "attribute_share_by_month", {"task": TREND.task, "retailer": TREND.retailer}
+            con, "attribute_share", {"task": TREND.task, "retailer": TREND.retailer}
         )
         predicted = run_report(con, "predicted_labels", {"retailer": None})
+        scored = con.execute("SELECT retailer, product_id, first_seen FROM scored_products").df()
+        trending = run_report(
+            con,
+            "trending_attributes",
+            {"task": TREND.task, "retailer": TREND.retailer, "window": "6"},
+        )
     truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
     table = share_table(shares)
     table[f"{TREND.label} (truth)"] = _true_share(catalog, truth).reindex(table.index)
+    label_tasks = {label.label_id: label.task for label in default_label_map().labels}
+    share_errors = share_error_vs_truth(predicted, scored, truth, label_tasks)
     summary = {
         "home": str(paths.root),
         "model_version": trained["model_version"],
         "val_micro_f1": trained["val_micro_f1"],
         "catalog_micro_f1_vs_truth": round(truth_micro_f1(predicted, truth), 4),
+        "share_error_points_mean": round(float(share_errors["mean"].mean()), 2),
+        "share_error_points_by_task": share_errors["mean"].to_dict(),
+        "top_trend": _top_trend(trending),
         "scored_images": nightly_result["score"]["scored"],
         "chart": nightly_result["report"]["chart"],
         "database": str(paths.db),

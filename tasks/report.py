@@ -15,9 +15,7 @@ from fashion_model.report import plot_shares, run_report, share_table, write_csv
 @task(name="attribute-trend-report", cache_policy=NO_CACHE)
 def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: str | None) -> dict:
     with connect(db, read_only=True) as con:
-        shares = run_report(
-            con, "attribute_share_by_month", {"task": task_name, "retailer": retailer}
-        )
+        shares = run_report(con, "attribute_share", {"task": task_name, "retailer": retailer})
         outcomes = run_report(con, "download_outcomes", {})
     scope = retailer or "all retailers"
     stem = f"{task_name}_share_by_month_{(retailer or 'all').lower().replace(' ', '_')}"

@@ -18,6 +18,8 @@ COMMANDS = [
     ["train"],
     ["score"],
     ["report"],
+    ["sql"],
+    ["trends"],
     ["retrain"],
     ["nightly"],
     ["demo"],
@@ -118,6 +120,7 @@ def test_sql_lists_and_runs_queries_read_only(tmp_path):
     from fashion_model.db import connect
 
     with connect(tmp_path / "fashion.duckdb") as con:
+        con.execute("INSERT INTO products (retailer, product_id) VALUES ('R', 'p1')")
         con.execute(
             "INSERT INTO product_images VALUES ('R', 'p1', 0, 'u', NULL, 'http_error', 'x')"
         )
@@ -136,4 +139,44 @@ def test_sql_lists_and_runs_queries_read_only(tmp_path):
     own = tmp_path / "mine.sql"
     own.write_text("SELECT count(*) AS n FROM products WHERE retailer = $r")
     mine = _fashion("sql", str(own), "--home", str(tmp_path), "--param", "r=R", "--format", "csv")
-    assert mine.returncode == 0 and mine.stdout.splitlines() == ["n", "0"]
+    assert mine.returncode == 0 and mine.stdout.splitlines() == ["n", "1"]
+
+
+def _one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert message in " ".join(result.stderr.split())
+
+
+def test_sql_bad_input_changes_nothing(tmp_path):
+    from fashion_model.db import connect
+
+    empty = _fashion("sql", "download_outcomes", "--home", str(tmp_path / "none"))
+    _one_line_error(empty, "database not found")
+    with connect(tmp_path / "fashion.duckdb"):
+        pass
+    home = ["--home", str(tmp_path)]
+    _one_line_error(_fashion("sql", "download_outcomes", *home), "the warehouse is empty")
+    with connect(tmp_path / "fashion.duckdb") as con:
+        con.execute("INSERT INTO products (retailer, product_id) VALUES ('R', 'p1')")
+    cases = [
+        (["sql", "nope", *home], "unknown report 'nope' (shipped: assortment_as_of,"),
+        (["sql", "trending_attributes", *home], "parameter(s) task required"),
+        (["sql", "trending_attributes", *home, "--param", "task=color", "--param", "tsk=x"],
+         "unknown parameter(s) tsk"),
+        (["sql", "delistings", *home, "--param", "from_date=yesterday", "--param",
+          "to_date=2026-01-01"], "parameter from_date='yesterday' is not a date"),
+        (["sql", "attribute_share", *home, "--param", "task=color", "--param",
+          "retailer=x'; DROP TABLE products; --", "--param", "by=day"],
+         "parameter by='day' is not one of month, week"),
+        (["trends", *home, "--task", "colour"], "parameter task='colour' is not one of"),
+        (["sql", str(tmp_path / "missing.sql"), *home], "missing.sql: SQL file not found"),
+    ]  # fmt: skip
+    for args, message in cases:
+        _one_line_error(_fashion(*args), message)
+    injected = _fashion("sql", "attribute_share", *home, "--param", "task=color", "--param",
+                        "retailer=x'; DROP TABLE products; --", "--format", "csv")  # fmt: skip
+    assert injected.returncode == 0, injected.stderr
+    with connect(tmp_path / "fashion.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 1

@@ -66,6 +66,43 @@ def test_nightly_fills_the_warehouse(flow_home, catalog_server):
     assert result["report"]["chart"].endswith(".png")
 
 
+def test_trends_and_sql_read_the_nightly_warehouse(flow_home, tmp_path):
+    """The analytics tables the scoring run rebuilt answer `fashion trends` and `fashion sql`,
+    read-only, with the same numbers as the warehouse itself."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    home, trained, _ = flow_home
+
+    def fashion(*args):
+        return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    chart = tmp_path / "trends.png"
+    result = fashion("trends", "--task", "color", "--plot", str(chart))
+    assert result.returncode == 0, result.stderr
+    assert f"model {trained['model_version']}" in result.stderr
+    lines = result.stdout.splitlines()
+    assert "products" in lines[0] and lines[1].startswith("month")
+    assert all(line[:4] in ("2025", "2026") for line in lines[2:])
+    with Image.open(chart) as image:
+        assert image.format == "PNG"
+    shares = fashion("sql", "attribute_share", "--param", "task=color", "--param",
+                     "split=retailer", "--format", "json")  # fmt: skip
+    rows = json.loads(shares.stdout)
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        scored = con.execute(
+            "SELECT retailer, date_trunc('month', first_seen)::DATE, count(DISTINCT product_id) "
+            "FROM product_images JOIN products USING (retailer, product_id) "
+            "JOIN scores ON scores.image_sha256 = product_images.image_sha256 GROUP BY ALL"
+        ).fetchall()
+    expected = {(r, str(m)[:7]): n for r, m, n in scored}
+    got = {(row["segment"], row["period"][:7]): row["period_products"] for row in rows}
+    assert got == expected
+
+
 def test_the_runs_left_artifacts(flow_home):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

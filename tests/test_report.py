@@ -1,151 +1,290 @@
 from datetime import date
 
+import duckdb
 import pandas as pd
 import pytest
 from PIL import Image
 
-from fashion_model.db import connect
+from fashion_model.db import MIGRATIONS_DIR, connect, refresh_analytics
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
 from fashion_model.report import (
     REPORTS_DIR,
+    check_warehouse,
     list_reports,
     plot_shares,
     run_report,
+    share_error_vs_truth,
     share_table,
     truth_micro_f1,
 )
 from fashion_model.sqlrun import parameters, statements
 
-STRIPES = default_label_map().label_id("pattern", "Stripes")
-FLORAL = default_label_map().label_id("pattern", "Floral")
+LABELS = default_label_map()
+STRIPES = LABELS.label_id("pattern", "Stripes")
+FLORAL = LABELS.label_id("pattern", "Floral")
+RED = LABELS.label_id("color", "Red")
+BLUE = LABELS.label_id("color", "Blue")
+BLACK = LABELS.label_id("color", "Black")
+POSITION = {label.label_id: i for i, label in enumerate(LABELS.labels)}
 
 
 @pytest.fixture()
 def warehouse(tmp_path):
-    """A hand-built warehouse: 2 months, 4 products, known predictions."""
+    """A hand-built warehouse with known answers.
+
+    Retailer R (EUR): a (Jan 5), b (Jan 9), c (Feb 1), e (Feb 10, image failed: never scored);
+    retailer S (USD): d (Feb 3). Production model m1 predicts a: Stripes+Red, b: Black,
+    c: Stripes+Blue, d: Floral+Red; the old model m0 predicted Floral for b (must not count).
+    b's Stripes probability is 0.47, close below the 0.5 threshold. R ran nightly on Jan 31
+    (a 10 EUR, b 20 EUR) and Feb 28 (a 12, c 30, e 5); S on Feb 28 (d 40 USD).
+    """
     con = connect(tmp_path / "w.duckdb")
-    label_map = default_label_map()
     con.executemany(
         "INSERT INTO labels VALUES (?, ?, ?, ?)",
-        [(lb.label_id, lb.task, lb.name, i) for i, lb in enumerate(label_map.labels)],
+        [(lb.label_id, lb.task, lb.name, i) for i, lb in enumerate(LABELS.labels)],
     )
-    con.execute(
-        "INSERT INTO models VALUES ('m1', now(), 'resnet34', 64, 0.9, [0.5], true, 'x', '{}')"
-    )
-    con.execute(
-        "INSERT INTO models VALUES ('m0', now(), 'resnet34', 64, 0.9, [0.5], false, 'x', '{}')"
-    )
+    thresholds = [0.5] * len(LABELS.labels)
+    for version, production in (("m1", True), ("m0", False)):
+        con.execute(
+            "INSERT INTO models VALUES (?, now(), 'resnet34', 64, 0.9, ?, ?, 'x', '{}')",
+            [version, thresholds, production],
+        )
     products = [
-        ("R", "a", date(2026, 1, 5)),
-        ("R", "b", date(2026, 1, 9)),
-        ("R", "c", date(2026, 2, 1)),
-        ("S", "d", date(2026, 2, 3)),
+        ("R", "a", date(2026, 1, 5), "EUR"),
+        ("R", "b", date(2026, 1, 9), "EUR"),
+        ("R", "c", date(2026, 2, 1), "EUR"),
+        ("S", "d", date(2026, 2, 3), "USD"),
+        ("R", "e", date(2026, 2, 10), "EUR"),
     ]
-    for retailer, product, first_seen in products:
+    for retailer, product, first_seen, currency in products:
         con.execute(
-            "INSERT INTO products (retailer, product_id, first_seen) VALUES (?, ?, ?)",
-            [retailer, product, first_seen],
-        )
+            "INSERT INTO products (retailer, product_id, brand, title, first_seen, currency) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [retailer, product, f"Brand {product in 'ab'}", f"Title {product}", first_seen,
+             currency],
+        )  # fmt: skip
+        scored = product != "e"
         con.execute(
-            "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, 'ok', NULL)",
-            [retailer, product, f"sha-{product}"],
-        )
-        con.execute("INSERT INTO scores VALUES (?, 'm1', [0.1])", [f"sha-{product}"])
-    predictions = [("sha-a", STRIPES), ("sha-c", STRIPES), ("sha-d", FLORAL)]
-    for sha, label in predictions:
-        con.execute("INSERT INTO predictions VALUES (?, 'm1', ?, 0.9)", [sha, label])
-    con.execute(
-        "INSERT INTO predictions VALUES ('sha-b', 'm0', ?, 0.9)", [FLORAL]
-    )  # not production
+            "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, ?, NULL)",
+            [retailer, product, f"sha-{product}" if scored else None,
+             "ok" if scored else "http_404"],
+        )  # fmt: skip
+        if scored:
+            probs = [0.0] * len(LABELS.labels)
+            probs[POSITION[STRIPES]] = 0.47 if product == "b" else 0.0
+            con.execute("INSERT INTO scores VALUES (?, 'm1', ?)", [f"sha-{product}", probs])
+    predictions = [
+        ("a", STRIPES), ("a", RED), ("b", BLACK), ("c", STRIPES), ("c", BLUE), ("d", FLORAL),
+        ("d", RED),
+    ]  # fmt: skip
+    for product, label in predictions:
+        con.execute("INSERT INTO predictions VALUES (?, 'm1', ?, 0.9)", [f"sha-{product}", label])
+    con.execute("INSERT INTO predictions VALUES ('sha-b', 'm0', ?, 0.9)", [FLORAL])
+    observations = [
+        ("R", "a", date(2026, 1, 31), 10.0, "EUR"),
+        ("R", "b", date(2026, 1, 31), 20.0, "EUR"),
+        ("R", "a", date(2026, 2, 28), 12.0, "EUR"),
+        ("R", "c", date(2026, 2, 28), 30.0, "EUR"),
+        ("R", "e", date(2026, 2, 28), 5.0, "EUR"),
+        ("S", "d", date(2026, 2, 28), 40.0, "USD"),
+    ]
+    con.executemany("INSERT INTO product_observations VALUES (?, ?, ?, ?, ?, NULL)", observations)
+    refresh_analytics(con)
     yield con
     con.close()
 
 
+def _rows(frame, *keys):
+    return {tuple(getattr(r, k) for k in keys) if len(keys) > 1 else getattr(r, keys[0]): r
+            for r in frame.itertuples()}  # fmt: skip
+
+
+def _month(value) -> str:
+    return str(value)[:7]
+
+
 def test_shares_are_per_month_and_only_from_the_production_model(warehouse):
-    shares = run_report(warehouse, "attribute_share_by_month", {"task": "pattern", "retailer": "R"})
-    got = {
-        (str(r.month)[:7], r.attribute): (r.products, r.month_products, r.share)
-        for r in shares.itertuples()
-    }
-    assert got[("2026-01", "Stripes")] == (1, 2, 0.5)
-    assert got[("2026-02", "Stripes")] == (1, 1, 1.0)
-    assert ("2026-01", "Floral") not in got  # only m0 predicted it
-    everyone = run_report(
-        warehouse, "attribute_share_by_month", {"task": "pattern", "retailer": None}
-    )
-    february = everyone[everyone.month.astype(str).str.startswith("2026-02")]
-    assert set(february.attribute) == {"Stripes", "Floral"}
-    assert set(february.month_products) == {2}
+    shares = run_report(warehouse, "attribute_share", {"task": "pattern", "retailer": "R"})
+    got = {(_month(r.period), r.attribute): (r.products, r.period_products, r.share)
+           for r in shares.itertuples()}  # fmt: skip
+    assert got == {("2026-01", "Stripes"): (1, 2, 0.5), ("2026-02", "Stripes"): (1, 1, 1.0)}
+    everyone = run_report(warehouse, "attribute_share", {"task": "pattern"})
+    february = everyone[everyone.period.astype(str).str.startswith("2026-02")]
+    assert set(february.attribute) == {"Stripes", "Floral"}  # b's Floral came from m0 only
+    assert set(february.period_products) == {2}  # e was never scored
+    assert set(everyone.segment) == {"all"}
 
 
-def test_parameters_are_bound_not_formatted(warehouse):
-    shares = run_report(
-        warehouse, "attribute_share_by_month", {"task": "pattern", "retailer": "R' OR '1'='1"}
+def test_shares_split_by_retailer_and_brand(warehouse):
+    split = run_report(warehouse, "attribute_share", {"task": "pattern", "split": "retailer"})
+    february = split[split.period.astype(str).str.startswith("2026-02")]
+    got = {(r.segment, r.attribute): (r.products, r.period_products)
+           for r in february.itertuples()}  # fmt: skip
+    assert got == {("R", "Floral"): (0, 1), ("R", "Stripes"): (1, 1),
+                   ("S", "Floral"): (1, 1), ("S", "Stripes"): (0, 1)}  # fmt: skip
+    brands = run_report(warehouse, "attribute_share",
+                        {"task": "color", "split": "brand", "until": "2026-01-31"})  # fmt: skip
+    assert set(brands.segment) == {"Brand True"}  # a and b, the January arrivals
+    one = run_report(warehouse, "attribute_share", {"task": "color", "brand": "Brand False"})
+    assert set(one.attribute) == {"Red", "Blue"}  # c and d
+
+
+def test_shares_by_observation_count_what_was_on_offer(warehouse):
+    shares = run_report(warehouse, "attribute_share", {"task": "pattern", "basis": "observed_on"})
+    got = {(_month(r.period), r.attribute): (r.products, r.period_products)
+           for r in shares.itertuples()}  # fmt: skip
+    # January: a and b on offer; February: a, c and d (e is on offer but not scored)
+    assert got[("2026-01", "Stripes")] == (1, 2)
+    assert got[("2026-02", "Stripes")] == (2, 3)
+    assert got[("2026-02", "Floral")] == (1, 3)
+    weekly = run_report(warehouse, "attribute_share", {"task": "pattern", "by": "week"})
+    assert str(weekly.period.iloc[0])[:10] == "2026-01-05"  # a Monday: a and b arrived that week
+    assert weekly.period_products.iloc[0] == 2
+
+
+def test_parameters_are_bound_and_checked(warehouse):
+    before = warehouse.execute("SELECT count(*) FROM products").fetchone()
+    injected = run_report(
+        warehouse, "attribute_share", {"task": "pattern", "retailer": "x'; DROP TABLE products; --"}
     )
-    assert shares.empty
+    assert injected.empty
+    assert warehouse.execute("SELECT count(*) FROM products").fetchone() == before
     with pytest.raises(FashionError, match=r"parameter\(s\) task required"):
-        run_report(warehouse, "attribute_share_by_month", {"retailer": "R"})
-    with pytest.raises(FashionError, match=r"unknown parameter\(s\) tsk \(valid: task, retailer\)"):
-        run_report(warehouse, "attribute_share_by_month", {"tsk": "pattern"})
+        run_report(warehouse, "attribute_share", {"retailer": "R"})
+    with pytest.raises(FashionError, match=r"unknown parameter\(s\) tsk \(valid: task, by,"):
+        run_report(warehouse, "attribute_share", {"tsk": "pattern"})
     with pytest.raises(FashionError, match="unknown report 'nope'"):
         run_report(warehouse, "nope", {})
+    with pytest.raises(FashionError, match="parameter by='fortnight' is not one of month, week"):
+        run_report(warehouse, "attribute_share", {"task": "pattern", "by": "fortnight"})
+    with pytest.raises(FashionError, match="parameter task='fabric' is not one of category,"):
+        run_report(warehouse, "attribute_share", {"task": "fabric"})
+    with pytest.raises(FashionError, match="parameter since='2026-13-01' is not a date"):
+        run_report(warehouse, "attribute_share", {"task": "pattern", "since": "2026-13-01"})
+    with pytest.raises(FashionError, match="margin must be between 0 and 0.1"):
+        run_report(warehouse, "low_confidence_products", {"margin": "0.5"})
 
 
 def test_every_shipped_report_documents_itself_and_runs(warehouse):
     reports = list_reports()
     assert {
-        "attribute_share_by_month",
-        "competitor_comparison",
-        "download_outcomes",
-        "predicted_labels",
-        "trending_attributes",
-    } <= set(reports)
-    required = {"task": "pattern", "retailer_a": "R", "retailer_b": "S"}
+        "assortment_as_of", "attribute_cooccurrence", "attribute_share", "competitor_comparison",
+        "delistings", "download_outcomes", "low_confidence_products", "new_arrivals_mix",
+        "predicted_labels", "price_by_attribute", "trending_attributes",
+    } <= set(reports)  # fmt: skip
+    asked = {"task": "pattern", "task_a": "pattern", "retailer_a": "R", "retailer_b": "S",
+             "from_date": "2026-01-31", "to_date": "2026-02-28", "window": "1",
+             "min_support": "1"}  # fmt: skip
     for name, declared in reports.items():
         text = (REPORTS_DIR / f"{name}.sql").read_text()
         assert text.startswith(f"-- {name}:"), name
         assert "Output columns:" in text, name
         assert len(statements(text)) == 1
         assert parameters(text) <= set(declared), name  # every $param is declared
-        given = {k: v for k, v in required.items() if declared.get(k, (None,))[0] == "REQUIRED"}
-        run_report(warehouse, name, given)
+        given = {k: v for k, v in asked.items() if k in declared}
+        assert not run_report(warehouse, name, given).empty, name
 
 
 def test_trending_ranks_by_significance_with_both_counts(warehouse):
-    trend = run_report(
-        warehouse, "trending_attributes", {"task": "pattern", "months": "1", "min_support": "1",
-                                           "as_of": "2026-02-28"}
-    )  # fmt: skip
-    rows = {r.attribute: r for r in trend.itertuples()}
-    # February (recent) against January (prior): Stripes 1 of 2 vs 1 of 2, Floral 1 of 2 vs 0 of 2
+    asked = {"task": "pattern", "window": "1", "min_support": "1", "as_of": "2026-02-28"}
+    trend = run_report(warehouse, "trending_attributes", asked)
+    rows = _rows(trend, "attribute")
+    # February (recent) against January (prior): Stripes 1 of 2 vs 1 of 2, Floral 1 of 2 vs 0
     assert (rows["Floral"].recent_products, rows["Floral"].recent_total) == (1, 2)
     assert (rows["Floral"].prior_products, rows["Floral"].prior_total) == (0, 2)
     assert rows["Floral"].change_points == 50.0
+    assert rows["Floral"].z_score == pytest.approx(0.5 / (0.25 * 0.75) ** 0.5, abs=0.01)
     assert rows["Stripes"].change_points == 0.0 and rows["Stripes"].z_score == 0.0
     assert list(trend.attribute) == ["Floral", "Stripes"]  # the significant riser first
-    supported = run_report(
-        warehouse, "trending_attributes", {"task": "pattern", "months": "1", "min_support": "2",
-                                           "as_of": "2026-02-28"}
-    )  # fmt: skip
-    assert supported.empty
+    assert str(rows["Floral"].recent_from)[:10] == "2026-02-01"
+    assert run_report(warehouse, "trending_attributes", {**asked, "min_support": "2"}).empty
+    on_offer = run_report(warehouse, "trending_attributes", {**asked, "basis": "observed_on"})
+    rows = _rows(on_offer, "attribute")
+    # on offer: January a, b; February a, c, d (a counts in both windows)
+    assert (rows["Stripes"].recent_products, rows["Stripes"].recent_total) == (2, 3)
+    assert (rows["Stripes"].prior_products, rows["Stripes"].prior_total) == (1, 2)
 
 
 def test_competitor_comparison_puts_two_retailers_side_by_side(warehouse):
-    frame = run_report(
-        warehouse, "competitor_comparison",
-        {"task": "pattern", "retailer_a": "R", "retailer_b": "S"},
-    )  # fmt: skip
-    rows = {r.attribute: r for r in frame.itertuples()}
-    assert (rows["Stripes"].a_products, rows["Stripes"].a_total) == (2, 3)
-    assert (rows["Floral"].b_products, rows["Floral"].b_total) == (1, 1)
-    assert rows["Floral"].difference_points == -100.0
+    asked = {"task": "color", "retailer_a": "R", "retailer_b": "S"}
+    rows = _rows(run_report(warehouse, "competitor_comparison", asked), "attribute")
+    assert (rows["Red"].a_products, rows["Red"].a_total, rows["Red"].b_products) == (1, 3, 1)
+    assert rows["Red"].difference_points == pytest.approx(33.33 - 100, abs=0.01)
+    assert rows["Blue"].b_products == 0
+    on_offer = run_report(warehouse, "competitor_comparison", {**asked, "as_of": "2026-02-28"})
+    rows = _rows(on_offer, "attribute")
+    assert (rows["Red"].a_products, rows["Red"].a_total) == (1, 2)  # a and c (e: unscored)
+    assert "Black" not in rows  # b was delisted by then
+
+
+def test_assortment_as_of_a_date_uses_each_retailers_last_run(warehouse):
+    mid = run_report(warehouse, "assortment_as_of", {"task": "color", "as_of": "2026-02-15"})
+    assert set(mid.retailer) == {"R"}  # S had no run yet
+    rows = _rows(mid, "attribute")
+    assert str(rows["Red"].observed_on)[:10] == "2026-01-31"
+    assert (rows["Red"].on_offer, rows["Red"].scored, rows["Red"].share_pct) == (2, 2, 50.0)
+    latest = run_report(warehouse, "assortment_as_of", {"task": "color"})
+    rows = _rows(latest, "retailer", "attribute")
+    assert (rows[("R", "Blue")].on_offer, rows[("R", "Blue")].scored) == (3, 2)
+    assert rows[("S", "Red")].share_pct == 100.0
+
+
+def test_delistings_between_two_runs(warehouse):
+    gone = run_report(warehouse, "delistings",
+                      {"from_date": "2026-01-31", "to_date": "2026-02-28"})  # fmt: skip
+    assert list(gone.product_id) == ["b"]
+    row = gone.iloc[0]
+    assert (row.retailer, row.last_price, row.currency, row.color) == ("R", 20.0, "EUR", "Black")
+    assert str(row.last_observed_on)[:10] == "2026-01-31"
+    same_run = run_report(warehouse, "delistings",
+                          {"from_date": "2026-02-28", "to_date": "2026-03-31"})  # fmt: skip
+    assert same_run.empty
+
+
+def test_new_arrivals_mix_with_change_against_the_previous_period(warehouse):
+    mix = run_report(warehouse, "new_arrivals_mix", {"task": "pattern", "retailer": "R"})
+    rows = {(_month(r.period), r.attribute): r for r in mix.itertuples()}
+    jan, feb = rows[("2026-01", "Stripes")], rows[("2026-02", "Stripes")]
+    assert (jan.new_products, jan.products, jan.share_pct) == (2, 1, 50.0)
+    assert pd.isna(jan.change_points)
+    assert (feb.new_products, feb.share_pct, feb.change_points) == (1, 100.0, 50.0)
+
+
+def test_cooccurrence_counts_pairs_and_lift(warehouse):
+    pairs = run_report(warehouse, "attribute_cooccurrence",
+                       {"task_a": "pattern", "task_b": "color"})  # fmt: skip
+    rows = _rows(pairs, "a_attribute", "b_attribute")
+    assert set(rows) == {("Stripes", "Red"), ("Stripes", "Blue"), ("Floral", "Red")}
+    stripes_red = rows[("Stripes", "Red")]
+    assert (stripes_red.products, stripes_red.a_products, stripes_red.b_products) == (1, 2, 2)
+    assert stripes_red.b_share_of_a_pct == 50.0 and stripes_red.lift == 1.0
+    assert rows[("Floral", "Red")].lift == 2.0  # 1 * 4 scored / (1 * 2)
+
+
+def test_price_by_attribute_never_mixes_currencies(warehouse):
+    prices = run_report(warehouse, "price_by_attribute", {"task": "color"})
+    rows = {(_month(r.period), r.currency, r.attribute): r for r in prices.itertuples()}
+    assert rows[("2026-01", "EUR", "Red")].avg_price == 10.0
+    assert rows[("2026-02", "EUR", "Red")].avg_price == 12.0
+    assert rows[("2026-02", "EUR", "Red")].avg_change_pct == 20.0
+    assert rows[("2026-02", "USD", "Red")].avg_price == 40.0  # d, in its own currency
+    assert pd.isna(rows[("2026-02", "USD", "Red")].avg_change_pct)
+    assert ("2026-02", "EUR", "Black") not in rows  # b was gone, e (5 EUR) never scored
+
+
+def test_low_confidence_lists_scores_near_the_threshold(warehouse):
+    near = run_report(warehouse, "low_confidence_products", {})
+    assert [(r.product_id, r.attribute, r.predicted) for r in near.itertuples()] == [
+        ("b", "Stripes", False)
+    ]
+    assert near.distance.iloc[0] == pytest.approx(0.03, abs=1e-4)
+    assert run_report(warehouse, "low_confidence_products", {"margin": "0.02"}).empty
+    assert run_report(warehouse, "low_confidence_products", {"task": "color"}).empty
 
 
 def test_the_chart_and_table_show_each_attribute(warehouse, tmp_path):
-    shares = run_report(
-        warehouse, "attribute_share_by_month", {"task": "pattern", "retailer": None}
-    )
+    shares = run_report(warehouse, "attribute_share", {"task": "pattern"})
     table = share_table(shares)
     assert list(table.index) == ["2026-01", "2026-02"]
     assert table.loc["2026-02", "Stripes"] == 50.0
@@ -154,6 +293,56 @@ def test_the_chart_and_table_show_each_attribute(warehouse, tmp_path):
         assert image.format == "PNG" and image.size[0] > 600
     with pytest.raises(FashionError, match="no scored products"):
         plot_shares(shares.iloc[0:0], "empty", tmp_path / "empty.png")
+
+
+def test_an_empty_or_foreign_database_is_refused(tmp_path):
+    with connect(tmp_path / "empty.duckdb") as con:
+        with pytest.raises(FashionError, match="the warehouse is empty; run `fashion nightly`"):
+            check_warehouse(con, "empty.duckdb", need_products=True)
+        assert check_warehouse(con, "empty.duckdb", need_products=False)["products"] == 0
+    foreign = duckdb.connect(str(tmp_path / "foreign.duckdb"))
+    with pytest.raises(FashionError, match="not a fashion warehouse"):
+        check_warehouse(foreign, "foreign.duckdb", need_products=True)
+    foreign.close()
+
+
+def test_an_old_warehouse_upgrades_in_place(tmp_path):
+    """A database made before migration 002 gains the analytics tables, filled, on first write."""
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR "
+                "NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
+    old.execute((MIGRATIONS_DIR / "001_initial.sql").read_text())
+    old.execute("INSERT INTO schema_migrations VALUES (1, '001_initial.sql', now())")
+    old.execute("INSERT INTO labels VALUES (?, 'pattern', 'Stripes', 0)", [STRIPES])
+    old.execute("INSERT INTO models VALUES ('m1', now(), 'r', 64, 0.9, [0.5], true, 'x', '{}')")
+    old.execute("INSERT INTO products (retailer, product_id) VALUES ('R', 'a')")
+    old.execute("INSERT INTO product_images VALUES ('R', 'a', 0, 'u', 'sha-a', 'ok', NULL)")
+    old.execute("INSERT INTO scores VALUES ('sha-a', 'm1', [0.9])")
+    old.execute("INSERT INTO predictions VALUES ('sha-a', 'm1', ?, 0.9)", [STRIPES])
+    old.close()
+    with connect(path) as con:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 2
+        assert con.execute(
+            "SELECT retailer, product_id, name FROM product_attributes"
+        ).fetchall() == [("R", "a", "Stripes")]
+
+
+def test_predicted_shares_are_compared_with_the_truth_per_cell():
+    scored = pd.DataFrame(
+        {
+            "retailer": ["R", "R", "S"],
+            "product_id": ["a", "b", "c"],
+            "first_seen": ["2026-01-02", "2026-01-20", "2026-01-03"],
+        }
+    )
+    predicted = pd.DataFrame({"product_id": ["a", "b", "c"], "label_id": [RED, RED, FLORAL]})
+    truth = pd.DataFrame({"product_id": ["a", "b", "c"], "label_id": [RED, BLUE, FLORAL]})
+    errors = share_error_vs_truth(predicted, scored, truth, {RED: "color", BLUE: "color",
+                                                             FLORAL: "pattern"})  # fmt: skip
+    # R January: Red 100% predicted vs 50% true, Blue 0% vs 50%; S: Floral exact
+    assert errors.loc["color", "mean"] == 50.0 and errors.loc["color", "count"] == 2
+    assert errors.loc["pattern", "mean"] == 0.0
 
 
 def test_truth_micro_f1_only_judges_products_with_predictions():
