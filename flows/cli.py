@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts say "[default all]": square brackets are not markup
 )
 catalog_app = typer.Typer(
     help="Synthetic catalogs: the embedded default data.", no_args_is_help=True
@@ -42,6 +43,12 @@ HomeOption = Annotated[
 ]
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="DuckDB file [default HOME/fashion.duckdb].")
+]
+TaskOption = Annotated[
+    str, typer.Option("--task", help="Label task: pattern, color, category, ...")
+]
+RetailerOption = Annotated[
+    str | None, typer.Option("--retailer", help="One retailer [default all].")
 ]
 
 
@@ -256,12 +263,8 @@ def score_command(
 def report_command(
     home: HomeOption = None,
     db: DbOption = None,
-    task: Annotated[
-        str, typer.Option("--task", help="Label task: pattern, color, category, ...")
-    ] = "pattern",
-    retailer: Annotated[
-        str | None, typer.Option("--retailer", help="One retailer [default all].")
-    ] = None,
+    task: TaskOption = "pattern",
+    retailer: RetailerOption = None,
 ) -> None:
     """Write the attribute-share report (CSV) and trend chart (PNG) to HOME/reports."""
     from fashion_model.labels import default_label_map
@@ -341,12 +344,8 @@ def sql_command(
 
 @app.command("trends")
 def trends_command(
-    task: Annotated[
-        str, typer.Option("--task", help="Label task: pattern, color, category, ...")
-    ] = "pattern",
-    retailer: Annotated[
-        str | None, typer.Option("--retailer", help="One retailer [default all].")
-    ] = None,
+    task: TaskOption = "pattern",
+    retailer: RetailerOption = None,
     brand: Annotated[str | None, typer.Option("--brand", help="One brand [default all].")] = None,
     by: Annotated[str, typer.Option("--by", help="Period: month or week.")] = "month",
     basis: Annotated[
