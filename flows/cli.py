@@ -259,6 +259,37 @@ def score_command(
     )
 
 
+@app.command("predict")
+def predict_command(
+    images: Annotated[list[str], typer.Argument(help="Image files or http(s) URLs.")],
+    home: HomeOption = None,
+    model: Annotated[
+        str, typer.Option("--model", help="Model version, or 'production'.")
+    ] = "production",
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_private: Annotated[
+        bool, typer.Option("--allow-private", help="Allow URLs on loopback/private hosts.")
+    ] = False,
+) -> None:
+    """Predicted attributes of a few images, grouped by task, with their scores."""
+    import json
+
+    from fashion_model.predict import predict_images
+
+    if output_format not in ("table", "json"):
+        raise FashionError(f"--format {output_format!r} is not one of table, json")
+    version, results = predict_images(
+        Home.resolve(home).models, images, model, allow_private=allow_private
+    )
+    if output_format == "json":
+        print(json.dumps([{"image": r.image, "model_version": version, "labels": r.labels,
+                           "error": r.error} for r in results], indent=1))  # fmt: skip
+    else:
+        for result in results:
+            print(f"{result.image}\n  {result.line()}")
+        console.print(f"model {version}", highlight=False)
+
+
 @app.command("report")
 def report_command(
     home: HomeOption = None,

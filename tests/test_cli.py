@@ -17,6 +17,7 @@ COMMANDS = [
     ["ingest"],
     ["train"],
     ["score"],
+    ["predict"],
     ["report"],
     ["sql"],
     ["trends"],

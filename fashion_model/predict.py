@@ -1,0 +1,115 @@
+"""Ad-hoc scoring: the attributes of a few images (local files or URLs), through the same path
+as bulk scoring (stored at 256 px like an ingested image, the model's eval preset, its
+threshold), with no database involved."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fashion_model import store
+from fashion_model.data import ImageFiles
+from fashion_model.download import DownloadConfig, download_batch
+from fashion_model.errors import FashionError
+from fashion_model.imaging import InvalidImage, process_image
+from fashion_model.presets import eval_preset
+from fashion_model.registry import load_model, resolve_version
+
+
+@dataclass
+class Prediction:
+    image: str
+    labels: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # task -> labels
+    error: str | None = None
+    probabilities: np.ndarray | None = None  # every label's, in label-map order
+
+    def line(self) -> str:
+        """`color: Black 0.93 | sleeve: Long Sleeved 0.88 | ...`, tasks in name order."""
+        if self.error:
+            return f"failed: {self.error}"
+        if not self.labels:
+            return "no label at or above the threshold"
+        return " | ".join(
+            f"{task}: " + ", ".join(f"{name} {score:.2f}" for name, score in found)
+            for task, found in sorted(self.labels.items())
+        )
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _store_local(path: Path, root: Path, image_size: int) -> str:
+    """Process a local file as ingest would and store it; the stored path."""
+    try:
+        processed = process_image(path.read_bytes(), image_size)
+    except InvalidImage as error:
+        raise FashionError(f"{path}: not a readable image ({error})") from None
+    _, relative = store.put(root, processed.data)
+    return str(root / relative)
+
+
+def predict_images(
+    models_root: Path,
+    images: list[str],
+    model_version: str | None = None,
+    allow_private: bool = False,
+    stored_size: int = 256,
+) -> tuple[str, list[Prediction]]:
+    """Predicted labels (at or above the model's threshold) per image, in the given order.
+    Missing or unreadable local files are refused before any work; a URL that fails to
+    download is reported on its own row."""
+    if not images:
+        raise FashionError("name at least one image file or URL")
+    for image in images:
+        if not _is_url(image) and not Path(image).is_file():
+            raise FashionError(f"{image}: image file not found")
+    version = resolve_version(models_root, model_version)
+    net, card, label_map = load_model(models_root, version)
+    results = [Prediction(image) for image in images]
+    with tempfile.TemporaryDirectory(prefix="fashion-predict-") as scratch:
+        root = Path(scratch)
+        paths: dict[int, str] = {}
+        for index, image in enumerate(images):
+            if not _is_url(image):
+                paths[index] = _store_local(Path(image), root, stored_size)
+        urls = [(i, image) for i, image in enumerate(images) if _is_url(image)]
+        if urls:
+            config = DownloadConfig(allow_private=allow_private, image_size=stored_size)
+            outcomes = download_batch([url for _, url in urls], config, root)
+            for (index, _), outcome in zip(urls, outcomes, strict=True):
+                if outcome.status == "ok":
+                    paths[index] = str(root / outcome.path)
+                else:
+                    results[index].error = outcome.error_message or outcome.status
+        order = sorted(paths)
+        loader = DataLoader(
+            ImageFiles([paths[i] for i in order], eval_preset(card.image_size), card.image_size),
+            batch_size=32,
+        )
+        probabilities, decoded = [], []
+        with torch.inference_mode():
+            for batch, ok in loader:
+                logits, _ = net.logits_and_embeddings(batch)
+                probabilities.append(torch.sigmoid(logits).numpy())
+                decoded.append(ok.numpy())
+    if order:
+        probs, ok = np.concatenate(probabilities), np.concatenate(decoded)
+        for row, index in enumerate(order):
+            if not ok[row]:
+                results[index].error = "the image could not be decoded"
+                continue
+            results[index].probabilities = probs[row]
+            for position in np.flatnonzero(probs[row] >= card.threshold):
+                label = label_map.labels[position]
+                results[index].labels.setdefault(label.task, []).append(
+                    (label.name, round(float(probs[row, position]), 4))
+                )
+            for found in results[index].labels.values():
+                found.sort(key=lambda item: -item[1])
+    return version, results
