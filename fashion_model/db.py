@@ -94,7 +94,15 @@ def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
             "INSERT INTO labels VALUES (?, ?, ?, ?)",
             [(*row, position) for position, row in enumerate(wanted)],
         )
-    elif rows != wanted:
+    else:
+        check_labels(con, label_map)
+
+
+def check_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
+    """Refuse a label map other than the database's (an empty database accepts any)."""
+    rows = con.execute("SELECT label_id, task, name FROM labels ORDER BY position").fetchall()
+    wanted = [(lb.label_id, lb.task, lb.name) for lb in label_map.labels]
+    if rows and rows != wanted:
         raise FashionError(
             "the model's label map differs from this database's labels table "
             f"({len(wanted)} vs {len(rows)} labels); one label map per database"

@@ -19,13 +19,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from fashion_model.data import ImageFiles
-from fashion_model.db import refresh_analytics, sync_labels, sync_model
+from fashion_model.db import check_labels, connect, refresh_analytics, sync_labels, sync_model
 from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
+from fashion_model.labels import load_label_map
 from fashion_model.model import EMBEDDING_DIM
 from fashion_model.presets import eval_preset
-from fashion_model.registry import load_model, production_version, resolve_version
-from fashion_model.sqlrun import run_script, statements
+from fashion_model.registry import (
+    load_card,
+    load_model,
+    production_version,
+    resolve_version,
+    set_production,
+)
+from fashion_model.sqlrun import run_script, run_statement, statements
 
 WRITE_EVERY = 1024  # images per DuckDB transaction
 SCORE_SQL = SQL_DIR / "score"
@@ -177,3 +184,26 @@ def score_images(
     # catalog load or a promotion may have changed what the shipped queries must see.
     summary.products_in_analytics = int(refresh_analytics(con)["scored_products"])
     return summary
+
+
+def promote(models_root: Path, version: str, db_path: Path) -> dict:
+    """Make `version` the production model, after checking that the warehouse (when there is
+    one) uses its label map; returns how many warehouse images it has not scored yet, which the
+    next scoring run will score. The warehouse itself changes at that run, not here."""
+    version = resolve_version(models_root, version)
+    previous = production_version(models_root)
+    unscored = None
+    if Path(db_path).is_file():
+        label_map = load_label_map(Path(models_root) / version / "label_map.csv")
+        with connect(db_path, read_only=True) as con:
+            check_labels(con, label_map)
+            (sql,) = statements((SCORE_SQL / "unscored_images.sql").read_text(encoding="utf-8"))
+            (unscored,) = run_statement(con, sql, {"model_version": version}).fetchone()
+    set_production(models_root, version)
+    card = load_card(models_root, version)
+    return {
+        "production": version,
+        "previous": previous,
+        "val_micro_f1": card.metrics.get("val_micro_f1"),
+        "images_to_score": unscored,
+    }

@@ -32,6 +32,10 @@ catalog_app = typer.Typer(
     help="Synthetic catalogs: the embedded default data.", no_args_is_help=True
 )
 app.add_typer(catalog_app, name="catalog")
+model_app = typer.Typer(
+    help="The model registry: list versions, promote one.", no_args_is_help=True
+)
+app.add_typer(model_app, name="model")
 console = Console(stderr=True)
 
 HomeOption = Annotated[
@@ -105,6 +109,46 @@ def catalog_synth(
         f"{summary.products} catalog products ({summary.missing_catalog_images} dead links) "
         f"to {out}"
     )
+
+
+@model_app.command("list")
+def model_list(home: HomeOption = None) -> None:
+    """The registered model versions, newest last; * marks production."""
+    from fashion_model.registry import list_versions, load_card, production_version
+
+    models = Home.resolve(home).models
+    current = production_version(models)
+    versions = list_versions(models)
+    if not versions:
+        raise FashionError(f"no models in {models}; run `fashion train` first")
+    for version in versions:
+        card = load_card(models, version)
+        f1 = card.metrics.get("val_micro_f1")
+        print(
+            f"{'*' if version == current else ' '} {version}  {card.arch} {card.image_size}px  "
+            f"val micro-F1 {f1 if f1 is not None else 'n/a'}  created {card.created_at[:19]}"
+        )
+
+
+@model_app.command("promote")
+def model_promote(
+    version: Annotated[str, typer.Argument(help="The model version to make production.")],
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """Make a version the production model; say how many images it has yet to score."""
+    from fashion_model.score import promote
+
+    paths = Home.resolve(home, db=db)
+    result = promote(paths.models, version, paths.db)
+    todo = result["images_to_score"]
+    if todo is not None:
+        console.print(
+            f"{todo} warehouse image(s) not yet scored by {version}: the next `fashion score` "
+            "or nightly run scores them",
+            highlight=False,
+        )
+    _print_summary("promote", result)
 
 
 @app.command("serve-images")

@@ -152,3 +152,48 @@ def test_one_production_model_at_a_time(trained_home, tmp_path):
         sync_model(con, replace(card, model_version="v3"), is_production=False)
         rows = con.execute("SELECT model_version, is_production FROM models ORDER BY 1").fetchall()
     assert rows == [(card.model_version, False), ("v2", True), ("v3", False)]
+
+
+def _copy_version(models, source: str, name: str, label_rows: int | None = None) -> str:
+    """A second registered version: the same weights under a new name (optionally with a
+    truncated label map, i.e. another label map)."""
+    import json
+
+    shutil.copytree(models / source, models / name)
+    card = json.loads((models / name / "model.json").read_text())
+    card["model_version"] = name
+    (models / name / "model.json").write_text(json.dumps(card))
+    if label_rows is not None:
+        lines = (models / name / "label_map.csv").read_text().splitlines()
+        (models / name / "label_map.csv").write_text("\n".join(lines[: label_rows + 1]) + "\n")
+    return name
+
+
+def test_promote_says_how_many_images_the_new_model_will_score(trained_home, tmp_path):
+    from fashion_model.score import promote
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copytree(trained_home / "models", home / "models")
+    (home / "manifests").symlink_to(trained_home / "manifests")
+    (home / "images").symlink_to(trained_home / "images")
+    first = production_version(home / "models")
+    second = _copy_version(home / "models", first, "20990101-000000-second")
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        load_catalog(con, home / "manifests" / "catalog", date(2026, 11, 1))
+        scored = _score(con, home).scored
+    result = promote(home / "models", second, db)
+    assert result == {**result, "production": second, "previous": first,
+                      "images_to_score": scored}  # fmt: skip
+    assert production_version(home / "models") == second
+    with connect(db) as con:
+        assert _score(con, home).scored == scored  # the next run scores them with the new one
+        assert con.execute("SELECT model_version FROM models WHERE is_production").fetchall() == [
+            (second,)
+        ]
+    assert promote(home / "models", first, db)["images_to_score"] == 0
+    other = _copy_version(home / "models", first, "20990101-000000-other", label_rows=10)
+    with pytest.raises(FashionError, match="label map differs"):
+        promote(home / "models", other, db)
+    assert production_version(home / "models") == first

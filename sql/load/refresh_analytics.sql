@@ -6,6 +6,7 @@
 DELETE FROM analytics_labels;
 DELETE FROM analytics_periods;
 DELETE FROM analytics_uncertain;
+DELETE FROM analytics_share_counts;
 DELETE FROM analytics_products;
 DELETE FROM analytics_refresh;
 
@@ -40,6 +41,36 @@ JOIN analytics_products AS p USING (retailer, product_id)
 CROSS JOIN (VALUES ('week'), ('month')) AS k(kind)
 GROUP BY p.product_key, k.kind, period
 ORDER BY k.kind, period, p.product_key;
+
+INSERT INTO analytics_share_counts
+WITH dated AS (
+    SELECT 'first_seen' AS basis, k.kind AS period_kind,
+           date_trunc(k.kind, p.first_seen)::DATE AS period, p.product_key, p.retailer, p.brand
+    FROM analytics_products AS p
+    CROSS JOIN (VALUES ('week'), ('month')) AS k(kind)
+    WHERE p.model_version IS NOT NULL AND p.first_seen IS NOT NULL
+    UNION ALL
+    SELECT 'observed_on', pe.period_kind, pe.period, p.product_key, p.retailer, p.brand
+    FROM analytics_periods AS pe
+    JOIN analytics_products AS p USING (product_key)
+    WHERE p.model_version IS NOT NULL
+),
+totals AS (
+    SELECT basis, period_kind, period, retailer, brand, NULL::INTEGER AS label_id,
+           count(*) AS products
+    FROM dated
+    GROUP BY ALL
+),
+hits AS (
+    SELECT d.basis, d.period_kind, d.period, d.retailer, d.brand, a.label_id, count(*) AS products
+    FROM dated AS d
+    JOIN analytics_labels AS a USING (product_key)
+    GROUP BY ALL
+)
+SELECT * FROM totals
+UNION ALL
+SELECT * FROM hits
+ORDER BY basis, period_kind, label_id, period;
 
 INSERT INTO analytics_uncertain
 WITH probabilities AS (

@@ -39,6 +39,20 @@ CREATE TABLE analytics_periods (
     currency    VARCHAR
 );
 
+-- Pre-aggregated shares: products per (basis, period, retailer, brand, label), label_id NULL
+-- being all scored products of the cell (the denominator). basis 'first_seen' counts a product
+-- in the period it arrived, 'observed_on' in every period it was observed on offer. Sums over
+-- retailers and brands are exact, since a product has one retailer and one brand.
+CREATE TABLE analytics_share_counts (
+    basis       VARCHAR NOT NULL,   -- 'first_seen' or 'observed_on'
+    period_kind VARCHAR NOT NULL,   -- 'week' or 'month'
+    period      DATE NOT NULL,
+    retailer    VARCHAR NOT NULL,
+    brand       VARCHAR,
+    label_id    INTEGER,
+    products    BIGINT NOT NULL
+);
+
 -- Labels whose probability lies within 0.1 of the production model's threshold, above or below
 -- it (the review band of the low_confidence_products query); a product with several images
 -- takes each label's highest in-band probability.

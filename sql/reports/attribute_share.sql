@@ -12,46 +12,36 @@
 -- Output columns: period (DATE, first day), segment ('all', the retailer or the brand),
 --   label_id, attribute, products (scored products with the attribute), period_products
 --   (scored products in the period and segment), share (0..1)
-WITH scope AS (
-    SELECT product_key, first_seen,
+WITH cells AS (
+    -- pre-aggregated by every scoring run (analytics_share_counts): exact, and small
+    SELECT period, label_id, products,
            CASE $split::VARCHAR WHEN 'retailer' THEN retailer
                                 WHEN 'brand' THEN coalesce(brand, '(no brand)')
                                 ELSE 'all' END AS segment
-    FROM analytics_products
-    WHERE model_version IS NOT NULL
+    FROM analytics_share_counts
+    WHERE basis = $basis::VARCHAR AND period_kind = $by::VARCHAR
       AND ($retailer::VARCHAR IS NULL OR retailer = $retailer::VARCHAR)
       AND ($brand::VARCHAR IS NULL OR brand = $brand::VARCHAR)
-),
-dated AS (
-    SELECT product_key, segment, date_trunc($by::VARCHAR, first_seen)::DATE AS period
-    FROM scope
-    WHERE $basis::VARCHAR = 'first_seen'
-    UNION ALL
-    SELECT s.product_key, s.segment, pe.period
-    FROM scope AS s
-    JOIN analytics_periods AS pe USING (product_key)
-    WHERE $basis::VARCHAR = 'observed_on' AND pe.period_kind = $by::VARCHAR
-),
-periods AS (
-    SELECT * FROM dated
-    WHERE ($since::DATE IS NULL OR period >= date_trunc($by::VARCHAR, $since::DATE))
+      AND ($since::DATE IS NULL OR period >= date_trunc($by::VARCHAR, $since::DATE))
       AND ($until::DATE IS NULL OR period <= $until::DATE)
 ),
 totals AS (
-    SELECT period, segment, count(*) AS period_products FROM periods GROUP BY ALL
+    SELECT period, segment, sum(products) AS period_products
+    FROM cells
+    WHERE label_id IS NULL
+    GROUP BY ALL
 ),
 task_labels AS (
     SELECT label_id, name FROM labels WHERE task = $task::VARCHAR
 ),
 hits AS (
-    SELECT p.period, p.segment, a.label_id, count(*) AS products
-    FROM periods AS p
-    JOIN analytics_labels AS a USING (product_key)
-    WHERE a.label_id IN (SELECT label_id FROM task_labels)
+    SELECT period, segment, label_id, sum(products) AS products
+    FROM cells
+    WHERE label_id IN (SELECT label_id FROM task_labels)
     GROUP BY ALL
 )
 SELECT t.period, t.segment, l.label_id, l.name AS attribute,
-       coalesce(h.products, 0) AS products, t.period_products,
+       coalesce(h.products, 0)::BIGINT AS products, t.period_products::BIGINT AS period_products,
        round(coalesce(h.products, 0) / t.period_products, 4) AS share
 FROM totals AS t
 CROSS JOIN (SELECT * FROM task_labels WHERE label_id IN (SELECT label_id FROM hits)) AS l
