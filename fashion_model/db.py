@@ -49,9 +49,14 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
     try:
         con = duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.IOException as error:
-        raise FashionError(
-            f"{db_path}: cannot open the database ({str(error).splitlines()[0]})"
-        ) from None
+        message = str(error).splitlines()[0]
+        holder = re.search(r"PID (\d+)", message)
+        if holder:
+            raise FashionError(
+                f"{db_path}: another process (PID {holder.group(1)}) is writing this database; "
+                "run again when it has finished"
+            ) from None
+        raise FashionError(f"{db_path}: cannot open the database ({message})") from None
     con.execute("SET enable_progress_bar = false")  # stdout carries query results
     if not read_only:
         migrate(con)

@@ -71,7 +71,9 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.T
     return todo, total - todo.num_rows
 
 
-def _write(con, version, shas, probs, embeddings, thresholds) -> int:
+def _write(con, version, shas, probs, embeddings, thresholds, failures) -> int:
+    """One chunk in one transaction: scores, embeddings, predictions and the images that
+    failed to decode (`failures`: (sha256, path, reason) rows)."""
     n_labels = probs.shape[1]
     scores = pa.table(
         {
@@ -98,18 +100,27 @@ def _write(con, version, shas, probs, embeddings, thresholds) -> int:
             "score": pa.array(probs[rows, cols].astype(np.float32)),
         }
     )
+    failed = pa.table(
+        {
+            "image_sha256": pa.array([f[0] for f in failures], pa.string()),
+            "model_version": pa.array([version] * len(failures), pa.string()),
+            "path": pa.array([f[1] for f in failures], pa.string()),
+            "reason": pa.array([f[2] for f in failures], pa.string()),
+        }
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         con.register("batch_scores", scores)
         con.register("batch_embeddings", vectors)
         con.register("batch_predictions", predictions)
+        con.register("batch_failures", failed)
         run_script(con, SCORE_SQL / "insert_batch.sql", {})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("batch_scores", "batch_embeddings", "batch_predictions"):
+        for name in ("batch_scores", "batch_embeddings", "batch_predictions", "batch_failures"):
             con.unregister(name)
     return len(rows)
 
@@ -124,8 +135,11 @@ def score_images(
     num_workers: int | None = None,
     rescore: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    write_every: int = WRITE_EVERY,
 ) -> ScoreSummary:
-    """Score every ok image of `manifests` not yet scored by the model version, into `con`."""
+    """Score every ok image of `manifests` not yet scored by the model version, into `con`,
+    one transaction per `write_every` images: a run killed midway keeps what it committed and
+    a rerun scores the rest. Images that fail to decode go to `score_failures`."""
     if batch_size < 1:
         raise FashionError("--batch-size must be at least 1")
     if num_workers is None:
@@ -147,11 +161,11 @@ def score_images(
         num_workers=num_workers if paths else 0,
     )
     started = time.perf_counter()
-    pending: tuple[list, list, list] = ([], [], [])
+    pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
     offset = 0
 
     def flush() -> None:
-        if pending[0]:
+        if pending[0] or pending[3]:
             summary.predictions += _write(
                 con,
                 version,
@@ -159,6 +173,7 @@ def score_images(
                 np.concatenate(pending[1]),
                 np.concatenate(pending[2]),
                 thresholds,
+                pending[3],
             )
             for part in pending:
                 part.clear()
@@ -166,15 +181,20 @@ def score_images(
     with torch.inference_mode():
         for images, ok in loader:
             batch_shas = shas[offset : offset + len(ok)]
+            batch_paths = paths[offset : offset + len(ok)]
             offset += len(ok)
             logits, embeddings = net.logits_and_embeddings(images)
             keep = ok.numpy()
             summary.failed_to_decode += int((~keep).sum())
+            for index in np.flatnonzero(~keep):
+                path = batch_paths[index]
+                reason = "cannot decode" if os.path.exists(path) else "file missing"
+                pending[3].append((batch_shas[index], path, reason))
             pending[0].extend(s for s, k in zip(batch_shas, keep, strict=True) if k)
             pending[1].append(torch.sigmoid(logits).numpy()[keep])
             pending[2].append(embeddings.numpy()[keep])
             summary.scored += int(keep.sum())
-            if len(pending[0]) >= WRITE_EVERY:
+            if len(pending[0]) + len(pending[3]) >= write_every:
                 flush()
             if progress:
                 progress(offset, len(paths))

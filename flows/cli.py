@@ -293,6 +293,7 @@ def score_command(
     resolve_version(paths.models, model)
     _check_positive(batch_size=batch_size)
     day = _as_of(as_of)
+    _check_writable(paths.db)
     from flows.score import score
 
     _print_summary(
@@ -532,6 +533,7 @@ def nightly_command(
         raise FashionError(f"{catalog}: catalog has no retailer column; pass --retailer NAME")
     resolve_version(Home.resolve(home).models, "production")
     day = _as_of(as_of)
+    _check_writable(Home.resolve(home).db)
     from flows.nightly import nightly
 
     result = nightly(str(catalog), _home(home), name, retailer, day, allow_private=allow_private)
@@ -565,6 +567,14 @@ def demo_command(
     result = demo(_home(home), products, seed, epochs, image_size, train_images, validation_images)
     print(f"\n{result.pop('heading')}:\n{result.pop('table')}\n")
     _print_summary("demo", result)
+
+
+def _check_writable(db: Path) -> None:
+    """Fail before any work when another process holds the warehouse's write lock (DuckDB
+    allows one writer); opening also applies pending migrations."""
+    from fashion_model.db import connect
+
+    connect(db).close()
 
 
 def _check_positive(**values: int) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.synth import synthesize_catalog
-from tasks.common import publish_summary
+from tasks.common import progress_reporter, publish_summary
 
 
 @task(name="synthesize-catalog", cache_policy=NO_CACHE)
@@ -21,17 +21,9 @@ def synthesize_catalog_images(
     train_images: int | None = None,
     validation_images: int | None = None,
 ) -> dict:
-    logger = get_run_logger()
-    logged: set[int] = set()
-
-    def progress(done: int, total: int) -> None:
-        tenth = done * 10 // total
-        if tenth not in logged:  # a line every 10% of the images
-            logged.add(tenth)
-            logger.info("drawing images: %d/%d", done, total)
-
-    summary = synthesize_catalog(
-        out, products, seed, base_url, train_images, validation_images, progress=progress
-    )
+    with progress_reporter("drawing images") as progress:
+        summary = synthesize_catalog(
+            out, products, seed, base_url, train_images, validation_images, progress=progress
+        )
     publish_summary("synthetic-catalog", asdict(summary), f"Synthetic catalog in {out}")
     return asdict(summary)

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from fashion_model.db import connect
 from fashion_model.products import load_catalog
 from fashion_model.score import score_images
-from tasks.common import publish_summary
+from tasks.common import progress_reporter, publish_summary
 
 
 @task(name="load-catalog", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
@@ -33,9 +33,16 @@ def score_manifest_images(
     batch_size: int,
     rescore: bool,
 ) -> dict:
-    with connect(db) as con:
+    with connect(db) as con, progress_reporter("scoring images") as progress:
         summary = score_images(
-            con, manifests, images_root, models_root, model_version, batch_size, rescore=rescore
+            con,
+            manifests,
+            images_root,
+            models_root,
+            model_version,
+            batch_size,
+            rescore=rescore,
+            progress=progress,
         )
     result = summary.as_dict()
     publish_summary("score", result, f"Scoring with model {summary.model_version}")

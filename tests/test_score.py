@@ -1,5 +1,6 @@
 import shutil
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,15 +103,104 @@ def test_scoring_writes_each_image_once_per_model_version(trained_home, tmp_path
         assert attributes == 0
 
 
-def test_a_corrupt_image_is_counted_and_the_run_goes_on(trained_home, tmp_path):
+def test_corrupt_and_vanished_images_are_recorded_and_the_run_goes_on(trained_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
-    paths = [p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist() if p]
+    paths = sorted({p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist()
+                    if p})  # fmt: skip
     (home / "images" / paths[0]).write_bytes(b"not a jpeg")
+    good = (home / "images" / paths[1]).read_bytes()
+    (home / "images" / paths[1]).unlink()
     with connect(tmp_path / "w.duckdb") as con:
-        summary = _score(con, home)
-    assert summary.failed_to_decode == 1
-    assert summary.scored == len(set(paths)) - 1
+        summary = _score(con, home, write_every=4)
+        assert summary.failed_to_decode == 2
+        assert summary.scored == len(paths) - 2
+        failures = con.execute("SELECT path, reason FROM score_failures ORDER BY reason").fetchall()
+        assert [(Path(p).name, r) for p, r in failures] == [
+            (Path(paths[0]).name, "cannot decode"), (Path(paths[1]).name, "file missing")
+        ]  # fmt: skip
+        (home / "images" / paths[1]).write_bytes(good)  # the store is repaired
+        again = _score(con, home)
+        assert (again.scored, again.failed_to_decode) == (0 + 1, 1)
+        assert con.execute("SELECT reason FROM score_failures").fetchall() == [("cannot decode",)]
+
+
+KILLED_SCORER = """
+import os, signal, sys
+from pathlib import Path
+from fashion_model.db import connect
+from fashion_model.score import score_images
+home = Path(sys.argv[1])
+def progress(done, total):
+    if done >= 12:  # three chunks of four are committed by now
+        os.kill(os.getpid(), signal.SIGKILL)
+with connect(Path(sys.argv[2])) as con:
+    score_images(con, [home / "manifests" / "catalog"], home / "images", home / "models",
+                 batch_size=4, num_workers=0, progress=progress, write_every=4)
+"""
+
+
+def test_a_killed_scorer_rerun_leaves_exactly_one_row_per_image(trained_home, tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    killed = subprocess.run([sys.executable, "-c", KILLED_SCORER, str(trained_home), str(db)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr  # a real SIGKILL, mid-run
+    shas = {p for p in read_manifest(trained_home / "manifests" / "catalog")["sha256"].to_pylist()
+            if p}  # fmt: skip
+    with connect(db) as con:
+        kept = con.execute("SELECT count(*) FROM scores").fetchone()[0]
+        assert 0 < kept < len(shas)  # what was committed survived the kill, nothing more
+        rerun = _score(con, trained_home)
+        assert rerun.scored == len(shas) - kept and rerun.skipped_already_scored == kept
+        for table in ("scores", "embeddings"):
+            rows, distinct = con.execute(
+                f"SELECT count(*), count(DISTINCT (image_sha256, model_version)) FROM {table}"
+            ).fetchone()
+            assert rows == distinct == len(shas), table
+        orphans = con.execute(
+            "SELECT count(*) FROM predictions ANTI JOIN scores USING (image_sha256, model_version)"
+        ).fetchone()[0]
+        assert orphans == 0
+
+
+HOLDER = """
+import sys, time
+from fashion_model.db import connect
+con = connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_writer_stops_with_a_clear_message(trained_home, tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    with connect(db):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        result = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "score", "--home", str(trained_home), "--db",
+             str(db)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    assert f"another process (PID {holder.pid}) is writing this database" in " ".join(
+        result.stderr.split()
+    )
+    assert "Traceback" not in result.stderr
+    with connect(db, read_only=True) as con:  # the file is intact
+        assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
 
 
 def test_a_database_keeps_one_label_map(tmp_path):
