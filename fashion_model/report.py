@@ -119,6 +119,7 @@ def plot_shares(
         title = f"{title} (the {len(shown)} most common of {len(wide.columns)} attributes)"
     wide = wide[shown]
     figure, axis = plt.subplots(figsize=(10, 5.5), dpi=110)
+    label_at = _spread(wide.iloc[-1].to_dict(), gap=max(wide.values.max(), 1) * 0.035)
     for attribute in wide.columns:
         series = wide[attribute]
         strong = attribute in bold
@@ -132,11 +133,12 @@ def plot_shares(
             color=LINE_COLORS.get(attribute),
             label=attribute,
         )
-        # every line is named at its right end; the biggest movers with their first and last
+        # every line is named at its right end (names nudged apart so that none overlap); the
+        # biggest movers with their first and last values
         text = f"{attribute} {series.values[0]:.0f}% \u2192 {series.values[-1]:.0f}%"
         axis.annotate(
             text if strong else attribute,
-            (series.index[-1], series.values[-1]),
+            (series.index[-1], label_at[attribute]),
             xytext=(8 if strong else 6, 0),
             textcoords="offset points",
             va="center",
@@ -159,6 +161,16 @@ def plot_shares(
     plt.close(figure)
     tmp.replace(out)
     return out
+
+
+def _spread(ends: dict[str, float], gap: float) -> dict[str, float]:
+    """Label heights near each line's end value, at least `gap` apart (bottom to top)."""
+    placed: dict[str, float] = {}
+    floor = float("-inf")
+    for name, value in sorted(ends.items(), key=lambda item: item[1]):
+        placed[name] = max(value, floor + gap)
+        floor = placed[name]
+    return placed
 
 
 def check_warehouse(con: duckdb.DuckDBPyConnection, where: str, need_products: bool) -> dict:

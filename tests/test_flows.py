@@ -140,3 +140,8 @@ def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harn
     assert f"{TREND.label} (truth)" in result["table"]
     assert production_version(tmp_path / "models") == result["model_version"]
     assert 0.0 <= result["catalog_micro_f1_vs_truth"] <= 1.0
+    errors = result["share_error_points_by_task"]
+    assert {"category", "color", "pattern"} <= set(errors)  # the tasks the catalog draws
+    assert result["share_error_points_mean"] == pytest.approx(
+        sum(errors.values()) / len(errors), abs=0.01
+    )
