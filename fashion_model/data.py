@@ -74,3 +74,25 @@ class ImageFiles(Dataset):
             return tensor, True
         except (OSError, ValueError):
             return torch.zeros(3, self.size, self.size), False
+
+
+class JpegBytes(Dataset):
+    """Stored images as raw file bytes (uint8 tensors), for decoding a whole batch on the GPU;
+    a file that cannot be read yields an empty tensor and a False flag."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            data = Path(self.paths[index]).read_bytes()
+        except OSError:
+            return torch.empty(0, dtype=torch.uint8), False
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8), True
+
+
+def collate_bytes(items: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    return [data for data, _ in items], torch.tensor([ok for _, ok in items])

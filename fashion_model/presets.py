@@ -25,9 +25,14 @@ def train_preset(image_size: int) -> v2.Compose:
 
 def eval_preset(image_size: int) -> v2.Compose:
     """Resize the whole photo to a square: the garment is never cropped away."""
+    return v2.Compose([v2.PILToTensor(), *eval_tensor_preset(image_size).transforms])
+
+
+def eval_tensor_preset(image_size: int) -> v2.Compose:
+    """The eval preset for an image already decoded to a uint8 CHW tensor (on any device):
+    scoring uses it when JPEGs are decoded on the GPU."""
     return v2.Compose(
         [
-            v2.PILToTensor(),
             v2.Resize((image_size, image_size), antialias=True),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),

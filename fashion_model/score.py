@@ -18,13 +18,13 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader
 
-from fashion_model.data import ImageFiles
+from fashion_model.data import ImageFiles, JpegBytes, collate_bytes
 from fashion_model.db import check_labels, connect, refresh_analytics, sync_labels, sync_model
 from fashion_model.errors import FashionError
 from fashion_model.home import SQL_DIR
 from fashion_model.labels import load_label_map
 from fashion_model.model import EMBEDDING_DIM
-from fashion_model.presets import eval_preset
+from fashion_model.presets import eval_preset, eval_tensor_preset
 from fashion_model.registry import (
     load_card,
     load_model,
@@ -136,18 +136,30 @@ def score_images(
     rescore: bool = False,
     progress: Callable[[int, int], None] | None = None,
     write_every: int = WRITE_EVERY,
+    decode: str = "auto",
 ) -> ScoreSummary:
     """Score every ok image of `manifests` not yet scored by the model version, into `con`,
     one transaction per `write_every` images: a run killed midway keeps what it committed and
-    a rerun scores the rest. Images that fail to decode go to `score_failures`."""
+    a rerun scores the rest. Images that fail to decode go to `score_failures`.
+
+    On CUDA the model runs in bf16 autocast with channels_last, batches are pinned, and
+    (decode="auto") JPEGs are read as bytes by the workers and decoded on the GPU in batches;
+    decode="pil" decodes with Pillow in the workers (JPEG draft mode), decode="torch" with
+    torchvision on the model's device."""
     if batch_size < 1:
         raise FashionError("--batch-size must be at least 1")
+    if decode not in ("auto", "pil", "torch"):
+        raise FashionError(f"decode {decode!r} is not one of auto, pil, torch")
+    on_gpu = torch.cuda.is_available()
+    device = torch.device("cuda" if on_gpu else "cpu")
+    decode_bytes = decode == "torch" or (decode == "auto" and on_gpu)
     if num_workers is None:
         # On CPU the model already uses every core and decoding a 256 px JPEG in draft mode is
         # cheap: decoding in the main process measured fastest (benchmarks/score.py).
-        num_workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
+        num_workers = min(8, os.cpu_count() or 1) if on_gpu else 0
     version = resolve_version(models_root, model_version)
     net, card, label_map = load_model(models_root, version)
+    net = net.to(device, memory_format=torch.channels_last if on_gpu else torch.preserve_format)
     sync_labels(con, label_map)
     sync_model(con, card, is_production=version == production_version(models_root))
     todo, already = _todo(con, manifests, version, rescore)
@@ -155,11 +167,20 @@ def score_images(
     thresholds = np.full(len(card.label_ids), card.threshold, dtype=np.float32)
     paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
     shas = todo.column("sha256").to_pylist()
+    if decode_bytes:
+        dataset, collate = JpegBytes(paths), collate_bytes
+    else:
+        dataset, collate = ImageFiles(paths, eval_preset(card.image_size), card.image_size), None
+    workers = num_workers if paths else 0
     loader = DataLoader(
-        ImageFiles(paths, eval_preset(card.image_size), card.image_size),
+        dataset,
         batch_size=batch_size,
-        num_workers=num_workers if paths else 0,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=on_gpu and not decode_bytes,
+        prefetch_factor=4 if workers else None,
     )
+    tensor_preset = eval_tensor_preset(card.image_size)
     started = time.perf_counter()
     pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
     offset = 0
@@ -178,12 +199,18 @@ def score_images(
             for part in pending:
                 part.clear()
 
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
         for images, ok in loader:
             batch_shas = shas[offset : offset + len(ok)]
             batch_paths = paths[offset : offset + len(ok)]
             offset += len(ok)
+            if decode_bytes:
+                images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
+            images = images.to(device, non_blocking=True)
+            if on_gpu:
+                images = images.contiguous(memory_format=torch.channels_last)
             logits, embeddings = net.logits_and_embeddings(images)
+            logits, embeddings = logits.float().cpu(), embeddings.float().cpu()
             keep = ok.numpy()
             summary.failed_to_decode += int((~keep).sum())
             for index in np.flatnonzero(~keep):
@@ -204,6 +231,31 @@ def score_images(
     # catalog load or a promotion may have changed what the shipped queries must see.
     summary.products_in_analytics = int(refresh_analytics(con)["scored_products"])
     return summary
+
+
+def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int):
+    """Decode a batch of JPEG byte tensors on `device` (nvJPEG on CUDA) through the eval
+    preset; an image that does not decode is flagged, not fatal."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    ok = ok.clone()
+    out = torch.zeros(len(raw), 3, size, size, device=device)
+    readable = [i for i in range(len(raw)) if ok[i]]
+    try:
+        decoded = decode_jpeg([raw[i] for i in readable], mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # one bad file fails the batch call: decode one by one
+        decoded = []
+        for i in readable:
+            try:
+                decoded.append(decode_jpeg(raw[i], mode=ImageReadMode.RGB, device=device))
+            except RuntimeError:
+                decoded.append(None)
+    for i, image in zip(readable, decoded, strict=True):
+        if image is None:
+            ok[i] = False
+        else:
+            out[i] = preset(image)
+    return out, ok
 
 
 def promote(models_root: Path, version: str, db_path: Path) -> dict:

@@ -287,3 +287,23 @@ def test_promote_says_how_many_images_the_new_model_will_score(trained_home, tmp
     with pytest.raises(FashionError, match="label map differs"):
         promote(home / "models", other, db)
     assert production_version(home / "models") == first
+
+
+def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_path):
+    """decode="torch" (what CUDA uses, with nvJPEG) on CPU: the same images scored, a corrupt
+    one flagged, probabilities close to Pillow's (draft mode makes them differ slightly)."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    paths = sorted({p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist()
+                    if p})  # fmt: skip
+    (home / "images" / paths[0]).write_bytes(b"not a jpeg")
+    probs = {}
+    for decode in ("pil", "torch"):
+        with connect(tmp_path / f"{decode}.duckdb") as con:
+            summary = _score(con, home, decode=decode, batch_size=8)
+            assert (summary.scored, summary.failed_to_decode) == (len(paths) - 1, 1)
+            probs[decode] = dict(con.execute("SELECT image_sha256, probs FROM scores").fetchall())
+    assert probs["pil"].keys() == probs["torch"].keys()
+    gaps = [np.abs(np.array(probs["pil"][k]) - np.array(probs["torch"][k])).max()
+            for k in probs["pil"]]  # fmt: skip
+    assert max(gaps) < 0.1, max(gaps)
