@@ -33,6 +33,7 @@ format: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/score.py
+	$(BIN)/python benchmarks/score_memory.py
 	$(BIN)/python benchmarks/warehouse.py
 
 clean:

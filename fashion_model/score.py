@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -184,48 +185,63 @@ def score_images(
     started = time.perf_counter()
     pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
     offset = 0
+    # Chunks are written by one background thread while the model scores the next ones (DuckDB
+    # releases the GIL); at most one write is in flight, and only that thread touches `con`
+    # until the loop ends.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
+    in_flight: list[Future] = []
+
+    def wait_for_writes() -> None:
+        while in_flight:
+            summary.predictions += in_flight.pop().result()
 
     def flush() -> None:
         if pending[0] or pending[3]:
-            summary.predictions += _write(
-                con,
-                version,
-                pending[0],
+            chunk = (
+                list(pending[0]),
                 np.concatenate(pending[1]),
                 np.concatenate(pending[2]),
-                thresholds,
-                pending[3],
+                list(pending[3]),
             )
             for part in pending:
                 part.clear()
+            wait_for_writes()
+            in_flight.append(
+                writer.submit(_write, con, version, chunk[0], chunk[1], chunk[2], thresholds,
+                              chunk[3])
+            )  # fmt: skip
 
-    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
-        for images, ok in loader:
-            batch_shas = shas[offset : offset + len(ok)]
-            batch_paths = paths[offset : offset + len(ok)]
-            offset += len(ok)
-            if decode_bytes:
-                images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
-            images = images.to(device, non_blocking=True)
-            if on_gpu:
-                images = images.contiguous(memory_format=torch.channels_last)
-            logits, embeddings = net.logits_and_embeddings(images)
-            logits, embeddings = logits.float().cpu(), embeddings.float().cpu()
-            keep = ok.numpy()
-            summary.failed_to_decode += int((~keep).sum())
-            for index in np.flatnonzero(~keep):
-                path = batch_paths[index]
-                reason = "cannot decode" if os.path.exists(path) else "file missing"
-                pending[3].append((batch_shas[index], path, reason))
-            pending[0].extend(s for s, k in zip(batch_shas, keep, strict=True) if k)
-            pending[1].append(torch.sigmoid(logits).numpy()[keep])
-            pending[2].append(embeddings.numpy()[keep])
-            summary.scored += int(keep.sum())
-            if len(pending[0]) + len(pending[3]) >= write_every:
-                flush()
-            if progress:
-                progress(offset, len(paths))
-    flush()
+    try:
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
+            for images, ok in loader:
+                batch_shas = shas[offset : offset + len(ok)]
+                batch_paths = paths[offset : offset + len(ok)]
+                offset += len(ok)
+                if decode_bytes:
+                    images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
+                images = images.to(device, non_blocking=True)
+                if on_gpu:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                logits, embeddings = net.logits_and_embeddings(images)
+                logits, embeddings = logits.float().cpu(), embeddings.float().cpu()
+                keep = ok.numpy()
+                summary.failed_to_decode += int((~keep).sum())
+                for index in np.flatnonzero(~keep):
+                    path = batch_paths[index]
+                    reason = "cannot decode" if os.path.exists(path) else "file missing"
+                    pending[3].append((batch_shas[index], path, reason))
+                pending[0].extend(s for s, k in zip(batch_shas, keep, strict=True) if k)
+                pending[1].append(torch.sigmoid(logits).numpy()[keep])
+                pending[2].append(embeddings.numpy()[keep])
+                summary.scored += int(keep.sum())
+                if len(pending[0]) + len(pending[3]) >= write_every:
+                    flush()
+                if progress:
+                    progress(offset, len(paths))
+        flush()
+        wait_for_writes()
+    finally:
+        writer.shutdown(wait=True)
     summary.seconds = time.perf_counter() - started
     # Every run ends by rebuilding the analytics tables, also when it scored nothing new: the
     # catalog load or a promotion may have changed what the shipped queries must see.
