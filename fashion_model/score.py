@@ -61,20 +61,17 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.T
     """Distinct ok images of the manifests that this model version has not scored yet."""
     parts = [str(Path(m) / "part-*.parquet") for m in manifests]
     run_script(con, SCORE_SQL / "candidates.sql", {"parts": parts})
-    if rescore:
-        con.execute("BEGIN TRANSACTION")
-        run_script(con, SCORE_SQL / "forget_version.sql", {"model_version": version})
-        con.execute("COMMIT")
     unscored = statements((SCORE_SQL / "unscored.sql").read_text(encoding="utf-8"))[0]
-    todo = con.sql(unscored, params={"model_version": version}).to_arrow_table()
+    todo = con.sql(unscored, params={"model_version": version, "rescore": rescore}).to_arrow_table()
     total = con.execute("SELECT count(*) FROM score_candidates").fetchone()[0]
     con.execute("DROP TABLE score_candidates")
     return todo, total - todo.num_rows
 
 
-def _write(con, version, shas, probs, embeddings, thresholds, failures) -> int:
+def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=False) -> int:
     """One chunk in one transaction: scores, embeddings, predictions and the images that
-    failed to decode (`failures`: (sha256, path, reason) rows)."""
+    failed to decode (`failures`: (sha256, path, reason) rows); `replace` (--rescore) first
+    drops the version's old rows for these images, in the same transaction."""
     n_labels = probs.shape[1]
     scores = pa.table(
         {
@@ -115,6 +112,8 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures) -> int:
         con.register("batch_embeddings", vectors)
         con.register("batch_predictions", predictions)
         con.register("batch_failures", failed)
+        if replace:
+            run_script(con, SCORE_SQL / "forget_version.sql", {})
         run_script(con, SCORE_SQL / "insert_batch.sql", {})
         con.execute("COMMIT")
     except BaseException:
@@ -208,7 +207,7 @@ def score_images(
             wait_for_writes()
             in_flight.append(
                 writer.submit(_write, con, version, chunk[0], chunk[1], chunk[2], thresholds,
-                              chunk[3])
+                              chunk[3], rescore)
             )  # fmt: skip
 
     try:

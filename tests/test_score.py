@@ -136,7 +136,8 @@ def progress(done, total):
         os.kill(os.getpid(), signal.SIGKILL)
 with connect(Path(sys.argv[2])) as con:
     score_images(con, [home / "manifests" / "catalog"], home / "images", home / "models",
-                 batch_size=4, num_workers=0, progress=progress, write_every=4)
+                 batch_size=4, num_workers=0, progress=progress, write_every=4,
+                 rescore=len(sys.argv) > 3)
 """
 
 
@@ -164,6 +165,31 @@ def test_a_killed_scorer_rerun_leaves_exactly_one_row_per_image(trained_home, tm
             "SELECT count(*) FROM predictions ANTI JOIN scores USING (image_sha256, model_version)"
         ).fetchone()[0]
         assert orphans == 0
+
+
+def test_a_killed_rescore_loses_nothing(trained_home, tmp_path):
+    import subprocess
+    import sys
+
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        first = _score(con, trained_home)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SCORER, str(trained_home), str(db), "rescore"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    with connect(db, read_only=True) as con:
+        for table in ("scores", "embeddings"):
+            rows, distinct = con.execute(
+                f"SELECT count(*), count(DISTINCT image_sha256) FROM {table}"
+            ).fetchone()
+            assert rows == distinct == first.scored, table  # every image still has its rows
+        threshold = con.execute("SELECT thresholds[1] FROM models").fetchone()[0]
+        expected = con.execute(
+            "SELECT count(*) FROM scores, unnest(probs) AS p(x) WHERE x >= ?", [threshold]
+        ).fetchone()[0]
+        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == expected
 
 
 HOLDER = """

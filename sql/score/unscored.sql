@@ -1,7 +1,8 @@
--- Candidate images this model version has not scored yet, in a stable order.
--- Parameters: $model_version
+-- Candidate images to score, in a stable order: those this model version has not scored yet,
+-- or all of them with --rescore.
+-- Parameters: $model_version, $rescore (BOOLEAN)
 SELECT c.sha256, c.path
 FROM score_candidates AS c
-ANTI JOIN (SELECT image_sha256 FROM scores WHERE model_version = $model_version) AS s
-    ON s.image_sha256 = c.sha256
+WHERE $rescore::BOOLEAN
+   OR c.sha256 NOT IN (SELECT image_sha256 FROM scores WHERE model_version = $model_version)
 ORDER BY c.sha256;
