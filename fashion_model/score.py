@@ -36,6 +36,10 @@ from fashion_model.registry import (
 from fashion_model.sqlrun import run_script, run_statement, statements
 
 WRITE_EVERY = 1024  # images per DuckDB transaction
+# DuckDB keeps what a session appended in its buffer pool up to its memory limit (80% of RAM by
+# default), so a writer's memory grew with the catalog. Appending needs little: the limit is
+# lowered while the images are written (benchmarks/score_memory.py) and reset afterwards.
+APPEND_MEMORY_LIMIT = "128MB"
 SCORE_SQL = SQL_DIR / "score"
 
 
@@ -210,6 +214,7 @@ def score_images(
                               chunk[3], rescore)
             )  # fmt: skip
 
+    con.execute(f"SET memory_limit = '{APPEND_MEMORY_LIMIT}'")
     try:
         with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
             for images, ok in loader:
@@ -241,6 +246,7 @@ def score_images(
         wait_for_writes()
     finally:
         writer.shutdown(wait=True)
+        con.execute("RESET memory_limit")
     summary.seconds = time.perf_counter() - started
     # Every run ends by rebuilding the analytics tables, also when it scored nothing new: the
     # catalog load or a promotion may have changed what the shipped queries must see.
