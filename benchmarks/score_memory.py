@@ -23,14 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import torch
+from common import make_model  # benchmarks/common.py
 from PIL import Image
 
 from fashion_model import store
-from fashion_model.labels import default_label_map
 from fashion_model.manifest import ManifestWriter, schema_with_metadata
-from fashion_model.model import AttributeNet
-from fashion_model.registry import ModelCard, save_version, set_production
 
 IMAGE_SIZE = 32
 CHUNK = 10_000  # manifest rows written per call, so the writer never holds the whole catalog
@@ -62,24 +59,6 @@ def make_store(root: Path, count: int) -> Path:
     return writer.commit()
 
 
-def make_model(root: Path) -> None:
-    """An untrained ResNet34 whose threshold is set so that about 10 labels per image are
-    predicted, as with a trained model (at 0.5 an untrained one predicts about half of them)."""
-    label_map = default_label_map()
-    net = AttributeNet(len(label_map)).eval()
-    with torch.inference_mode():
-        logits, _ = net.logits_and_embeddings(torch.randn(64, 3, IMAGE_SIZE, IMAGE_SIZE))
-    threshold = float(torch.sigmoid(logits).quantile(1 - 10 / len(label_map)))
-    card = ModelCard(
-        model_version="bench", created_at=datetime.now(UTC).isoformat(), arch="resnet34",
-        image_size=IMAGE_SIZE, label_ids=label_map.ids,
-        label_map_fingerprint=label_map.fingerprint(), threshold=threshold, mean=[0.0] * 3,
-        std=[1.0] * 3,
-    )  # fmt: skip
-    save_version(root / "models", net, card, label_map)
-    set_production(root / "models", "bench")
-
-
 def score_child(root: Path) -> None:
     """Runs in a fresh process: score everything, print the summary and the peak RSS."""
     from fashion_model.db import connect
@@ -101,7 +80,7 @@ def measure(count: int) -> dict:
         root = Path(folder)
         started = time.perf_counter()
         make_store(root, count)
-        make_model(root)
+        make_model(root, IMAGE_SIZE)
         print(f"  {count:,} images stored in {time.perf_counter() - started:.0f} s", flush=True)
         result = subprocess.run(
             [sys.executable, __file__, "--child", str(root)],
