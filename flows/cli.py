@@ -290,10 +290,10 @@ def score_command(
         catalog_without_retailer = "retailer" not in manifest_schema(manifest).names
         if manifest_kind(manifest) == "catalog" and catalog_without_retailer and not retailer:
             raise FashionError(f"{manifest}: catalog has no retailer column; pass --retailer NAME")
-    resolve_version(paths.models, model)
+    version = resolve_version(paths.models, model)
     _check_positive(batch_size=batch_size)
     day = _as_of(as_of)
-    _check_writable(paths.db)
+    _check_writable(paths.db, paths.models / version / "label_map.csv")
     from flows.score import score
 
     _print_summary(
@@ -531,9 +531,10 @@ def nightly_command(
     opened = open_source(catalog, default_label_map())
     if "retailer" not in opened.metadata_columns and not retailer:
         raise FashionError(f"{catalog}: catalog has no retailer column; pass --retailer NAME")
-    resolve_version(Home.resolve(home).models, "production")
+    models = Home.resolve(home).models
+    version = resolve_version(models, "production")
     day = _as_of(as_of)
-    _check_writable(Home.resolve(home).db)
+    _check_writable(Home.resolve(home).db, models / version / "label_map.csv")
     from flows.nightly import nightly
 
     result = nightly(str(catalog), _home(home), name, retailer, day, allow_private=allow_private)
@@ -569,12 +570,15 @@ def demo_command(
     _print_summary("demo", result)
 
 
-def _check_writable(db: Path) -> None:
+def _check_writable(db: Path, label_map_csv: Path) -> None:
     """Fail before any work when another process holds the warehouse's write lock (DuckDB
-    allows one writer); opening also applies pending migrations."""
-    from fashion_model.db import connect
+    allows one writer) or the model's label map is not the warehouse's; opening also applies
+    pending migrations."""
+    from fashion_model.db import check_labels, connect
+    from fashion_model.labels import load_label_map
 
-    connect(db).close()
+    with connect(db) as con:
+        check_labels(con, load_label_map(label_map_csv))
 
 
 def _check_positive(**values: int) -> None:

@@ -333,3 +333,28 @@ def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_
     gaps = [np.abs(np.array(probs["pil"][k]) - np.array(probs["torch"][k])).max()
             for k in probs["pil"]]  # fmt: skip
     assert max(gaps) < 0.1, max(gaps)
+
+
+def test_score_refuses_a_model_of_another_label_map_before_any_work(trained_home, tmp_path):
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copytree(trained_home / "models", home / "models")
+    (home / "manifests").symlink_to(trained_home / "manifests")
+    (home / "images").symlink_to(trained_home / "images")
+    other = _copy_version(home / "models", production_version(home / "models"),
+                          "20990101-000000-other", label_rows=10)  # fmt: skip
+    with connect(home / "fashion.duckdb") as con:
+        sync_labels(con, default_label_map())
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "score", "--home", str(home), "--model", other,
+         "--retailer", "R"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "label map differs" in lines[0], result.stderr
+    with connect(home / "fashion.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 0
