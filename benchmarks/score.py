@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import make_model  # benchmarks/common.py
+from common import make_model, sample_paths  # benchmarks/common.py
 
 from fashion_model import store
 from fashion_model.db import connect
@@ -89,7 +89,7 @@ def main() -> None:
         root = Path(folder)
         print(f"preparing {args.images} stored images ...", flush=True)
         manifest = make_store(root, args.images)
-        net = make_model(root, args.image_size)
+        net = make_model(root, args.image_size, sample_paths(root, manifest))
         model_rate = forward_only(net, args.images, args.image_size, args.batch_size)
         with connect(root / "bench.duckdb") as con:
             summary = score_images(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from common import make_model  # benchmarks/common.py
+from common import make_model, sample_paths  # benchmarks/common.py
 from PIL import Image
 
 from fashion_model import store
@@ -79,8 +79,8 @@ def measure(count: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as folder:
         root = Path(folder)
         started = time.perf_counter()
-        make_store(root, count)
-        make_model(root, IMAGE_SIZE)
+        manifest = make_store(root, count)
+        make_model(root, IMAGE_SIZE, sample_paths(root, manifest))
         print(f"  {count:,} images stored in {time.perf_counter() - started:.0f} s", flush=True)
         result = subprocess.run(
             [sys.executable, __file__, "--child", str(root)],
