@@ -27,6 +27,9 @@ class Prediction:
     labels: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # task -> labels
     error: str | None = None
     probabilities: np.ndarray | None = None  # every label's, in label-map order
+    embedding: np.ndarray | None = None  # the 512-d L2-normalised embedding, as scoring stores it
+    label_ids: list[int] = field(default_factory=list)  # at or above the threshold
+    stored_path: str | None = None  # the image as stored (256 px), while `scratch` exists
 
     def line(self) -> str:
         """`color: Black 0.93 | sleeve: Long Sleeved 0.88 | ...`, tasks in name order."""
@@ -60,10 +63,12 @@ def predict_images(
     model_version: str | None = None,
     allow_private: bool = False,
     stored_size: int = 256,
+    scratch: Path | None = None,
 ) -> tuple[str, list[Prediction]]:
-    """Predicted labels (at or above the model's threshold) per image, in the given order.
-    Missing or unreadable local files are refused before any work; a URL that fails to
-    download is reported on its own row."""
+    """Predicted labels (at or above the model's threshold) and embeddings per image, in the
+    given order. Missing or unreadable local files are refused before any work; a URL that
+    fails to download is reported on its own row. The processed images are kept in `scratch`
+    when given (else in a temporary folder removed on return)."""
     if not images:
         raise FashionError("name at least one image file or URL")
     for image in images:
@@ -72,8 +77,8 @@ def predict_images(
     version = resolve_version(models_root, model_version)
     net, card, label_map = load_model(models_root, version)
     results = [Prediction(image) for image in images]
-    with tempfile.TemporaryDirectory(prefix="fashion-predict-") as scratch:
-        root = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="fashion-predict-") as temporary:
+        root = Path(scratch or temporary)
         paths: dict[int, str] = {}
         for index, image in enumerate(images):
             if not _is_url(image):
@@ -92,21 +97,26 @@ def predict_images(
             ImageFiles([paths[i] for i in order], eval_preset(card.image_size), card.image_size),
             batch_size=32,
         )
-        probabilities, decoded = [], []
+        probabilities, decoded, vectors = [], [], []
         with torch.inference_mode():
             for batch, ok in loader:
-                logits, _ = net.logits_and_embeddings(batch)
+                logits, embeddings = net.logits_and_embeddings(batch)
                 probabilities.append(torch.sigmoid(logits).numpy())
+                vectors.append(embeddings.float().numpy())
                 decoded.append(ok.numpy())
     if order:
         probs, ok = np.concatenate(probabilities), np.concatenate(decoded)
+        embedded = np.concatenate(vectors)
         for row, index in enumerate(order):
             if not ok[row]:
                 results[index].error = "the image could not be decoded"
                 continue
             results[index].probabilities = probs[row]
+            results[index].embedding = embedded[row]
+            results[index].stored_path = paths[index]
             for position in np.flatnonzero(probs[row] >= card.threshold):
                 label = label_map.labels[position]
+                results[index].label_ids.append(label.label_id)
                 results[index].labels.setdefault(label.task, []).append(
                     (label.name, round(float(probs[row, position]), 4))
                 )

@@ -89,6 +89,17 @@ def run_statement(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where:
         raise FashionError(f"{where}: {first}") from None
 
 
+def relation(con: duckdb.DuckDBPyConnection, sql: str, params: dict, where: str = "query"):
+    """A read-only query as a relation, for streaming its result as Arrow batches without the
+    extra copy a DB-API result makes."""
+    wanted = parameters(sql)
+    try:
+        return con.sql(sql, params={k: v for k, v in params.items() if k in wanted})
+    except duckdb.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FashionError(f"{where}: {first}") from None
+
+
 def run_script(con: duckdb.DuckDBPyConnection, path: Path, params: dict) -> None:
     """Run every statement of a SQL file, in order, inside the caller's transaction."""
     for sql in statements(Path(path).read_text(encoding="utf-8")):

@@ -455,6 +455,179 @@ def trends_command(
         console.print(f"chart written to {plot_shares(shares, title, plot)}")
 
 
+SameOption = Annotated[
+    list[str] | None,
+    typer.Option("--same", help="Only products sharing a predicted label of this task with the "
+                 "query (repeatable, e.g. --same category --same color)."),
+]  # fmt: skip
+ModelOption = Annotated[
+    str,
+    typer.Option("--model", help="Whose embeddings to compare: 'production' or a version."),
+]
+
+
+@app.command("similar")
+def similar_command(
+    image: Annotated[
+        str | None, typer.Option("--image", help="Query photo: an image file or http(s) URL.")
+    ] = None,
+    product_id: Annotated[
+        str | None, typer.Option("--product-id", help="Query product: its stored image.")
+    ] = None,
+    retailer: Annotated[
+        str | None,
+        typer.Option("--retailer", help="The query product's retailer (when several use its id)."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many products to return.")] = 10,
+    in_retailer: Annotated[
+        str | None, typer.Option("--in-retailer", help="Only products of this retailer.")
+    ] = None,
+    same: SameOption = None,
+    model: ModelOption = "production",
+    home: HomeOption = None,
+    db: DbOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write a contact sheet PNG of query and matches.")
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    allow_private: Annotated[
+        bool,
+        typer.Option("--allow-private", help="Allow an --image URL on a loopback/private host."),
+    ] = False,
+) -> None:
+    """The products that look most like a photo or a stored product (cosine similarity of the
+    512-d embeddings), optionally within one retailer or sharing predicted attributes."""
+    import json
+    import tempfile
+
+    from fashion_model.contact_sheet import similar_sheet
+    from fashion_model.similar import check_k, product_query, resolve_model, search_similar
+
+    if (image is None) == (product_id is None):
+        raise FashionError("name the query with exactly one of --image or --product-id")
+    if retailer is not None and product_id is None:
+        raise FashionError(
+            "--retailer names the query product's retailer; use it with --product-id"
+        )
+    if output_format not in ("table", "json"):
+        raise FashionError(f"--format {output_format!r} is not one of table, json")
+    check_k(k)
+    paths = Home.resolve(home, db=db)
+    with (
+        _open_warehouse(home, db, need_products=True) as con,
+        tempfile.TemporaryDirectory(prefix="fashion-similar-") as scratch,
+    ):
+        version = resolve_model(con, model)
+        if product_id is not None:
+            query = product_query(con, version, product_id, retailer)
+        else:
+            query = _image_query(con, paths.models, image, version, allow_private, Path(scratch))
+        result = search_similar(con, paths.db, query, version, k, in_retailer, same or [])
+        if out is not None:
+            similar_sheet(query, result, paths.images, out)
+    frame = result.frame
+    if output_format == "json":
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        print(json.dumps({"query": query.description, "model_version": version,
+                          "method": result.method, "results": records}, indent=1))  # fmt: skip
+    elif frame.empty:
+        print("(no products match)")
+    else:
+        shown = ["rank", "similarity", "retailer", "product_id", "brand", "title", "price",
+                 "currency"]  # fmt: skip
+        print(frame[shown].to_string(index=False))
+    console.print(
+        f"{query.description}: {len(frame)} product(s), model {version}, {result.note}, "
+        f"{result.seconds * 1000:.0f} ms",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if out is not None:
+        console.print(f"contact sheet written to {out}", highlight=False)
+
+
+def _image_query(con, models_root: Path, image: str, version: str, allow_private, scratch):
+    """Embed a photo the way scoring would (stored at 256 px, the model's eval preset)."""
+    from fashion_model.predict import predict_images
+    from fashion_model.similar import Query
+
+    _, (prediction,) = predict_images(
+        models_root, [image], version, allow_private=allow_private, scratch=scratch
+    )
+    if prediction.error:
+        raise FashionError(f"--image {image}: {prediction.error}")
+    tasks = dict(con.execute("SELECT label_id, task FROM labels").fetchall())
+    labels: dict[str, set[int]] = {}
+    for label_id in prediction.label_ids:
+        labels.setdefault(tasks.get(label_id, "?"), set()).add(label_id)
+    return Query(prediction.embedding, f"image {image}", prediction.stored_path, labels)
+
+
+@app.command("equivalents")
+def equivalents_command(
+    from_retailer: Annotated[str, typer.Option("--from", help="Retailer whose products to match.")],
+    to_retailer: Annotated[str, typer.Option("--to", help="Retailer to find equivalents in.")],
+    same: SameOption = None,
+    top: Annotated[int, typer.Option("--top", help="Equivalents kept per product.")] = 1,
+    model: ModelOption = "production",
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """For every product of one retailer, its nearest products of another (by image), written
+    to the table `equivalents` (replacing that pair's previous result) for SQL."""
+    from fashion_model.db import connect
+    from fashion_model.report import check_warehouse
+    from fashion_model.similar import check_k, find_equivalents, resolve_model
+
+    check_k(top, "--top")
+    paths = Home.resolve(home, db=db)
+    if not paths.db.is_file():
+        raise FashionError(f"{paths.db}: database not found; run `fashion score` first")
+    with connect(paths.db) as con, _progress() as bar:
+        check_warehouse(con, str(paths.db), need_products=True)
+        version = resolve_model(con, model)
+        job = bar.add_task(f"{from_retailer} -> {to_retailer}", total=None)
+        result = find_equivalents(
+            con, paths.db, from_retailer, to_retailer, version, same or [], top,
+            progress=lambda done, total: bar.update(job, completed=done, total=total),
+        )  # fmt: skip
+    _print_summary("equivalents", result.as_dict())
+    console.print(
+        f"query them: fashion sql equivalent_price_gaps --param from_retailer={from_retailer} "
+        f"--param to_retailer={to_retailer}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("index")
+def index_command(
+    home: HomeOption = None,
+    db: DbOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build afresh instead of adding what is new.")
+    ] = False,
+    status_only: Annotated[
+        bool, typer.Option("--status", help="Only show the index's state; change nothing.")
+    ] = False,
+) -> None:
+    """Bring the similarity index beside the warehouse up to date (scoring runs do this
+    themselves); show its state."""
+    from fashion_model.vector_index import index_status, update_index
+
+    paths = Home.resolve(home, db=db)
+    with _open_warehouse(home, db, need_products=True) as con:
+        if not status_only:
+            with _progress() as bar:
+                job = bar.add_task("indexing", total=None)
+                result = update_index(
+                    con, paths.db, rebuild=rebuild,
+                    progress=lambda done, total: bar.update(job, completed=done, total=total),
+                )  # fmt: skip
+            _print_summary("index", result.as_dict())
+        _print_summary("index status", index_status(con, paths.db))
+
+
 def _open_warehouse(home: Path | None, db: Path | None, need_products: bool):
     """Open the warehouse read-only, refuse one that cannot answer, say what is being read."""
     from fashion_model.db import connect

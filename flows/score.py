@@ -8,7 +8,7 @@ from prefect import flow
 
 from fashion_model.home import Home
 from fashion_model.manifest import manifest_kind, resolve_manifest
-from tasks.score import load_catalog_run, score_manifest_images
+from tasks.score import load_catalog_run, score_manifest_images, update_similarity_index
 
 
 @flow(name="score", log_prints=True)
@@ -33,4 +33,5 @@ def score(
     scored = score_manifest_images(
         paths.db, resolved, paths.images, paths.models, model, batch_size, rescore
     )
-    return {"catalog_loads": loads, **scored}
+    index = update_similarity_index(paths.db, rebuild=rescore)
+    return {"catalog_loads": loads, **scored, "similarity_index": index}

@@ -6,12 +6,13 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.db import connect
 from fashion_model.products import load_catalog
 from fashion_model.score import score_images
+from fashion_model.vector_index import update_index
 from tasks.common import progress_reporter, publish_summary
 
 
@@ -47,3 +48,23 @@ def score_manifest_images(
     result = summary.as_dict()
     publish_summary("score", result, f"Scoring with model {summary.model_version}")
     return result
+
+
+@task(name="update-similarity-index", cache_policy=NO_CACHE)
+def update_similarity_index(db: Path, rebuild: bool) -> dict:
+    """Add what scoring embedded to the nearest-neighbour index (rebuild on a new production
+    model or `rebuild`). The index only speeds up search, and search falls back to an exact
+    scan without it, so a failure here is a warning, not a failed run."""
+    logger = get_run_logger()
+    try:
+        with (
+            connect(db, read_only=True) as con,
+            progress_reporter("indexing", "vector") as progress,
+        ):
+            result = update_index(con, db, rebuild=rebuild, log=logger.info, progress=progress)
+    except Exception as error:  # noqa: BLE001 - reported, and searches fall back to exact
+        logger.warning("similarity index not updated (%s); searches will scan exactly", error)
+        return {"action": "failed", "reason": str(error).splitlines()[0] if str(error) else ""}
+    summary = result.as_dict()
+    publish_summary("similarity-index", summary, f"Similarity index: {result.action}")
+    return summary
