@@ -116,32 +116,32 @@ def product_query(
 ) -> Query:
     """A stored product as the query: its first embedded image and its predicted labels."""
     params = {"product_id": product_id, "retailer": retailer, "model_version": version}
-    found = _frame(con, "query_product.sql", params)
+    found = run_statement(con, similar_sql("query_product.sql"), params).fetchall()
     where = f"product {product_id!r}" + (f" of retailer {retailer!r}" if retailer else "")
-    if found.empty:
+    if not found:
         raise FashionError(f"{where}: no such product in the warehouse")
     if len(found) > 1:
         raise FashionError(
-            f"{where}: several retailers use this product id ({', '.join(found.retailer)}); "
-            "name one with --retailer"
+            f"{where}: several retailers use this product id "
+            f"({', '.join(row[0] for row in found)}); name one with --retailer"
         )
-    row = found.iloc[0]
-    if row.embedding is None:
+    (found_retailer, embedding, image_sha256, image_status) = found[0]
+    if embedding is None:
         raise FashionError(
             f"{where}: model {version} has no embedding of its images "
-            f"(image status: {row.image_status})"
+            f"(image status: {image_status})"
         )
-    path = _column(con, "SELECT path FROM images WHERE image_sha256 = ?", [row.image_sha256])
+    path = _column(con, "SELECT path FROM images WHERE image_sha256 = ?", [image_sha256])
     labels: dict[str, set[int]] = {}
-    params = {"retailer": row.retailer, "product_id": product_id, "model_version": version}
+    params = {"retailer": found_retailer, "product_id": product_id, "model_version": version}
     for task, label_id in _frame(con, "product_labels.sql", params).itertuples(index=False):
         labels.setdefault(task, set()).add(int(label_id))
     return Query(
-        vector=np.asarray(row.embedding, dtype=np.float32),
-        description=f"product {row.retailer}/{product_id}",
+        vector=np.asarray(embedding, dtype=np.float32),
+        description=f"product {found_retailer}/{product_id}",
         image_path=path[0] if path else None,
         labels=labels,
-        retailer=row.retailer,
+        retailer=found_retailer,
         product_id=product_id,
     )
 

@@ -145,3 +145,62 @@ def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harn
     assert result["share_error_points_mean"] == pytest.approx(
         sum(errors.values()) / len(errors), abs=0.01
     )
+
+
+def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_server, tmp_path):
+    """The nightly run built the similarity index; a catalog photo given as --image finds its
+    own product first (the same processing gives the same embedding); equivalents land in SQL."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    home, trained, result = flow_home
+    folder, base_url = catalog_server
+    assert result["score"]["similarity_index"]["action"] == "built"
+
+    def fashion(*args):
+        return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        product_id, retailer = con.execute(
+            "SELECT product_id, retailer FROM product_images WHERE image_status = 'ok' "
+            "ORDER BY product_id LIMIT 1"
+        ).fetchone()
+        embedded = con.execute(
+            "SELECT count(DISTINCT product_id) FROM product_images JOIN embeddings "
+            "USING (image_sha256) WHERE retailer = 'Northwind'"
+        ).fetchone()[0]
+    sheet = tmp_path / "sheet.png"
+    photo = folder / "images" / "catalog" / f"{product_id}.jpg"
+    found = fashion("similar", "--image", str(photo), "-k", "3", "--format", "json",
+                    "--out", str(sheet))  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    answer = json.loads(found.stdout)
+    assert answer["method"] == "index" and answer["model_version"] == trained["model_version"]
+    top = answer["results"][0]
+    assert (top["retailer"], top["product_id"]) == (retailer, product_id)
+    assert top["similarity"] > 0.999
+    with Image.open(sheet) as image:
+        assert image.format == "PNG"
+    by_product = fashion("similar", "--product-id", product_id, "-k", "3")
+    assert by_product.returncode == 0, by_product.stderr
+    assert product_id not in by_product.stdout and len(by_product.stdout.splitlines()) == 4
+
+    equivalents = fashion("equivalents", "--from", "Northwind", "--to", "Southbay")
+    assert equivalents.returncode == 0, equivalents.stderr
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT count(*), count(DISTINCT from_product_id), min(rank), "
+                           "max(rank) FROM equivalents").fetchone()  # fmt: skip
+    assert rows == (embedded, embedded, 1, 1)
+
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    for args, message in (
+        (["--image", str(tmp_path / "notes.jpg")], "notes.jpg: not a readable image"),
+        (["--image", f"{base_url}/images/catalog/missing.jpg", "--allow-private"], "404"),
+        (["--product-id", product_id, "--same", "fabric"], "--same 'fabric' is not a task"),
+    ):
+        failed = fashion("similar", *args)
+        assert failed.returncode == 2 and message in failed.stderr, failed.stderr
+        assert "Traceback" not in failed.stderr
