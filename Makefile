@@ -35,6 +35,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/score.py
 	$(BIN)/python benchmarks/score_memory.py
 	$(BIN)/python benchmarks/warehouse.py
+	$(BIN)/python benchmarks/similar.py
 
 clean:
 	rm -rf $(VENV) fashion-home .pytest_cache

@@ -5,9 +5,9 @@ to a product (`fashion similar`), and each product's nearest competitor products
 Similarity is cosine over L2-normalised embeddings. A product is as similar as its closest
 image; a query product is represented by its first embedded image. Searches use the
 approximate index (`vector_index`) when it serves the model and matches the warehouse, and an
-exact scan in DuckDB (`array_cosine_similarity`) otherwise, saying which and why. A filter
-that leaves few candidates (EXACT_MAX_CANDIDATES) is searched exactly over just those; a broad
-one through the index restricted to the candidates' keys.
+exact scan in DuckDB (`array_cosine_similarity`) otherwise, saying which and why. A filtered
+search goes through the index restricted to the candidates' keys: approximately (NPROBE lists)
+when the filter is broad, exactly (every list) when it keeps at most EXACT_SHARE of the images.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from fashion_model.errors import FashionError
 from fashion_model.sqlrun import relation, run_script, run_statement
 from fashion_model.vector_index import (
     DIM,
+    NPROBE,
     SIMILAR_SQL,
     LoadedIndex,
     key_prefix,
@@ -37,7 +38,10 @@ from fashion_model.vector_index import (
 )
 
 MAX_K = 1000
-EXACT_MAX_CANDIDATES = 10_000  # at or below: exact scan of the candidates beats the index
+# A filter that keeps at most this share of the indexed images is searched exactly among its
+# candidates (every list, only their keys): as fast as probing NPROBE lists there, and the
+# probed lists would hold too few candidates for good recall (benchmarks/similar.py).
+EXACT_SHARE = 0.01
 EXACT_MAX_PAIRS = 2_000_000_000  # equivalents: query x candidate pairs done by a numpy scan
 QUERY_BLOCK = 1024
 SCAN_CELLS = 50_000_000  # similarities held at once by an exact scan (200 MB)
@@ -192,16 +196,18 @@ def search_similar(
     index, why = (None, f"model {version} is not the production model")
     if version == production_version(con):
         index, why = load_index(con, db_path, version)
-    allowed = None
-    if index is not None and filtered and candidates <= EXACT_MAX_CANDIDATES:
-        index, why = None, f"the filters leave {candidates} images: an exact scan is faster"
-    elif index is not None and filtered:
+    allowed, exhaustive = None, False
+    if index is not None and filtered:
         allowed = con.execute("SELECT DISTINCT key FROM similar_candidates").fetchnumpy()["key"]
+        exhaustive = len(allowed) <= EXACT_SHARE * index.meta.vectors
+        exact = exhaustive or index.meta.kind == "flat"
+        how = "exactly" if exact else f"in {min(NPROBE, index.meta.nlist)} lists"
+        why = f"{why}, searched {how} among the {len(allowed)} candidate images"
     vector = query.vector.astype(np.float32)
     wanted = k + 10  # images; several products may share one, the query product drops out
     while True:
         if index is not None:
-            hits, complete = _index_hits(index, vector, wanted, allowed)
+            hits, complete = _index_hits(index, vector, wanted, allowed, exhaustive)
         else:
             hits = _frame(con, "exact.sql", {"model_version": version, "query": vector.tolist(),
                                              "filtered": filtered, "limit": wanted})  # fmt: skip
@@ -223,13 +229,13 @@ def search_similar(
 
 
 def _index_hits(
-    index: LoadedIndex, vector: np.ndarray, wanted: int, allowed: np.ndarray | None
+    index: LoadedIndex, vector: np.ndarray, wanted: int, allowed: np.ndarray | None, exhaustive
 ) -> tuple[pd.DataFrame, bool]:
     """(hits, whether every image was considered); a filtered search that finds too few in
     the probed lists searches all lists."""
     limit = min(wanted, index.meta.vectors if allowed is None else len(allowed))
-    sims, keys = index.search(vector, wanted, allowed)
-    if (keys[0] >= 0).sum() < limit:
+    sims, keys = index.search(vector, wanted, allowed, exhaustive=exhaustive)
+    if (keys[0] >= 0).sum() < limit and not exhaustive:
         sims, keys = index.search(vector, wanted, allowed, exhaustive=True)
     valid = keys[0] >= 0
     hits = pd.DataFrame(
@@ -402,7 +408,8 @@ def _exact_block(keys: np.ndarray, vectors: np.ndarray, wanted: int, queries: np
 
 
 def _index_block(index: LoadedIndex, queries: np.ndarray, wanted: int, allowed: np.ndarray):
-    sims, keys = index.search(queries, wanted, allowed)
+    exhaustive = len(allowed) <= EXACT_SHARE * index.meta.vectors
+    sims, keys = index.search(queries, wanted, allowed, exhaustive=exhaustive)
     short = (keys >= 0).sum(axis=1) < min(wanted, len(allowed))
     if short.any():  # too few candidates in the probed lists: search them all
         sims[short], keys[short] = index.search(queries[short], wanted, allowed, exhaustive=True)

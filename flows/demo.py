@@ -20,6 +20,7 @@ from flows.nightly import nightly
 from flows.retrain import retrain
 from tasks.catalog import synthesize_catalog_images
 from tasks.common import publish_summary
+from tasks.similar import find_competitor_equivalents, similar_products_sheet
 from tasks.train import promote_model_version
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
@@ -114,6 +115,11 @@ def demo(
             allow_private=True,
         )
 
+    trend_label = default_label_map().label_id(TREND.task, TREND.label)
+    sheet = similar_products_sheet(paths.db, paths.images, paths.reports, TREND.retailer,
+                                   trend_label)  # fmt: skip
+    rival = next(r for r in ("Southbay", "Eastpeak") if r != TREND.retailer)
+    equivalents = find_competitor_equivalents(paths.db, TREND.retailer, rival, ("category",))
     with connect(paths.db, read_only=True) as con:
         shares = run_report(
             con, "attribute_share", {"task": TREND.task, "retailer": TREND.retailer}
@@ -140,6 +146,10 @@ def demo(
         "top_trend": _top_trend(trending),
         "scored_images": nightly_result["score"]["scored"],
         "chart": nightly_result["report"]["chart"],
+        "contact_sheet": sheet["sheet"],
+        "equivalents": f"{equivalents['rows']} {TREND.retailer} products matched to {rival} "
+        f"(same category, mean similarity {equivalents['mean_similarity']}, "
+        f"{equivalents['seconds']:.1f} s)",
         "database": str(paths.db),
     }
     heading = (

@@ -1,9 +1,11 @@
 """End to end through Prefect: `retrain` then `nightly` on a tiny catalog served from loopback."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
+from PIL import Image
 
 from fashion_model.manifest import read_manifest
 from fashion_model.registry import production_version
@@ -138,6 +140,11 @@ def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harn
     assert result["chart"].endswith(f"{TREND.task}_share_by_month_{TREND.retailer.lower()}.png")
     assert (tmp_path / "reports").joinpath(result["chart"].rsplit("/", 1)[1]).is_file()
     assert f"{TREND.label} (truth)" in result["table"]
+    sheet = Path(result["contact_sheet"])
+    assert sheet.parent == tmp_path / "reports" and sheet.name.startswith("similar_northwind_")
+    with Image.open(sheet) as image:
+        assert image.format == "PNG"
+    assert "Northwind products matched to Southbay" in result["equivalents"]
     assert production_version(tmp_path / "models") == result["model_version"]
     assert 0.0 <= result["catalog_micro_f1_vs_truth"] <= 1.0
     errors = result["share_error_points_by_task"]
@@ -152,8 +159,6 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
     own product first (the same processing gives the same embedding); equivalents land in SQL."""
     import subprocess
     import sys
-
-    from PIL import Image
 
     home, trained, result = flow_home
     folder, base_url = catalog_server

@@ -193,7 +193,9 @@ def test_an_ivf_index_agrees_with_exact_search(warehouse, monkeypatch):
     refresh_analytics(con)
     built = update_index(con, db)
     assert (built.kind, built.vectors, vector_index.read_meta(index_folder(db)).nlist) == (
-        "ivf", 1208, 30
+        "ivf",
+        1208,
+        30,
     )
     for name in ("x0003", "x0117", "a"):
         query = product_query(con, "m1", name, None)

@@ -1,0 +1,63 @@
+"""Tasks: a contact sheet of the products most similar to one, and competitor equivalents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from fashion_model.contact_sheet import similar_sheet
+from fashion_model.db import connect
+from fashion_model.errors import FashionError
+from fashion_model.similar import find_equivalents, product_query, resolve_model, search_similar
+from tasks.common import progress_reporter, publish_summary
+
+
+@task(name="similar-products-sheet", cache_policy=NO_CACHE)
+def similar_products_sheet(
+    db: Path, images_root: Path, reports_dir: Path, retailer: str, label_id: int | None,
+    k: int = 8, same: tuple[str, ...] = ("category",),
+) -> dict:  # fmt: skip
+    """The newest product of `retailer` predicted with `label_id` (any product when None)
+    and its k most similar products (sharing the `same` tasks), as a contact sheet PNG."""
+    with connect(db, read_only=True) as con:
+        version = resolve_model(con, None)
+        picked = con.execute(
+            "SELECT p.product_id FROM analytics_products AS p "
+            "LEFT JOIN analytics_labels AS a ON a.product_key = p.product_key AND a.label_id = ? "
+            "WHERE p.retailer = ? AND p.model_version IS NOT NULL "
+            "ORDER BY a.label_id IS NULL, p.first_seen DESC, p.product_id LIMIT 1",
+            [label_id, retailer],
+        ).fetchall()
+        if not picked:
+            raise FashionError(f"retailer {retailer!r} has no scored product to show")
+        query = product_query(con, version, picked[0][0], retailer)
+        same = [task for task in same if query.labels.get(task)]  # a weak model may have none
+        result = search_similar(con, db, query, version, k, same=same)
+        out = reports_dir / f"similar_{retailer}_{picked[0][0]}.png".lower().replace(" ", "_")
+        similar_sheet(query, result, images_root, out)
+    shown = result.frame[["rank", "similarity", "retailer", "product_id", "brand", "title"]]
+    create_markdown_artifact(
+        key="similar-products",
+        markdown=f"## Most similar to {query.description}\n\n{result.note}\n\n"
+        f"{shown.to_markdown(index=False)}\n\nContact sheet: `{out}`\n",
+        description=f"similar products to {query.description}",
+    )
+    return {"query": query.description, "matches": len(result.frame), "method": result.method,
+            "sheet": str(out)}  # fmt: skip
+
+
+@task(name="find-equivalents", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
+def find_competitor_equivalents(
+    db: Path, from_retailer: str, to_retailer: str, same: tuple[str, ...] = (), top: int = 1
+) -> dict:
+    with connect(db) as con, progress_reporter("matching products", "product") as progress:
+        version = resolve_model(con, None)
+        result = find_equivalents(
+            con, db, from_retailer, to_retailer, version, list(same), top, progress=progress
+        )
+    summary = result.as_dict()
+    publish_summary("equivalents", summary, f"Equivalents {from_retailer} -> {to_retailer}")
+    return summary
