@@ -90,6 +90,7 @@ def warehouse(tmp_path):
         ("S", "d", date(2026, 2, 28), 40.0, "USD"),
     ]
     con.executemany("INSERT INTO product_observations VALUES (?, ?, ?, ?, ?, NULL)", observations)
+    con.execute("INSERT INTO equivalents VALUES ('m1', 'R', 'a', 'S', 'd', 0.9, 1)")
     refresh_analytics(con)
     yield con
     con.close()
@@ -171,11 +172,11 @@ def test_every_shipped_report_documents_itself_and_runs(warehouse):
     assert {
         "assortment_as_of", "attribute_cooccurrence", "attribute_share", "competitor_comparison",
         "delistings", "download_outcomes", "low_confidence_products", "new_arrivals_mix",
-        "predicted_labels", "price_by_attribute", "trending_attributes",
+        "predicted_labels", "price_by_attribute", "trending_attributes", "equivalent_price_gaps",
     } <= set(reports)  # fmt: skip
     asked = {"task": "pattern", "task_a": "pattern", "retailer_a": "R", "retailer_b": "S",
              "from_date": "2026-01-31", "to_date": "2026-02-28", "window": "1",
-             "min_support": "1"}  # fmt: skip
+             "min_support": "1", "from_retailer": "R", "to_retailer": "S"}  # fmt: skip
     for name, declared in reports.items():
         text = (REPORTS_DIR / f"{name}.sql").read_text()
         assert text.startswith(f"-- {name}:"), name
