@@ -122,7 +122,7 @@ def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: b
         "arch": card.arch,
         "image_size": card.image_size,
         "val_micro_f1": card.metrics.get("val_micro_f1"),
-        "thresholds": [card.threshold] * len(card.label_ids),
+        "thresholds": [float(t) for t in card.label_thresholds()],
         "is_production": is_production,
         "label_map_fingerprint": card.label_map_fingerprint,
         "metrics": json.dumps(card.metrics),

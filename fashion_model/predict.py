@@ -105,6 +105,7 @@ def predict_images(
                 vectors.append(embeddings.float().numpy())
                 decoded.append(ok.numpy())
     if order:
+        thresholds = card.label_thresholds()
         probs, ok = np.concatenate(probabilities), np.concatenate(decoded)
         embedded = np.concatenate(vectors)
         for row, index in enumerate(order):
@@ -114,7 +115,7 @@ def predict_images(
             results[index].probabilities = probs[row]
             results[index].embedding = embedded[row]
             results[index].stored_path = paths[index]
-            for position in np.flatnonzero(probs[row] >= card.threshold):
+            for position in np.flatnonzero(probs[row] >= thresholds):
                 label = label_map.labels[position]
                 results[index].label_ids.append(label.label_id)
                 results[index].labels.setdefault(label.task, []).append(

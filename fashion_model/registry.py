@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fashion_model import __version__
@@ -32,13 +33,21 @@ class ModelCard:
     image_size: int
     label_ids: list[int]
     label_map_fingerprint: str
-    threshold: float
+    threshold: float  # the best global threshold (validation)
     mean: list[float]
     std: list[float]
     metrics: dict[str, float] = field(default_factory=dict)
     manifest_hash: str = ""
     config: dict = field(default_factory=dict)
     code_version: str = __version__
+    thresholds: list[float] = field(default_factory=list)  # per label, in label_ids order
+
+    def label_thresholds(self) -> np.ndarray:
+        """The threshold of each output position: tuned per label, or the global one (cards
+        written before per-label tuning have only that)."""
+        if len(self.thresholds) == len(self.label_ids):
+            return np.asarray(self.thresholds, dtype=np.float32)
+        return np.full(len(self.label_ids), self.threshold, dtype=np.float32)
 
 
 def new_version_name() -> str:

@@ -168,7 +168,7 @@ def score_images(
     sync_model(con, card, is_production=version == production_version(models_root))
     todo, already = _todo(con, manifests, version, rescore)
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
-    thresholds = np.full(len(card.label_ids), card.threshold, dtype=np.float32)
+    thresholds = card.label_thresholds()
     paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
     shas = todo.column("sha256").to_pylist()
     if decode_bytes:

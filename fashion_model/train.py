@@ -21,6 +21,7 @@ from torchmetrics.classification import MultilabelF1Score
 from fashion_model.data import LabelledImages, labelled_rows
 from fashion_model.errors import FashionError
 from fashion_model.labels import LabelMap, default_label_map
+from fashion_model.metrics import evaluate
 from fashion_model.model import AttributeNet
 from fashion_model.presets import IMAGENET_MEAN, IMAGENET_STD, eval_preset, train_preset
 from fashion_model.registry import (
@@ -128,22 +129,6 @@ def _predict(net: AttributeNet, loader: DataLoader) -> tuple[np.ndarray, np.ndar
     return np.concatenate(probs), np.concatenate(targets)
 
 
-def micro_f1(probs: np.ndarray, targets: np.ndarray, threshold: float) -> float:
-    predicted = probs >= threshold
-    truth = targets > 0.5
-    tp = np.logical_and(predicted, truth).sum()
-    denominator = predicted.sum() + truth.sum()
-    return float(2 * tp / denominator) if denominator else 0.0
-
-
-def tune_threshold(probs: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-    """The single threshold that maximises validation micro-F1 (grid over 0.05..0.95)."""
-    grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
-    scores = [micro_f1(probs, targets, t) for t in grid]
-    best = int(np.argmax(scores))
-    return float(grid[best]), float(scores[best])
-
-
 def train_model(
     manifests: list[Path],
     images_root: Path,
@@ -152,7 +137,7 @@ def train_model(
     label_map: LabelMap | None = None,
     log: Callable[[str], None] = print,
 ) -> ModelCard:
-    """Fit, tune the threshold on validation, register the version; the first becomes production."""
+    """Fit, tune thresholds on validation, register the version; the first becomes production."""
     config = config or TrainConfig()
     config.validate()
     label_map = label_map or default_label_map()
@@ -198,10 +183,10 @@ def train_model(
     seconds = time.perf_counter() - started
 
     probs, targets = _predict(module.net.cpu(), val_loader)
-    threshold, best_f1 = tune_threshold(probs, targets)
+    tuned, thresholds = evaluate(probs, targets, [label.task for label in label_map.labels])
+    threshold = tuned["global_threshold"]
     metrics = {
-        "val_micro_f1": round(best_f1, 4),
-        "val_micro_f1_at_0.5": round(micro_f1(probs, targets, 0.5), 4),
+        **tuned,
         "train_images": len(train_paths),
         "val_images": len(val_paths),
         "train_seconds": round(seconds, 1),
@@ -215,6 +200,7 @@ def train_model(
         label_ids=label_map.ids,
         label_map_fingerprint=label_map.fingerprint(),
         threshold=threshold,
+        thresholds=[round(float(t), 2) for t in thresholds],
         mean=list(IMAGENET_MEAN),
         std=list(IMAGENET_STD),
         metrics=metrics,
@@ -226,8 +212,10 @@ def train_model(
         set_production(models_root, card.model_version)
         log(f"model {card.model_version} is the first version: now production")
     log(
-        f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} at threshold "
-        f"{threshold} ({metrics['val_micro_f1_at_0.5']} at 0.5), {seconds:.0f}s, "
+        f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "
+        f"thresholds ({metrics['labels_with_own_threshold']} labels tuned), "
+        f"{metrics['val_micro_f1_global']} at the global threshold {threshold}, "
+        f"{metrics['val_micro_f1_at_0.5']} at 0.5; {seconds:.0f}s, "
         f"{len(list_versions(models_root))} version(s) in the registry"
     )
     return card

@@ -6,6 +6,15 @@ from sklearn.metrics import f1_score
 
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
+from fashion_model.metrics import (
+    MIN_SUPPORT,
+    evaluate,
+    micro_f1,
+    per_task_f1,
+    torchmetrics_micro_f1,
+    tune_global,
+    tune_per_label,
+)
 from fashion_model.registry import (
     list_versions,
     load_model,
@@ -13,7 +22,7 @@ from fashion_model.registry import (
     resolve_version,
     set_production,
 )
-from fashion_model.train import TrainConfig, micro_f1, train_model, tune_threshold
+from fashion_model.train import TrainConfig, train_model
 
 
 def test_training_registers_a_complete_first_production_version(trained_home):
@@ -27,26 +36,61 @@ def test_training_registers_a_complete_first_production_version(trained_home):
     assert card["label_ids"] == default_label_map().ids
     assert 0 < card["threshold"] < 1
     assert 0 <= card["metrics"]["val_micro_f1"] <= 1
-    assert card["metrics"]["val_micro_f1"] >= card["metrics"]["val_micro_f1_at_0.5"]
+    metrics = card["metrics"]
+    assert metrics["val_micro_f1"] >= metrics["val_micro_f1_global"] - 1e-4
+    assert metrics["val_micro_f1_global"] >= metrics["val_micro_f1_at_0.5"]
+    assert set(metrics["val_micro_f1_by_task"]) == set(default_label_map().tasks)
+    assert len(card["thresholds"]) == 228 and metrics["global_threshold"] == card["threshold"]
     net, loaded, label_map = load_model(models, version)
     assert net.head.out_features == len(label_map) == 228
     assert loaded.model_version == version
 
 
 def test_micro_f1_matches_scikit_learn():
+    """Ours (numpy, used to tune) and torchmetrics' (reported) equal scikit-learn's, with one
+    threshold and with one per label, overall and per task."""
     rng = np.random.default_rng(0)
     targets = (rng.random((50, 20)) < 0.2).astype(np.float32)
-    probs = np.clip(targets * 0.6 + rng.random((50, 20)) * 0.5, 0, 1)
-    for threshold in (0.3, 0.5, 0.7):
-        expected = f1_score(targets, probs >= threshold, average="micro")
-        assert micro_f1(probs, targets, threshold) == pytest.approx(expected)
+    probs = np.clip(targets * 0.6 + rng.random((50, 20)) * 0.5, 0, 1).astype(np.float32)
+    per_label = rng.uniform(0.2, 0.8, 20).astype(np.float32)
+    for thresholds in (0.3, 0.5, 0.7, per_label):
+        expected = f1_score(targets, probs >= thresholds, average="micro")
+        assert micro_f1(probs, targets, thresholds) == pytest.approx(expected)
+        assert torchmetrics_micro_f1(probs, targets, thresholds) == pytest.approx(expected)
+    tasks = ["color"] * 8 + ["pattern"] * 12
+    by_task = per_task_f1(probs, targets, per_label, tasks)
+    expected = f1_score(targets[:, 8:], probs[:, 8:] >= per_label[8:], average="micro")
+    assert by_task["pattern"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_threshold_tuning_finds_the_separating_value():
     targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=np.float32)
     probs = np.where(targets > 0, 0.35, 0.2)
-    threshold, score = tune_threshold(probs, targets)
+    threshold, score = tune_global(probs, targets)
     assert 0.2 < threshold <= 0.35 and score == pytest.approx(1.0)
+
+
+def test_per_label_thresholds_separate_what_one_threshold_cannot():
+    """Label 0 separates at 0.3, label 1 at 0.7: no single threshold gets both right, one per
+    label does; label 2 has too few positives and keeps the global threshold."""
+    rng = np.random.default_rng(1)
+    targets = (rng.random((200, 3)) < 0.3).astype(np.float32)
+    targets[:, 2] = 0
+    targets[: MIN_SUPPORT - 1, 2] = 1
+    probs = np.empty_like(targets)
+    probs[:, 0] = np.where(targets[:, 0] > 0, 0.32, 0.12)
+    probs[:, 1] = np.where(targets[:, 1] > 0, 0.92, 0.62)
+    probs[:, 2] = np.where(targets[:, 2] > 0, 0.9, 0.1)
+    global_threshold, global_f1 = tune_global(probs, targets)
+    assert global_f1 < 0.9
+    thresholds, tuned = tune_per_label(probs, targets, global_threshold)
+    assert list(tuned) == [True, True, False]
+    assert 0.12 < thresholds[0] <= 0.32 and 0.62 < thresholds[1] <= 0.92
+    assert thresholds[2] == global_threshold
+    metrics, _ = evaluate(probs, targets, ["a", "b", "b"])
+    assert metrics["val_micro_f1"] > metrics["val_micro_f1_global"]
+    assert metrics["val_micro_f1_global"] == pytest.approx(global_f1, abs=1e-4)
+    assert metrics["val_micro_f1_by_task"]["a"] == 1.0
 
 
 def test_unknown_versions_and_bad_options_fail_clearly(trained_home, tmp_path):
