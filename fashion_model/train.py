@@ -22,7 +22,7 @@ from fashion_model.data import LabelledImages, labelled_rows
 from fashion_model.errors import FashionError
 from fashion_model.labels import LabelMap, default_label_map
 from fashion_model.metrics import evaluate
-from fashion_model.model import AttributeNet
+from fashion_model.model import AttributeNet, load_backbone, resolve_weights
 from fashion_model.presets import IMAGENET_MEAN, IMAGENET_STD, eval_preset, train_preset
 from fashion_model.registry import (
     ModelCard,
@@ -47,6 +47,10 @@ class TrainConfig:
     max_steps: int = -1  # >0 caps the run (tests); -1 means the epochs decide
     accelerator: str = "auto"
     devices: int | str = "auto"
+    weights: str = "auto"  # auto, imagenet, none or a weights file (see model.resolve_weights)
+    # Backbone learning rate as a share of the head's: None = 0.1 from pretrained weights (keep
+    # what they learnt), 1.0 from scratch (the backbone has everything to learn).
+    backbone_lr_factor: float | None = None
 
     def validate(self) -> None:
         for name in ("epochs", "image_size", "batch_size"):
@@ -54,13 +58,20 @@ class TrainConfig:
                 raise FashionError(f"--{name.replace('_', '-')} must be at least 1")
         if self.image_size < 32:
             raise FashionError("--image-size must be at least 32 (ResNet34 downsamples 32x)")
+        if self.backbone_lr_factor is not None and not 0 < self.backbone_lr_factor <= 1:
+            raise FashionError("the backbone learning-rate factor must be in (0, 1]")
+        resolve_weights(self.weights)  # a missing weights file fails before any work
 
 
 class AttributeModule(pl.LightningModule):
-    def __init__(self, n_labels: int, config: TrainConfig):
+    def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None):
         super().__init__()
         self.config = config
         self.net = AttributeNet(n_labels)
+        if weights is not None:
+            load_backbone(self.net, weights)
+        factor = config.backbone_lr_factor
+        self.backbone_lr_factor = factor if factor is not None else (0.1 if weights else 1.0)
         self.loss = nn.BCEWithLogitsLoss()
         self.val_f1 = MultilabelF1Score(num_labels=n_labels, average="micro", threshold=0.5)
 
@@ -83,13 +94,20 @@ class AttributeModule(pl.LightningModule):
         self.log("val_micro_f1", self.val_f1.compute(), prog_bar=True)
         self.val_f1.reset()
 
+    def param_groups(self) -> list[dict]:
+        """The backbone at `backbone_lr_factor` times the head's learning rate."""
+        rate = self.config.learning_rate
+        return [
+            {"params": list(self.net.backbone.parameters()), "lr": rate * self.backbone_lr_factor},
+            {"params": list(self.net.head.parameters()), "lr": rate},
+        ]
+
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
-        )
+        groups = self.param_groups()
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
-            max_lr=self.config.learning_rate,
+            max_lr=[group["lr"] for group in groups],
             total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
             pct_start=0.25,
         )
@@ -164,7 +182,9 @@ def train_model(
     val_loader = DataLoader(
         LabelledImages(val_paths, val_targets, eval_preset(size), size), **loader_args
     )
-    module = AttributeModule(len(label_map), config)
+    weights, weights_used = resolve_weights(config.weights)
+    log(f"initial weights: {weights_used}")
+    module = AttributeModule(len(label_map), config, weights)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     trainer = pl.Trainer(
         max_epochs=config.epochs,
@@ -187,6 +207,8 @@ def train_model(
     threshold = tuned["global_threshold"]
     metrics = {
         **tuned,
+        "initial_weights": weights_used,
+        "backbone_lr_factor": module.backbone_lr_factor,
         "train_images": len(train_paths),
         "val_images": len(val_paths),
         "train_seconds": round(seconds, 1),

@@ -51,6 +51,15 @@ DbOption = Annotated[
 TaskOption = Annotated[
     str, typer.Option("--task", help="Label task: pattern, color, category, ...")
 ]
+WeightsOption = Annotated[
+    str,
+    typer.Option(
+        "--weights",
+        help="Initial weights: imagenet (torchvision's file in $TORCH_HOME/hub/checkpoints, "
+        "never downloaded), none (from scratch) or a weights file [default auto: imagenet when "
+        "the file is there, else none].",
+    ),
+]
 RetailerOption = Annotated[
     str | None, typer.Option("--retailer", help="One retailer [default all].")
 ]
@@ -235,6 +244,7 @@ def train_command(
         int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")
     ] = -1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    weights: WeightsOption = "auto",
 ) -> None:
     """Train ResNet34 on labelled manifests; the new version lands in HOME/models."""
     from fashion_model.manifest import resolve_manifest
@@ -248,11 +258,14 @@ def train_command(
         )
     for name in names:
         resolve_manifest(name, paths.manifests)
-    TrainConfig(epochs=epochs, image_size=image_size, batch_size=batch_size).validate()
+    TrainConfig(
+        epochs=epochs, image_size=image_size, batch_size=batch_size, weights=weights
+    ).validate()
     from flows.train import train
 
     _print_summary(
-        "train", train(names, _home(home), epochs, image_size, batch_size, max_steps, seed)
+        "train",
+        train(names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights),
     )
 
 
@@ -662,10 +675,14 @@ def retrain_command(
     image_size: Annotated[int, typer.Option("--image-size")] = 64,
     allow_private: Annotated[bool, typer.Option("--allow-private")] = False,
     strict: Annotated[bool, typer.Option("--strict")] = False,
+    weights: WeightsOption = "auto",
 ) -> None:
     """Flow `retrain`: ingest labelled files, then train and register a model."""
     from fashion_model.labels import default_label_map
     from fashion_model.sources import open_source
+    from fashion_model.train import TrainConfig
+
+    TrainConfig(epochs=epochs, image_size=image_size, weights=weights).validate()
 
     for path in filter(None, (train_file, validation_file)):
         open_source(path, default_label_map())
@@ -679,6 +696,7 @@ def retrain_command(
         image_size,
         allow_private=allow_private,
         strict=strict,
+        weights=weights,
     )
     _print_summary("retrain", result)
 

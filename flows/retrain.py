@@ -21,6 +21,7 @@ def retrain(
     max_steps: int = -1,
     allow_private: bool = False,
     strict: bool = False,
+    weights: str = "auto",
 ) -> dict:
     names = []
     for split, source in (("train", train_file), ("validation", validation_file)):
@@ -42,4 +43,5 @@ def retrain(
         image_size=image_size,
         batch_size=batch_size,
         max_steps=max_steps,
+        weights=weights,
     )

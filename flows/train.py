@@ -19,11 +19,13 @@ def train(
     batch_size: int = 32,
     max_steps: int = -1,
     seed: int = 0,
+    weights: str = "auto",
 ) -> dict:
     paths = Home.resolve(home).ensure()
     config = TrainConfig(
-        epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps, seed=seed
-    )
+        epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
+        seed=seed, weights=weights,
+    )  # fmt: skip
     config.validate()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
     return train_model_version(resolved, paths.images, paths.models, config)

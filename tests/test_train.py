@@ -113,3 +113,48 @@ def test_an_empty_training_set_is_refused_before_the_registry_is_touched(tmp_pat
     with pytest.raises(FashionError, match="no downloaded, labelled images"):
         train_model([tmp_path / "empty"], trained_home / "images", tmp_path / "models")
     assert not (tmp_path / "models").exists() or not list_versions(tmp_path / "models")
+
+
+def test_imagenet_weights_load_from_the_local_cache_never_downloaded(tmp_path, monkeypatch):
+    import torch
+    from torchvision.models import resnet34
+
+    from fashion_model.model import AttributeNet, load_backbone, resolve_weights
+    from fashion_model.train import AttributeModule
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "resnet34-b627a593.pth"
+    path, used = resolve_weights("auto")
+    assert path is None and f"no ImageNet weights at {expected}" in used
+    with pytest.raises(FashionError, match=f"--weights imagenet: {expected} not found; copy"):
+        resolve_weights("imagenet")
+    with pytest.raises(FashionError, match="--weights imagenet: "):
+        TrainConfig(weights="imagenet").validate()
+
+    reference = resnet34(weights=None)
+    with torch.no_grad():
+        reference.conv1.weight.fill_(0.25)
+    expected.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), expected)  # torchvision's format, fc included
+    path, used = resolve_weights("auto")
+    assert path == expected and used.startswith("imagenet")
+    module = AttributeModule(228, TrainConfig(), path)
+    assert torch.all(module.net.backbone.conv1.weight == 0.25)
+    backbone_lr, head_lr = (group["lr"] for group in module.param_groups())
+    assert backbone_lr == pytest.approx(head_lr * 0.1)  # pretrained: a gentler backbone
+    scratch = AttributeModule(228, TrainConfig(weights="none"), None)
+    assert [g["lr"] for g in scratch.param_groups()] == [TrainConfig().learning_rate] * 2
+
+    ours = tmp_path / "ours.pt"
+    torch.save(module.net.state_dict(), ours)  # a registry weights.pt works too
+    net = AttributeNet(10)
+    load_backbone(net, ours)
+    assert torch.all(net.backbone.conv1.weight == 0.25)
+    (tmp_path / "junk.pt").write_text("not weights")
+    with pytest.raises(FashionError, match="junk.pt: not a PyTorch weights file"):
+        load_backbone(net, tmp_path / "junk.pt")
+    torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(FashionError, match="other.pt: not ResNet34 weights"):
+        load_backbone(net, tmp_path / "other.pt")
+    with pytest.raises(FashionError, match="--weights nope.pt: no such file"):
+        resolve_weights("nope.pt")
