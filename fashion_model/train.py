@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MultilabelF1Score
@@ -123,17 +124,20 @@ def _manifest_hash(manifests: list[Path]) -> str:
 
 
 def _split(rows: dict, share: float, seed: int) -> tuple[tuple, tuple, str]:
-    """Use the manifests' validation split, else hold out a seeded random share of train."""
+    """Use the manifests' validation split, else hold out `share` of train with multi-label
+    iterative stratification (Sechidis et al.; the `iterative-stratification` package), so
+    that rare labels are represented on both sides."""
     if "validation" in rows and len(rows["validation"][0]):
         return rows.get("train", ([], None)), rows["validation"], "validation"
     paths, targets = rows.get("train", next(iter(rows.values())))
-    order = np.random.default_rng(seed).permutation(len(paths))
-    cut = max(1, int(len(paths) * share))
-    held, kept = order[:cut], order[cut:]
+    if len(paths) < 2:
+        return (paths, targets), ([], targets[:0]), "none: too few images to hold any out"
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+    kept, held = next(splitter.split(np.zeros(len(paths)), targets.astype(int)))
     return (
         ([paths[i] for i in kept], targets[kept]),
         ([paths[i] for i in held], targets[held]),
-        f"random {share:.0%} of train",
+        f"stratified {share:.0%} of train",
     )
 
 

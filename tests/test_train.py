@@ -158,3 +158,22 @@ def test_imagenet_weights_load_from_the_local_cache_never_downloaded(tmp_path, m
         load_backbone(net, tmp_path / "other.pt")
     with pytest.raises(FashionError, match="--weights nope.pt: no such file"):
         resolve_weights("nope.pt")
+
+
+def test_the_hold_out_is_stratified_per_label():
+    """With no validation split, 15% of train is held out so that every label with enough
+    examples lands on both sides in proportion (a random cut can miss a rare one)."""
+    from fashion_model.train import _split
+
+    targets = np.zeros((200, 6), dtype=np.float32)
+    for label, count in enumerate((100, 40, 20, 14, 7, 7)):
+        targets[np.random.default_rng(label).choice(200, count, replace=False), label] = 1
+    paths = [f"img{i}.jpg" for i in range(200)]
+    (train_paths, train_y), (val_paths, val_y), source = _split(
+        {"train": (paths, targets)}, 0.15, 0
+    )
+    assert source == "stratified 15% of train" and len(val_paths) == 30
+    assert not set(train_paths) & set(val_paths)
+    held = val_y.sum(axis=0)
+    assert list(held[:4]) == [15, 6, 3, 2] and all(held[4:] >= 1)
+    assert _split({"train": (paths, targets)}, 0.15, 0)[1][0] == val_paths  # seeded
