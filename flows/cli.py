@@ -33,7 +33,7 @@ catalog_app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog")
 model_app = typer.Typer(
-    help="The model registry: list versions, promote one.", no_args_is_help=True
+    help="The model registry: list versions, promote one, export one as ONNX.", no_args_is_help=True
 )
 app.add_typer(model_app, name="model")
 console = Console(stderr=True)
@@ -158,6 +158,22 @@ def model_promote(
             highlight=False,
         )
     _print_summary("promote", result)
+
+
+@model_app.command("export-onnx")
+def model_export_onnx(
+    version: Annotated[str, typer.Argument(help="The model version, or 'production'.")],
+    home: HomeOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="ONNX file [default HOME/models/VERSION/model.onnx]."),
+    ] = None,
+) -> None:
+    """Export a version as ONNX (dynamic batch; probabilities and embeddings), checked against
+    PyTorch with onnxruntime."""
+    from fashion_model.onnx_export import export_onnx
+
+    _print_summary("export-onnx", export_onnx(Home.resolve(home).models, version, out))
 
 
 @app.command("serve-images")

@@ -177,3 +177,31 @@ def test_the_hold_out_is_stratified_per_label():
     held = val_y.sum(axis=0)
     assert list(held[:4]) == [15, 6, 3, 2] and all(held[4:] >= 1)
     assert _split({"train": (paths, targets)}, 0.15, 0)[1][0] == val_paths  # seeded
+
+
+def test_onnx_export_matches_pytorch_with_a_dynamic_batch(trained_home, tmp_path):
+    import onnx
+    import onnxruntime
+    import torch
+
+    from fashion_model.onnx_export import TOLERANCE, export_onnx
+
+    models = trained_home / "models"
+    result = export_onnx(models, "production", tmp_path / "exported" / "m.onnx")
+    assert result["max_abs_difference"] <= TOLERANCE
+    net, card, _ = load_model(models, result["model_version"])
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    for batch in (1, 7):  # the batch axis is dynamic
+        images = torch.randn(batch, 3, card.image_size, card.image_size)
+        probs, embeddings = session.run(None, {"images": images.numpy()})
+        with torch.inference_mode():
+            logits, want = net.logits_and_embeddings(images)
+        assert probs.shape == (batch, 228) and embeddings.shape == (batch, 512)
+        assert np.abs(probs - torch.sigmoid(logits).numpy()).max() <= TOLERANCE
+        assert np.abs(embeddings - want.numpy()).max() <= TOLERANCE
+    meta = {p.key: p.value for p in onnx.load(result["path"]).metadata_props}
+    assert json.loads(meta["label_ids"]) == card.label_ids
+    assert len(json.loads(meta["thresholds"])) == 228
+    assert not list((tmp_path / "exported").glob(".*"))  # no temp file left
+    with pytest.raises(FashionError, match="unknown model version 'nope'"):
+        export_onnx(models, "nope")
