@@ -22,12 +22,13 @@ from torchmetrics.classification import MultilabelF1Score
 from fashion_model.data import LabelledImages, labelled_rows
 from fashion_model.errors import FashionError
 from fashion_model.labels import LabelMap, default_label_map
-from fashion_model.metrics import evaluate
+from fashion_model.metrics import evaluate, micro_f1
 from fashion_model.model import AttributeNet, load_backbone, resolve_weights
 from fashion_model.presets import IMAGENET_MEAN, IMAGENET_STD, eval_preset, train_preset
 from fashion_model.registry import (
     ModelCard,
     list_versions,
+    load_model,
     new_version_name,
     production_version,
     save_version,
@@ -49,6 +50,7 @@ class TrainConfig:
     accelerator: str = "auto"
     devices: int | str = "auto"
     weights: str = "auto"  # auto, imagenet, none or a weights file (see model.resolve_weights)
+    force_promote: bool = False  # production even when it validates worse than the current one
     # Backbone learning rate as a share of the head's: None = 0.1 from pretrained weights (keep
     # what they learnt), 1.0 from scratch (the backbone has everything to learn).
     backbone_lr_factor: float | None = None
@@ -151,6 +153,22 @@ def _predict(net: AttributeNet, loader: DataLoader) -> tuple[np.ndarray, np.ndar
     return np.concatenate(probs), np.concatenate(targets)
 
 
+def _production_f1(models_root, version, label_map, val_paths, val_targets, config):
+    """The production model's micro-F1 (its own thresholds and image size) on this run's
+    validation images, so that the new model is compared on the same data; None when its
+    labels differ from this run's."""
+    net, card, _ = load_model(models_root, version)
+    if card.label_ids != label_map.ids:
+        return None
+    size = card.image_size
+    loader = DataLoader(
+        LabelledImages(val_paths, val_targets, eval_preset(size), size),
+        batch_size=config.batch_size,
+    )
+    probs, targets = _predict(net, loader)
+    return round(micro_f1(probs, targets, card.label_thresholds()), 4)
+
+
 def train_model(
     manifests: list[Path],
     images_root: Path,
@@ -159,7 +177,9 @@ def train_model(
     label_map: LabelMap | None = None,
     log: Callable[[str], None] = print,
 ) -> ModelCard:
-    """Fit, tune thresholds on validation, register the version; the first becomes production."""
+    """Fit, tune thresholds on validation, register the version. The first version becomes
+    production; a later one replaces it when it validates at least as well on the same
+    validation images (or with `force_promote`)."""
     config = config or TrainConfig()
     config.validate()
     label_map = label_map or default_label_map()
@@ -209,8 +229,14 @@ def train_model(
     probs, targets = _predict(module.net.cpu(), val_loader)
     tuned, thresholds = evaluate(probs, targets, [label.task for label in label_map.labels])
     threshold = tuned["global_threshold"]
+    current = production_version(models_root)
+    current_f1 = (
+        _production_f1(models_root, current, label_map, val_paths, val_targets, config)
+        if current and len(val_paths) else None
+    )  # fmt: skip
     metrics = {
         **tuned,
+        "production_val_micro_f1": current_f1,  # the production model on the same images
         "initial_weights": weights_used,
         "backbone_lr_factor": module.backbone_lr_factor,
         "train_images": len(train_paths),
@@ -234,9 +260,18 @@ def train_model(
         config=asdict(config),
     )
     save_version(models_root, module.net, card, label_map)
-    if production_version(models_root) is None:
+    if current is None:
         set_production(models_root, card.model_version)
         log(f"model {card.model_version} is the first version: now production")
+    elif config.force_promote or current_f1 is None or metrics["val_micro_f1"] >= current_f1:
+        set_production(models_root, card.model_version)
+        why = "--force" if config.force_promote else f"{metrics['val_micro_f1']} >= {current_f1}"
+        log(f"model {card.model_version} is now production, replacing {current} ({why})")
+    else:
+        log(
+            f"production stays {current}: it scores {current_f1} on the same validation images, "
+            f"the new model {metrics['val_micro_f1']} (`fashion model promote` or --force)"
+        )
     log(
         f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "
         f"thresholds ({metrics['labels_with_own_threshold']} labels tuned), "

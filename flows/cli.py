@@ -33,7 +33,8 @@ catalog_app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog")
 model_app = typer.Typer(
-    help="The model registry: list versions, promote one, export one as ONNX.", no_args_is_help=True
+    help="The model registry: list and show versions, promote one, export one as ONNX.",
+    no_args_is_help=True,
 )
 app.add_typer(model_app, name="model")
 console = Console(stderr=True)
@@ -137,6 +138,35 @@ def model_list(home: HomeOption = None) -> None:
             f"{'*' if version == current else ' '} {version}  {card.arch} {card.image_size}px  "
             f"val micro-F1 {f1 if f1 is not None else 'n/a'}  created {card.created_at[:19]}"
         )
+
+
+@model_app.command("show")
+def model_show(
+    version: Annotated[str, typer.Argument(help="The model version, or 'production'.")],
+    home: HomeOption = None,
+) -> None:
+    """A version's card: metrics (micro-F1 at 0.5, global and per-label thresholds, per task),
+    thresholds, training data and configuration."""
+    import json
+
+    from fashion_model.registry import load_card, production_version, resolve_version
+
+    models = Home.resolve(home).models
+    version = resolve_version(models, version)
+    card = load_card(models, version)
+    metrics = dict(card.metrics)
+    by_task = metrics.pop("val_micro_f1_by_task", {})
+    print(f"{version}{'  (production)' if version == production_version(models) else ''}")
+    print(f"  {card.arch} {card.image_size}px, created {card.created_at}, code {card.code_version}")
+    for key, value in metrics.items():
+        print(f"  {key}: {value}")
+    for task, value in by_task.items():
+        print(f"  val_micro_f1[{task}]: {value}")
+    thresholds = card.label_thresholds()
+    print(f"  thresholds: global {card.threshold}, per label {thresholds.min():.2f}-"
+          f"{thresholds.max():.2f} over {len(thresholds)} labels")  # fmt: skip
+    print(f"  training manifests sha256: {card.manifest_hash}")
+    print(f"  config: {json.dumps(card.config)}")
 
 
 @model_app.command("promote")
@@ -261,8 +291,13 @@ def train_command(
     ] = -1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     weights: WeightsOption = "auto",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Make it production even if it validates worse."),
+    ] = False,
 ) -> None:
-    """Train ResNet34 on labelled manifests; the new version lands in HOME/models."""
+    """Train ResNet34 on labelled manifests; the new version lands in HOME/models and becomes
+    production when it validates at least as well as the current one on the same images."""
     from fashion_model.manifest import resolve_manifest
     from fashion_model.train import TrainConfig
 
@@ -281,7 +316,7 @@ def train_command(
 
     _print_summary(
         "train",
-        train(names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights),
+        train(names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights, force),
     )
 
 

@@ -20,11 +20,12 @@ def train(
     max_steps: int = -1,
     seed: int = 0,
     weights: str = "auto",
+    force: bool = False,
 ) -> dict:
     paths = Home.resolve(home).ensure()
     config = TrainConfig(
         epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
-        seed=seed, weights=weights,
+        seed=seed, weights=weights, force_promote=force,
     )  # fmt: skip
     config.validate()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]

@@ -17,6 +17,7 @@ COMMANDS = [
     ["model"],
     ["model", "list"],
     ["model", "promote"],
+    ["model", "show"],
     ["model", "export-onnx"],
     ["ingest"],
     ["train"],

@@ -205,3 +205,44 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(trained_home, tmp_path
     assert not list((tmp_path / "exported").glob(".*"))  # no temp file left
     with pytest.raises(FashionError, match="unknown model version 'nope'"):
         export_onnx(models, "nope")
+
+
+def test_production_is_judged_on_the_same_validation_images(trained_home):
+    """Re-scoring the production model on this run's validation images with its own
+    thresholds reproduces the micro-F1 its card recorded on them."""
+    from fashion_model.data import labelled_rows
+    from fashion_model.registry import load_card
+    from fashion_model.train import _production_f1, _split
+
+    models = trained_home / "models"
+    version = production_version(models)
+    card = load_card(models, version)
+    label_map = default_label_map()
+    rows = labelled_rows([trained_home / "manifests" / n for n in ("train", "validation")],
+                         trained_home / "images", label_map)  # fmt: skip
+    _, (val_paths, val_targets), _ = _split(rows, 0.15, 0)
+    config = TrainConfig(image_size=32, batch_size=16, num_workers=0)
+    f1 = _production_f1(models, version, label_map, val_paths, val_targets, config)
+    assert f1 == pytest.approx(card.metrics["val_micro_f1"], abs=1e-4)
+
+
+def test_a_model_that_validates_worse_stays_out_of_production(trained_home, tmp_path, monkeypatch):
+    import shutil
+
+    import fashion_model.train as train
+
+    models = tmp_path / "models"
+    shutil.copytree(trained_home / "models", models)
+    before = production_version(models)
+    manifests = [trained_home / "manifests" / n for n in ("train", "validation")]
+    config = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1)
+    monkeypatch.setattr(train, "_production_f1", lambda *args: 1.01)  # unbeatable production
+    messages = []
+    card = train_model(manifests, trained_home / "images", models, config, log=messages.append)
+    assert production_version(models) == before and card.model_version in list_versions(models)
+    assert card.metrics["production_val_micro_f1"] == 1.01
+    assert any(m.startswith(f"production stays {before}") for m in messages)
+    forced = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1,
+                         force_promote=True)  # fmt: skip
+    card = train_model(manifests, trained_home / "images", models, forced, log=messages.append)
+    assert production_version(models) == card.model_version
