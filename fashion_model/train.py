@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MultilabelF1Score
@@ -51,6 +54,8 @@ class TrainConfig:
     devices: int | str = "auto"
     weights: str = "auto"  # auto, imagenet, none or a weights file (see model.resolve_weights)
     force_promote: bool = False  # production even when it validates worse than the current one
+    resume: bool = False  # continue the interrupted run of the same data and configuration
+    max_minutes: float | None = None  # stop training after this long (then tune and register)
     # Backbone learning rate as a share of the head's: None = 0.1 from pretrained weights (keep
     # what they learnt), 1.0 from scratch (the backbone has everything to learn).
     backbone_lr_factor: float | None = None
@@ -153,6 +158,18 @@ def _predict(net: AttributeNet, loader: DataLoader) -> tuple[np.ndarray, np.ndar
     return np.concatenate(probs), np.concatenate(targets)
 
 
+def _device_count(devices: int | str) -> int:
+    return devices if isinstance(devices, int) else 1
+
+
+def _run_key(manifests: list[Path], config: TrainConfig) -> str:
+    """One training run's identity: its data and the options that shape the model."""
+    shaping = {k: v for k, v in asdict(config).items()
+               if k not in ("resume", "force_promote", "max_minutes", "num_workers")}  # fmt: skip
+    text = _manifest_hash([Path(m) for m in manifests]) + json.dumps(shaping, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _production_f1(models_root, version, label_map, val_paths, val_targets, config):
     """The production model's micro-F1 (its own thresholds and image size) on this run's
     validation images, so that the new model is compared on the same data; None when its
@@ -176,6 +193,7 @@ def train_model(
     config: TrainConfig | None = None,
     label_map: LabelMap | None = None,
     log: Callable[[str], None] = print,
+    callbacks: list | None = None,
 ) -> ModelCard:
     """Fit, tune thresholds on validation, register the version. The first version becomes
     production; a later one replaces it when it validates at least as well on the same
@@ -210,21 +228,45 @@ def train_model(
     log(f"initial weights: {weights_used}")
     module = AttributeModule(len(label_map), config, weights)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    run_dir = Path(models_root) / ".runs" / _run_key(manifests, config)
+    last = run_dir / "last.ckpt"
+    resume_from = None
+    if config.resume and last.is_file():
+        resume_from = last
+        log(f"resuming the interrupted run from {last}")
+    else:
+        if config.resume:
+            log(f"no interrupted run of this data and configuration ({last}): starting afresh")
+        shutil.rmtree(run_dir, ignore_errors=True)
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir, filename="best", monitor="val_micro_f1", mode="max", save_last=True,
+        save_top_k=1, enable_version_counter=False,
+    )  # fmt: skip
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         max_steps=config.max_steps,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         accelerator=config.accelerator,
         devices=config.devices,
         precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
         logger=False,
-        enable_checkpointing=False,
+        callbacks=[checkpoints, *(callbacks or [])],
+        # Several devices: one process each, spawned (the CLI and the flow are not re-run per
+        # rank); gloo on CPU, NCCL on CUDA. Only this process registers the model afterwards.
+        strategy="ddp_spawn" if _device_count(config.devices) > 1 else "auto",
         enable_model_summary=False,
         enable_progress_bar=os.environ.get("FASHION_PROGRESS", "1") != "0",
         deterministic=False,
     )
     started = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=resume_from)
     seconds = time.perf_counter() - started
+    best_epoch = None
+    if checkpoints.best_model_path and Path(checkpoints.best_model_path).is_file():
+        best = torch.load(checkpoints.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(best["state_dict"])
+        best_epoch = int(best["epoch"])
+        log(f"best checkpoint: epoch {best_epoch + 1} of {trainer.current_epoch}")
 
     probs, targets = _predict(module.net.cpu(), val_loader)
     tuned, thresholds = evaluate(probs, targets, [label.task for label in label_map.labels])
@@ -243,6 +285,8 @@ def train_model(
         "val_images": len(val_paths),
         "train_seconds": round(seconds, 1),
         "epochs_run": trainer.current_epoch,
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
+        "resumed": resume_from is not None,
     }
     card = ModelCard(
         model_version=new_version_name(),
@@ -260,6 +304,7 @@ def train_model(
         config=asdict(config),
     )
     save_version(models_root, module.net, card, label_map)
+    shutil.rmtree(run_dir, ignore_errors=True)  # registered: nothing left to resume
     if current is None:
         set_production(models_root, card.model_version)
         log(f"model {card.model_version} is the first version: now production")

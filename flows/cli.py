@@ -295,6 +295,20 @@ def train_command(
         bool,
         typer.Option("--force", help="Make it production even if it validates worse."),
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the interrupted run of the same data and options."),
+    ] = False,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--max-minutes", help="Stop training after M minutes, then tune and register."
+        ),
+    ] = None,
+    devices: Annotated[
+        str,
+        typer.Option("--devices", help="Devices to train on: N (DDP when above 1) or auto."),
+    ] = "auto",
 ) -> None:
     """Train ResNet34 on labelled manifests; the new version lands in HOME/models and becomes
     production when it validates at least as well as the current one on the same images."""
@@ -309,15 +323,20 @@ def train_command(
         )
     for name in names:
         resolve_manifest(name, paths.manifests)
+    if devices != "auto" and not (devices.isdigit() and int(devices) >= 1):
+        raise FashionError(f"--devices {devices!r} is not a positive number or auto")
+    if max_minutes is not None and max_minutes <= 0:
+        raise FashionError("--max-minutes must be above 0")
     TrainConfig(
         epochs=epochs, image_size=image_size, batch_size=batch_size, weights=weights
     ).validate()
     from flows.train import train
 
-    _print_summary(
-        "train",
-        train(names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights, force),
-    )
+    result = train(
+        names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights, force,
+        resume, max_minutes, devices if devices == "auto" else int(devices),
+    )  # fmt: skip
+    _print_summary("train", result)
 
 
 @app.command("score")

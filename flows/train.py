@@ -21,11 +21,15 @@ def train(
     seed: int = 0,
     weights: str = "auto",
     force: bool = False,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    devices: int | str = "auto",
 ) -> dict:
     paths = Home.resolve(home).ensure()
     config = TrainConfig(
         epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
-        seed=seed, weights=weights, force_promote=force,
+        seed=seed, weights=weights, force_promote=force, resume=resume,
+        max_minutes=max_minutes, devices=devices,
     )  # fmt: skip
     config.validate()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]

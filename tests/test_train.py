@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import f1_score
 
 from fashion_model.errors import FashionError
@@ -246,3 +248,81 @@ def test_a_model_that_validates_worse_stays_out_of_production(trained_home, tmp_
                          force_promote=True)  # fmt: skip
     card = train_model(manifests, trained_home / "images", models, forced, log=messages.append)
     assert production_version(models) == card.model_version
+
+
+def _manifests(home):
+    return [home / "manifests" / n for n in ("train", "validation")]
+
+
+def test_a_killed_training_run_resumes_from_its_last_checkpoint(trained_home, tmp_path):
+    """A real SIGKILL after the first epoch's checkpoint; `resume` continues from it and the
+    run ends registered, with its checkpoints cleaned up."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fashion_model.registry import load_card
+
+    models = tmp_path / "models"
+    shutil.copytree(trained_home / "models", models)
+    options = "epochs=4, image_size=32, batch_size=16, num_workers=0"
+    script = (
+        "import sys; from pathlib import Path; from fashion_model.train import *\n"
+        f"train_model([Path(p) for p in {[str(m) for m in _manifests(trained_home)]}], "
+        f"Path({str(trained_home / 'images')!r}), Path({str(models)!r}), TrainConfig({options}))"
+    )
+    env = {**os.environ, "FASHION_PROGRESS": "0"}
+    process = subprocess.Popen([sys.executable, "-c", script], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(models.glob(".runs/*/last.ckpt")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    versions = list_versions(models)
+    assert len(versions) == 1  # nothing registered by the killed run
+    (run,) = models.glob(".runs/*")
+    messages = []
+    config = TrainConfig(epochs=4, image_size=32, batch_size=16, num_workers=0, resume=True)
+    card = train_model(_manifests(trained_home), trained_home / "images", models, config,
+                       log=messages.append)  # fmt: skip
+    assert any(m.startswith("resuming the interrupted run from") for m in messages)
+    assert card.metrics["resumed"] and card.metrics["epochs_run"] == 4
+    assert 1 <= card.metrics["best_epoch"] <= 4
+    assert load_card(models, card.model_version).metrics["resumed"]
+    assert not run.exists() and len(list_versions(models)) == 2
+
+
+class Fingerprint(Callback):
+    """Each rank writes its process-group backend and the sum of its weights (module level:
+    spawned ranks unpickle it by reference)."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+
+    def on_train_end(self, trainer, module):
+        total = sum(float(p.detach().double().sum()) for p in module.parameters())
+        backend = trainer.strategy.process_group_backend
+        Path(self.folder, f"rank{trainer.global_rank}").write_text(f"{backend} {total!r}")
+
+
+def test_two_process_ddp_on_cpu_keeps_both_ranks_in_step(trained_home, tmp_path):
+    """DDP with gloo across two CPU processes: after a few steps both ranks hold the same
+    weights (gradients were all-reduced), and one version is registered."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(trained_home / "models", models)
+    config = TrainConfig(epochs=1, image_size=32, batch_size=8, num_workers=0, max_steps=3,
+                         accelerator="cpu", devices=2)  # fmt: skip
+    card = train_model(_manifests(trained_home), trained_home / "images", models, config,
+                       log=lambda m: None, callbacks=[Fingerprint(tmp_path)])  # fmt: skip
+    ranks = [(tmp_path / f"rank{r}").read_text().split() for r in (0, 1)]
+    assert ranks[0][0] == ranks[1][0] == "gloo"
+    assert ranks[0][1] == ranks[1][1]
+    assert len(list_versions(models)) == 2 and card.model_version in list_versions(models)
