@@ -309,6 +309,9 @@ def train_command(
         str,
         typer.Option("--devices", help="Devices to train on: N (DDP when above 1) or auto."),
     ] = "auto",
+    compile_net: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
+    ] = False,
 ) -> None:
     """Train ResNet34 on labelled manifests; the new version lands in HOME/models and becomes
     production when it validates at least as well as the current one on the same images."""
@@ -334,7 +337,7 @@ def train_command(
 
     result = train(
         names, _home(home), epochs, image_size, batch_size, max_steps, seed, weights, force,
-        resume, max_minutes, devices if devices == "auto" else int(devices),
+        resume, max_minutes, devices if devices == "auto" else int(devices), compile_net,
     )  # fmt: skip
     _print_summary("train", result)
 

@@ -24,12 +24,13 @@ def train(
     resume: bool = False,
     max_minutes: float | None = None,
     devices: int | str = "auto",
+    compile: bool = False,
 ) -> dict:
     paths = Home.resolve(home).ensure()
     config = TrainConfig(
         epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
         seed=seed, weights=weights, force_promote=force, resume=resume,
-        max_minutes=max_minutes, devices=devices,
+        max_minutes=max_minutes, devices=devices, compile=compile,
     )  # fmt: skip
     config.validate()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
