@@ -44,9 +44,16 @@ def labelled_rows(
             table["split"].to_pylist(),
             strict=True,
         ):
+            unknown = [i for i in labels if i not in label_map.position]
+            if unknown:
+                raise FashionError(
+                    f"{manifest}: label id {unknown[0]} is not in the label map "
+                    f"{Path(label_map.source).name}; train with the label map the manifest "
+                    "was made with"
+                )
             paths, targets = by_split.setdefault(split or "train", ([], []))
             paths.append(str(Path(images_root) / path))
-            targets.append([label_map.position[i] for i in labels if i in label_map.position])
+            targets.append([label_map.position[i] for i in labels])
     result = {}
     for split, (paths, positions) in by_split.items():
         targets = np.zeros((len(paths), len(label_map)), dtype=np.float32)

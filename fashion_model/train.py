@@ -284,6 +284,11 @@ def train_model(
     probs, targets = _predict(module.net.cpu(), val_loader)
     tuned, thresholds = evaluate(probs, targets, [label.task for label in label_map.labels])
     threshold = tuned["global_threshold"]
+    trained_on = train_targets.sum(axis=0) > 0
+    unseen = int((trained_on & (targets.sum(axis=0) == 0)).sum()) if len(targets) else 0
+    if unseen:
+        log(f"warning: {unseen} label(s) seen in training have no positive validation image; "
+            "they keep the global threshold and do not count in validation micro-F1")  # fmt: skip
     current = production_version(models_root)
     current_f1 = (
         _production_f1(models_root, current, label_map, val_paths, val_targets, config)

@@ -326,3 +326,18 @@ def test_two_process_ddp_on_cpu_keeps_both_ranks_in_step(trained_home, tmp_path)
     assert ranks[0][0] == ranks[1][0] == "gloo"
     assert ranks[0][1] == ranks[1][1]
     assert len(list_versions(models)) == 2 and card.model_version in list_versions(models)
+
+
+def test_a_label_map_that_does_not_cover_the_manifest_labels_is_refused(trained_home, tmp_path):
+    from fashion_model.labels import load_label_map
+
+    source = default_label_map().source
+    lines = Path(source).read_text().splitlines()
+    (tmp_path / "small.csv").write_text("\n".join(lines[:4]) + "\n")  # header + 3 labels
+    small = load_label_map(tmp_path / "small.csv")
+    config = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1)
+    with pytest.raises(FashionError, match=r"manifests/train: label id \d+ is not in the label "
+                       "map small.csv"):  # fmt: skip
+        train_model(_manifests(trained_home), trained_home / "images", tmp_path / "models",
+                    config, label_map=small)  # fmt: skip
+    assert not (tmp_path / "models").exists()  # nothing half-written
