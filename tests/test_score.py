@@ -56,6 +56,14 @@ def test_every_catalog_product_lands_with_its_download_outcome(trained_home, tmp
     assert price == ("DOUBLE", "DATE")
 
 
+def _above(con) -> int:
+    """(image, label) pairs whose probability reaches that label's tuned threshold."""
+    return con.execute(
+        "SELECT count(*) FROM (SELECT unnest(s.probs) AS x, unnest(m.thresholds) AS t "
+        "FROM scores AS s JOIN models AS m USING (model_version)) WHERE x >= t"
+    ).fetchone()[0]
+
+
 def test_scoring_writes_each_image_once_per_model_version(trained_home, tmp_path):
     manifest = read_manifest(trained_home / "manifests" / "catalog")
     ok_images = {
@@ -85,20 +93,19 @@ def test_scoring_writes_each_image_once_per_model_version(trained_home, tmp_path
             ).fetchall()
         )
         assert np.allclose(norms, 1.0, atol=1e-4)
-        threshold, production = con.execute(
-            "SELECT thresholds[1], is_production FROM models WHERE model_version = ?", [version]
+        (production,) = con.execute(
+            "SELECT is_production FROM models WHERE model_version = ?", [version]
         ).fetchone()
         assert production
-        expected = con.execute(
-            "SELECT count(*) FROM scores, unnest(probs) AS p(x) WHERE x >= ?", [threshold]
-        ).fetchone()[0]
+        expected = _above(con)
         assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == expected
         assert first.predictions == expected
         rescored = _score(con, trained_home, rescore=True)
         assert rescored.scored == len(ok_images)
         assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == len(ok_images)
         attributes = con.execute(
-            "SELECT count(*) FROM product_attributes WHERE score < ?", [threshold]
+            "SELECT count(*) FROM product_attributes AS a JOIN labels AS l USING (label_id) "
+            "JOIN models AS m USING (model_version) WHERE a.score < m.thresholds[l.position + 1]"
         ).fetchone()[0]
         assert attributes == 0
 
@@ -185,11 +192,7 @@ def test_a_killed_rescore_loses_nothing(trained_home, tmp_path):
                 f"SELECT count(*), count(DISTINCT image_sha256) FROM {table}"
             ).fetchone()
             assert rows == distinct == first.scored, table  # every image still has its rows
-        threshold = con.execute("SELECT thresholds[1] FROM models").fetchone()[0]
-        expected = con.execute(
-            "SELECT count(*) FROM scores, unnest(probs) AS p(x) WHERE x >= ?", [threshold]
-        ).fetchone()[0]
-        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == expected
+        assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == _above(con)
 
 
 HOLDER = """
