@@ -1,4 +1,11 @@
-"""Async image downloader (aiohttp): every URL ends as one outcome row, never an exception."""
+"""Async image downloader (aiohttp): every URL ends as one outcome, never an exception.
+
+One `Downloader` is one aiohttp `ClientSession` with a global and a per-host concurrency limit,
+a per-host request rate (aiolimiter), timeouts, bounded retries with exponential backoff and
+jitter (honouring Retry-After), redirects followed by hand so that every hop passes the SSRF
+guard, and a resolver that refuses non-public addresses at connection time (DNS rebinding).
+Decoding, resizing and encoding run on a thread pool sized to the cores, off the event loop.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +14,70 @@ import ipaddress
 import os
 import random
 import socket
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiolimiter import AsyncLimiter
 
 from fashion_model import __version__, store
-from fashion_model.imaging import InvalidImage, process_image
+from fashion_model.imaging import MAX_PIXELS, InvalidImage, TooManyPixels, process_image
 
 USER_AGENT = f"fashion-attributes/{__version__} (+catalog image fetcher)"
-RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+ROBOTS_TOKEN = "fashion-attributes"  # the name an X-Robots-Tag may address us by
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+DISALLOWED_DIRECTIVES = frozenset({"noai", "noimageai"})
+# Statuses a later run with --retry-failed tries again; the others are facts about the URL.
+TRANSIENT_STATUSES = frozenset({"timeout", "connection_error"})
+STATUSES = (
+    "ok",
+    "http_error",
+    "timeout",
+    "connection_error",
+    "too_large",
+    "invalid_image",
+    "blocked",
+    "bad_url",
+    "disallowed",
+    "too_many_redirects",
+)
 
 
 @dataclass(frozen=True)
 class DownloadConfig:
     concurrency: int = 64  # requests in flight across all hosts
     per_host: int = 16  # requests in flight to one host
+    per_host_rate: float = 50.0  # requests per second to one host (0: no limit)
     image_size: int = 256  # shorter side of the stored image
     jpeg_quality: int = 90
     connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 60.0
+    read_timeout: float = 20.0  # longest silence while reading a response
+    total_timeout: float = 60.0  # one attempt, redirects included
     retries: int = 2  # extra attempts for transient failures
     backoff: float = 0.5  # seconds, doubled per attempt, with jitter
+    max_retry_wait: float = 60.0  # a longer Retry-After ends the URL for this run
     max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = MAX_PIXELS
     max_redirects: int = 5
     allow_private: bool = False  # the SSRF guard: loopback/private hosts need this on
+    allow_networks: tuple[str, ...] = ()  # non-public networks allowed anyway ("127.0.0.1/32")
+    honor_robots: bool = True  # X-Robots-Tag noai / noimageai -> status "disallowed"
+    user_agent: str = USER_AGENT
+    cpu_workers: int = 0  # image threads; 0: one per core
+
+
+def is_retryable(status: str, http_status: int | None) -> bool:
+    """Whether a recorded failure may succeed later (what --retry-failed tries again)."""
+    return status in TRANSIENT_STATUSES or (
+        status == "http_error" and http_status in RETRYABLE_STATUS
+    )
 
 
 @dataclass
@@ -69,97 +111,322 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-async def _guard(url: str, config: DownloadConfig) -> Outcome | None:
-    """Refuse non-HTTP URLs and, unless allowed, hosts that resolve to non-public addresses."""
-    try:
-        parts = urlsplit(url)
-    except ValueError as error:
-        return Outcome("bad_url", f"unparseable URL: {error}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Outcome("bad_url", f"only http(s) URLs with a host are fetched: {url[:200]!r}")
-    if config.allow_private:
+class BlockedAddress(OSError):
+    """Raised by the resolver when every address of a host is refused by the SSRF guard."""
+
+
+class AddressPolicy:
+    """Which IP addresses may be connected to: public unicast ones, plus what config allows."""
+
+    def __init__(self, config: DownloadConfig):
+        self.allow_all = config.allow_private
+        self.allowed = [ipaddress.ip_network(n, strict=False) for n in config.allow_networks]
+
+    def refusal(self, address: str) -> str | None:
+        """Why `address` is refused, or None when it may be connected to."""
+        if self.allow_all:
+            return None
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_global and not ip.is_multicast:
+            return None
+        if any(ip in network for network in self.allowed):
+            return None
+        return f"non-public address {ip}"
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that drops refused addresses: the check is on what is connected to, so a
+    host that resolves to a public address for the pre-check and a private one for the
+    connection (DNS rebinding) is still refused."""
+
+    def __init__(self, policy: AddressPolicy):
+        self.policy = policy
+        self.inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        allowed = [r for r in results if self.policy.refusal(r["host"]) is None]
+        if not allowed:
+            raise BlockedAddress(f"{host} resolves to {self.policy.refusal(results[0]['host'])}")
+        return allowed
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
         return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, None)
-    except socket.gaierror as error:
-        return Outcome("connection_error", f"DNS lookup failed: {error}")
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
-            return Outcome("blocked", f"{parts.hostname} resolves to non-public address {address}")
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def robots_refusal(values: Iterable[str], token: str = ROBOTS_TOKEN) -> str | None:
+    """The X-Robots-Tag directive that forbids AI use of the image, if any.
+
+    A value is `directives` (for every crawler) or `agent: directives` (for one agent only)."""
+    for value in values:
+        agent, _, rest = value.partition(":")
+        if rest and " " not in agent.strip() and "," not in agent:
+            if agent.strip().lower() not in (token, "*"):
+                continue
+            value = rest
+        for directive in value.split(","):
+            if directive.strip().lower() in DISALLOWED_DIRECTIVES:
+                return directive.strip().lower()
     return None
 
 
-async def _fetch_once(session: aiohttp.ClientSession, url: str, config: DownloadConfig) -> bytes:
-    async with session.get(url, max_redirects=config.max_redirects) as response:
-        if response.status in RETRYABLE_STATUS:
-            retry_after = response.headers.get("Retry-After", "")
-            delay = float(retry_after) if retry_after.isdigit() else None
-            raise _Transient(
-                Outcome("http_error", f"HTTP {response.status}", response.status), delay
+class Downloader:
+    """One ClientSession and one image thread pool; `submit` URLs, results arrive by callback."""
+
+    def __init__(self, config: DownloadConfig, images_root: Path):
+        self.config = config
+        self.images_root = Path(images_root)
+        self.policy = AddressPolicy(config)
+        self.semaphore = asyncio.Semaphore(config.concurrency)
+        self.limiters: dict[str, AsyncLimiter] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.session: aiohttp.ClientSession | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> Downloader:
+        self.images_root.mkdir(parents=True, exist_ok=True)
+        config = self.config
+        connector = aiohttp.TCPConnector(
+            limit=config.concurrency,
+            limit_per_host=config.per_host,
+            resolver=GuardedResolver(self.policy),
+            ttl_dns_cache=60,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=config.total_timeout,
+            sock_connect=config.connect_timeout,
+            sock_read=config.read_timeout,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": config.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+        )
+        workers = config.cpu_workers or max(1, os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-cpu")
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        try:
+            if exc_info[0] is None:
+                await self.drain()
+            else:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+        finally:
+            await self.session.close()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, url: str, done: Callable[[Outcome], None]) -> None:
+        """Start downloading `url` once fewer than `concurrency` are in flight."""
+        await self.semaphore.acquire()
+
+        async def run() -> None:
+            try:
+                outcome = await self.fetch(url)
+            finally:
+                self.semaphore.release()
+            done(outcome)
+
+        task = asyncio.create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()  # a bug, not a URL's fault: drain() re-raises it
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
+        if getattr(self, "failure", None) is not None:
+            raise self.failure
+
+    async def fetch(self, url: str) -> Outcome:
+        """Download, verify, resize and store one URL; the outcome says what happened."""
+        attempts = 0
+        outcome = Outcome("connection_error", "not attempted")
+        while attempts <= self.config.retries:
+            attempts += 1
+            wait: float | None = None
+            try:
+                async with asyncio.timeout(self.config.total_timeout):
+                    body = await self._follow(url)
+            except _Permanent as permanent:
+                outcome = permanent.outcome
+                break
+            except _Transient as transient:
+                outcome, wait = transient.outcome, transient.retry_after
+            except TimeoutError:
+                outcome = Outcome("timeout", "request timed out")
+            except aiohttp.ClientConnectorDNSError as error:
+                if isinstance(error.os_error, BlockedAddress):
+                    outcome = Outcome("blocked", str(error.os_error))
+                    break
+                outcome = Outcome("connection_error", f"DNS lookup failed: {error.os_error}")
+            except aiohttp.InvalidURL as error:
+                outcome = Outcome("bad_url", f"invalid URL: {error}")
+                break
+            except (aiohttp.ClientError, OSError) as error:
+                outcome = Outcome("connection_error", f"{type(error).__name__}: {error}"[:300])
+            else:
+                outcome = await self._store(body)
+                break
+            if attempts > self.config.retries:
+                break
+            if wait is not None and wait > self.config.max_retry_wait:
+                outcome.error_message += (
+                    f"; Retry-After {wait:.0f} s exceeds the {self.config.max_retry_wait:.0f} s "
+                    "limit (--retry-failed tries again later)"
+                )
+                break
+            delay = wait if wait is not None else self.config.backoff * 2 ** (attempts - 1)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        outcome.attempts = attempts
+        outcome.downloaded_at = datetime.now(UTC)
+        return outcome
+
+    async def _check_url(self, url: str) -> None:
+        """Refuse non-HTTP URLs, and hosts whose addresses the policy refuses (every hop)."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        except ValueError as error:
+            raise _Permanent(Outcome("bad_url", f"unparseable URL: {error}")) from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise _Permanent(
+                Outcome("bad_url", f"only http(s) URLs with a host are fetched: {url[:200]!r}")
             )
-        if response.status >= 400:
-            raise _Permanent(Outcome("http_error", f"HTTP {response.status}", response.status))
+        if self.policy.allow_all:
+            return
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+            except (socket.gaierror, UnicodeError) as error:
+                outcome = Outcome("connection_error", f"DNS lookup failed: {error}")
+                raise _Transient(outcome) from None
+            addresses = [info[4][0] for info in infos]
+        for address in addresses:
+            refusal = self.policy.refusal(address)
+            if refusal:
+                raise _Permanent(Outcome("blocked", f"{host} resolves to {refusal}"))
+
+    def _limiter(self, url: str) -> AsyncLimiter | None:
+        if self.config.per_host_rate <= 0:
+            return None
+        host = (urlsplit(url).hostname or "").lower()
+        limiter = self.limiters.get(host)
+        if limiter is None:
+            limiter = self.limiters[host] = AsyncLimiter(self.config.per_host_rate, 1.0)
+        return limiter
+
+    async def _follow(self, url: str) -> bytes:
+        """GET `url`, following redirects by hand: each hop is checked before it is requested."""
+        seen = {url}
+        for _ in range(self.config.max_redirects + 1):
+            await self._check_url(url)
+            limiter = self._limiter(url)
+            if limiter is not None:
+                await limiter.acquire()
+            async with self.session.get(url, allow_redirects=False) as response:
+                self._check_peer(response)
+                if response.status in REDIRECT_STATUS:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise _Permanent(
+                            Outcome("http_error", "redirect without Location", response.status)
+                        )
+                    url = urljoin(url, location)
+                    if url in seen:
+                        raise _Permanent(
+                            Outcome("too_many_redirects", f"redirect loop at {url[:200]}")
+                        )
+                    seen.add(url)
+                    continue
+                return await self._read(response)
+        raise _Permanent(
+            Outcome("too_many_redirects", f"more than {self.config.max_redirects} redirects")
+        )
+
+    def _check_peer(self, response: aiohttp.ClientResponse) -> None:
+        """The address actually connected to passes the policy too (belt and braces)."""
+        connection = response.connection
+        transport = connection.transport if connection is not None else None
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer:
+            refusal = self.policy.refusal(peer[0])
+            if refusal:
+                raise _Permanent(Outcome("blocked", f"connected to {refusal}"))
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        status = response.status
+        if status in RETRYABLE_STATUS:
+            wait = _retry_after(response.headers.get("Retry-After"))
+            raise _Transient(Outcome("http_error", f"HTTP {status}", status), wait)
+        if status >= 400:
+            raise _Permanent(Outcome("http_error", f"HTTP {status}", status))
+        if status != 200:
+            raise _Permanent(Outcome("http_error", f"unexpected HTTP {status}", status))
+        if self.config.honor_robots:
+            directive = robots_refusal(response.headers.getall("X-Robots-Tag", []))
+            if directive:
+                raise _Permanent(
+                    Outcome("disallowed", f"X-Robots-Tag: {directive} (the server opts out)", 200)
+                )
+        limit = self.config.max_bytes
         declared = response.content_length
-        if declared is not None and declared > config.max_bytes:
-            raise _Permanent(Outcome("too_large", f"{declared} bytes > {config.max_bytes}", 200))
+        if declared is not None and declared > limit:
+            raise _Permanent(Outcome("too_large", f"{declared} bytes > {limit}", status))
         body = bytearray()
-        async for chunk in response.content.iter_chunked(64 * 1024):
+        async for chunk in response.content.iter_chunked(256 * 1024):
             body.extend(chunk)
-            if len(body) > config.max_bytes:
-                raise _Permanent(Outcome("too_large", f"body over {config.max_bytes} bytes", 200))
+            if len(body) > limit:
+                raise _Permanent(Outcome("too_large", f"body over {limit} bytes", status))
         return bytes(body)
 
-
-async def download_one(
-    session: aiohttp.ClientSession,
-    url: str,
-    config: DownloadConfig,
-    images_root: Path,
-    pool: ThreadPoolExecutor,
-) -> Outcome:
-    blocked = await _guard(url, config)
-    if blocked:
-        return blocked
-    attempts = 0
-    outcome = Outcome("connection_error", "not attempted")
-    while attempts <= config.retries:
-        attempts += 1
-        try:
-            body = await _fetch_once(session, url, config)
-        except _Permanent as permanent:
-            outcome = permanent.outcome
-            break
-        except (_Transient, TimeoutError, aiohttp.ClientError) as error:
-            if isinstance(error, _Transient):
-                outcome, wait = error.outcome, error.retry_after
-            elif isinstance(error, TimeoutError):
-                outcome, wait = Outcome("timeout", "request timed out"), None
-            elif isinstance(error, aiohttp.TooManyRedirects):
-                outcome = Outcome("http_error", f"more than {config.max_redirects} redirects")
-                break
-            else:
-                outcome, wait = (
-                    Outcome("connection_error", f"{type(error).__name__}: {error}"),
-                    None,
-                )
-            if attempts <= config.retries:
-                delay = wait if wait is not None else config.backoff * 2 ** (attempts - 1)
-                await asyncio.sleep(min(delay, 30.0) * random.uniform(0.8, 1.2))
-            continue
+    async def _store(self, body: bytes) -> Outcome:
         loop = asyncio.get_running_loop()
+        config = self.config
         try:
-            # Decode, resize and encode off the event loop, on as many threads as cores.
-            processed = await loop.run_in_executor(
-                pool, process_image, body, config.image_size, config.jpeg_quality
+            processed, sha256, relative = await loop.run_in_executor(
+                self.pool,
+                _process_and_store,
+                body,
+                config.image_size,
+                config.jpeg_quality,
+                config.max_pixels,
+                self.images_root,
             )
-            sha256, relative = await loop.run_in_executor(
-                pool, store.put, images_root, processed.data
-            )
+        except TooManyPixels as error:
+            return Outcome("too_large", str(error)[:300], 200)
         except InvalidImage as error:
-            outcome = Outcome("invalid_image", str(error)[:300], 200)
-            break
-        outcome = Outcome(
+            return Outcome("invalid_image", str(error)[:300], 200)
+        return Outcome(
             "ok",
             None,
             200,
@@ -171,32 +438,22 @@ async def download_one(
             processed.original_height,
             len(processed.data),
         )
-        break
-    outcome.attempts = attempts
-    outcome.downloaded_at = datetime.now(UTC)
-    return outcome
 
 
-async def _download_all(
-    urls: list[str], config: DownloadConfig, images_root: Path
-) -> list[Outcome]:
-    timeout = aiohttp.ClientTimeout(
-        total=config.total_timeout,
-        sock_connect=config.connect_timeout,
-        sock_read=config.read_timeout,
-    )
-    connector = aiohttp.TCPConnector(limit=config.concurrency, limit_per_host=config.per_host)
-    workers = max(1, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-cpu") as pool:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as session:
-            return await asyncio.gather(
-                *(download_one(session, url, config, images_root, pool) for url in urls)
-            )
+def _process_and_store(body, image_size, quality, max_pixels, images_root):
+    processed = process_image(body, image_size, quality, max_pixels)
+    sha256, relative = store.put(images_root, processed.data)
+    return processed, sha256, relative
+
+
+async def _download_all(urls: list[str], config: DownloadConfig, images_root: Path):
+    outcomes: list[Outcome | None] = [None] * len(urls)
+    async with Downloader(config, images_root) as downloader:
+        for index, url in enumerate(urls):
+            await downloader.submit(url, lambda o, i=index: outcomes.__setitem__(i, o))
+    return outcomes
 
 
 def download_batch(urls: list[str], config: DownloadConfig, images_root: Path) -> list[Outcome]:
-    """Download a bounded batch of URLs; outcomes come back in the order of `urls`."""
-    Path(images_root).mkdir(parents=True, exist_ok=True)
+    """Download a list of URLs; outcomes come back in the order of `urls` (tests, `predict`)."""
     return asyncio.run(_download_all(urls, config, images_root))

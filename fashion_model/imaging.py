@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-# A decompression bomb is refused before it is decoded (Pillow raises above twice this).
-Image.MAX_IMAGE_PIXELS = 64_000_000
+MAX_PIXELS = 64_000_000  # default decompression-bomb limit (an 8000 x 8000 photo)
+# process_image enforces its own limit, checked from the header before any pixel is decoded;
+# Pillow's guard stays as the backstop (it raises above twice this) without its warning.
+Image.MAX_IMAGE_PIXELS = 100_000_000
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
 class InvalidImage(ValueError):
     """The bytes are not a decodable image."""
+
+
+class TooManyPixels(InvalidImage):
+    """The header declares more pixels than the limit: a decompression bomb, never decoded."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,18 @@ class ProcessedImage:
     original_height: int
 
 
-def process_image(raw: bytes, shorter_side: int = 256, quality: int = 90) -> ProcessedImage:
+def process_image(
+    raw: bytes, shorter_side: int = 256, quality: int = 90, max_pixels: int = MAX_PIXELS
+) -> ProcessedImage:
     """Verify, apply EXIF orientation, convert to RGB, shrink to `shorter_side`, re-encode JPEG."""
     try:
         with Image.open(io.BytesIO(raw)) as probe:
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise TooManyPixels(
+                    f"decompression bomb guard: {width}x{height} = {width * height / 1e6:.0f} "
+                    f"Mpx > {max_pixels / 1e6:.0f} Mpx"
+                )
             probe.verify()  # catches truncated and malformed files cheaply
         image = Image.open(io.BytesIO(raw))
         original_width, original_height = image.size
@@ -44,7 +60,11 @@ def process_image(raw: bytes, shorter_side: int = 256, quality: int = 90) -> Pro
         image = resize_shorter_side(image, shorter_side)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise TooManyPixels(f"decompression bomb guard: {error}") from None
+    except TooManyPixels:
+        raise
+    except (OSError, SyntaxError, ValueError) as error:
         raise InvalidImage(f"{type(error).__name__}: {error}") from None
     return ProcessedImage(
         buffer.getvalue(), image.width, image.height, original_width, original_height

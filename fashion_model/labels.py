@@ -62,14 +62,14 @@ class LabelMap:
         raise FashionError(f"label {name!r} is not in task {task!r} of the label map")
 
     def split_known(self, raw_ids: Iterable[str | int]) -> tuple[list[int], list[str]]:
-        """Sorted, deduplicated known ids, and the raw ids that are not in the map."""
+        """Sorted, deduplicated known ids, and the distinct raw ids that are not in the map."""
         known: set[int] = set()
         unknown: list[str] = []
         for raw in raw_ids:
             text = str(raw).strip()
             if text.isdigit() and int(text) in self.by_id:
                 known.add(int(text))
-            else:
+            elif text not in unknown:
                 unknown.append(text)
         return sorted(known), unknown
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,12 +56,21 @@ def schema_with_metadata(metadata_columns: Iterable[str], kind: str = "catalog")
 
 
 class ManifestWriter:
-    """Writes a manifest dataset in parts into a staging folder; `commit` swaps it in atomically."""
+    """Writes a manifest in parts into a journal folder beside it, each part as soon as it is
+    full (a crash loses at most the part in flight); `commit` swaps the journal in atomically.
+
+    The journal is `.NAME.journal-<stamp>` next to `NAME/`. A run that dies leaves its journal;
+    the next run of the same manifest reads it as history (see `previous_part_files`) and
+    removes it when it commits. Readers only ever see committed manifests.
+    """
 
     def __init__(self, target: Path, schema: pa.Schema):
         self.target = Path(target)
         self.schema = schema
-        self.staging = self.target.with_name(f".{self.target.name}.staging-{uuid.uuid4().hex[:8]}")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.staging = self.target.with_name(
+            f".{self.target.name}.journal-{stamp}-{uuid.uuid4().hex[:8]}"
+        )
         self.staging.mkdir(parents=True)
         self.parts = 0
         self.rows = 0
@@ -66,11 +79,15 @@ class ManifestWriter:
         if not rows:
             return
         table = pa.Table.from_pylist(rows, schema=self.schema)
-        pq.write_table(table, self.staging / f"part-{self.parts:05d}.parquet")
+        name = f"part-{self.parts:05d}.parquet"
+        tmp = self.staging / f".{name}.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, self.staging / name)  # a part is either whole or absent
         self.parts += 1
         self.rows += len(rows)
 
-    def commit(self) -> Path:
+    def commit(self, superseded: Iterable[Path] = ()) -> Path:
+        """Make the journal the manifest; then delete the old one and `superseded` journals."""
         if self.parts == 0:  # an empty manifest still records its schema
             pq.write_table(self.schema.empty_table(), self.staging / "part-00000.parquet")
         old = self.target.with_name(f".{self.target.name}.old-{uuid.uuid4().hex[:8]}")
@@ -78,10 +95,57 @@ class ManifestWriter:
             os.replace(self.target, old)
         os.replace(self.staging, self.target)
         shutil.rmtree(old, ignore_errors=True)
+        for folder in superseded:
+            if folder != self.target:
+                shutil.rmtree(folder, ignore_errors=True)
         return self.target
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def previous_part_files(target: Path) -> tuple[list[Path], list[Path]]:
+    """(part files oldest first, folders they came from) of what earlier runs left for `target`:
+    the committed manifest (or the `.old` copy a crash between two renames left), then the
+    journals of interrupted runs, oldest first. Later files hold the newer outcome of a record."""
+    target = Path(target)
+    committed = [target] if target.is_dir() else []
+    if not committed:
+        committed = sorted(target.parent.glob(f".{target.name}.old-*"), key=_mtime)[-1:]
+    journals = sorted(target.parent.glob(f".{target.name}.journal-*"), key=_mtime)
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"))
+    folders = committed + journals
+    files = [f for folder in folders for f in sorted(folder.glob("part-*.parquet"))]
+    return files, [*journals, *olds]
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+@contextmanager
+def manifest_lock(target: Path) -> Iterator[None]:
+    """One writer per manifest: a second ingest of the same NAME fails with the holder's PID."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.with_name(f".{target.name}.lock")
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FashionError(
+                f"manifest {target.name!r} is being written by {holder}; wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"PID {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def resolve_manifest(name_or_path: str | Path, manifests_root: Path) -> Path:

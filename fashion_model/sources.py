@@ -6,11 +6,11 @@ Both yield `SourceRecord`s in file order. Ids are data: nothing here turns an id
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ijson
 import pyarrow.parquet as pq
 
 from fashion_model.errors import FashionError
@@ -38,6 +38,8 @@ class Source:
     split: str | None
     metadata_columns: list[str]
     unknown_label_count: int = 0
+    records: int | None = None  # counted when opening is cheap (JSON is validated in full)
+    labelled: bool = False
 
 
 def split_from_name(path: Path) -> str | None:
@@ -54,8 +56,14 @@ def open_source(path: Path | str, label_map: LabelMap, split: str | None = None)
         raise FashionError(f"--split {split!r} is not one of {', '.join(SPLITS)}")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        unknown = sum(len(r.unknown_labels) for r in _iter_imaterialist(path, label_map))
-        return Source(path, "imaterialist", split or split_from_name(path), [], unknown)
+        labelled = "annotations" in _top_level_shape(path)
+        records = unknown = 0
+        for record in _iter_imaterialist(path, label_map, labelled):  # validates every item
+            records += 1
+            unknown += len(record.unknown_labels)
+        source = Source(path, "imaterialist", split or split_from_name(path), [], unknown)
+        source.records, source.labelled = records, labelled
+        return source
     if suffix in (".csv", ".parquet"):
         columns = _catalog_columns(path)
         missing = [c for c in CATALOG_REQUIRED if c not in columns]
@@ -65,49 +73,111 @@ def open_source(path: Path | str, label_map: LabelMap, split: str | None = None)
                 f"(found: {', '.join(columns)})"
             )
         extra = [c for c in columns if c not in CATALOG_REQUIRED]
-        return Source(path, "catalog", split, extra)
+        source = Source(path, "catalog", split, extra)
+        # One streamed pass validates every row (a bad row fails before any download) and
+        # gives the progress bar its total.
+        source.records = sum(1 for _ in iter_records(source, label_map))
+        return source
     raise FashionError(f"{path}: unsupported source type {suffix!r}; use .json, .csv or .parquet")
 
 
 def iter_records(source: Source, label_map: LabelMap) -> Iterator[SourceRecord]:
     if source.kind == "imaterialist":
-        yield from _iter_imaterialist(source.path, label_map)
+        yield from _iter_imaterialist(source.path, label_map, source.labelled)
     elif source.path.suffix.lower() == ".csv":
         yield from _iter_catalog_csv(source.path)
     else:
         yield from _iter_catalog_parquet(source.path)
 
 
-def _iter_imaterialist(path: Path, label_map: LabelMap) -> Iterator[SourceRecord]:
-    # TODO(issue 3): stream with an incremental JSON parser; files of 1M images fit in memory today.
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise FashionError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("images"), list):
+def _json_items(path: Path, prefix: str) -> Iterator[tuple[int, object]]:
+    """Stream the items of one top-level array with ijson: one item in memory at a time."""
+    with path.open("rb") as handle:
+        try:
+            yield from enumerate(ijson.items(handle, prefix, use_float=True))
+        except ijson.JSONError as error:
+            raise FashionError(f"{path}: not valid JSON ({' '.join(str(error).split())})") from None
+
+
+def _top_level_shape(path: Path) -> dict[str, str]:
+    """{key: first event} for the keys of the top-level object, read as a stream of events."""
+    shape: dict[str, str] = {}
+    with path.open("rb") as handle:
+        try:
+            events = ijson.parse(handle)
+            prefix, event, _ = next(events, ("", "end", None))
+            if event != "start_map":
+                raise FashionError(
+                    f"{path}: expected an object with an 'images' list (iMaterialist format)"
+                )
+            for prefix, event, value in events:
+                if prefix == "" and event == "map_key":
+                    shape[value] = ""
+                elif prefix in shape and not shape[prefix]:
+                    shape[prefix] = event
+        except ijson.JSONError as error:
+            raise FashionError(f"{path}: not valid JSON ({' '.join(str(error).split())})") from None
+    if shape.get("images") != "start_array":
         raise FashionError(
             f"{path}: expected an object with an 'images' list (iMaterialist format)"
         )
-    annotations = payload.get("annotations")
-    if annotations is not None and not isinstance(annotations, list):
+    if "annotations" in shape and shape["annotations"] != "start_array":
         raise FashionError(f"{path}: 'annotations' must be a list")
-    labels_by_id: dict[str, list] = {}
-    for index, item in enumerate(annotations or []):
+    return shape
+
+
+def _iter_imaterialist(
+    path: Path, label_map: LabelMap, labelled: bool | None = None
+) -> Iterator[SourceRecord]:
+    """Images joined to their annotations, both streamed.
+
+    The two arrays are read by two parsers side by side. iMaterialist files list them in the
+    same order, so the join holds one annotation at a time; annotations met ahead of their image
+    wait in a dictionary (out-of-order files still join correctly, with more memory).
+    """
+    if labelled is None:
+        labelled = "annotations" in _top_level_shape(path)
+    annotations = _json_items(path, "annotations.item") if labelled else None
+    waiting: dict[str, list] = {}
+
+    def checked(index: int, item: object) -> tuple[str, list]:
         if not isinstance(item, dict) or "imageId" not in item or "labelId" not in item:
             raise FashionError(f"{path}: annotations[{index}] needs 'imageId' and 'labelId'")
         if not isinstance(item["labelId"], list):
             raise FashionError(f"{path}: annotations[{index}].labelId must be a list")
-        labels_by_id[str(item["imageId"])] = item["labelId"]
-    for index, item in enumerate(payload["images"]):
-        if not isinstance(item, dict) or "imageId" not in item or "url" not in item:
-            raise FashionError(f"{path}: images[{index}] needs 'imageId' and 'url'")
-        image_id = str(item["imageId"])
-        record = SourceRecord(source_id=image_id, url=str(item["url"]))
+        return _id_text(item["imageId"]), item["labelId"]
+
+    def labels_of(image_id: str) -> list:
+        if image_id in waiting:
+            return waiting.pop(image_id)
+        for index, item in annotations or ():
+            key, labels = checked(index, item)
+            if key == image_id:
+                return labels
+            waiting.setdefault(key, labels)
+        return []
+
+    try:
+        for index, item in _json_items(path, "images.item"):
+            if not isinstance(item, dict) or "imageId" not in item or "url" not in item:
+                raise FashionError(f"{path}: images[{index}] needs 'imageId' and 'url'")
+            image_id = _id_text(item["imageId"])
+            record = SourceRecord(source_id=image_id, url=str(item["url"]))
+            if labelled:
+                record.labels, record.unknown_labels = label_map.split_known(labels_of(image_id))
+            yield record
+        for index, item in annotations or ():  # annotations of no image are still checked
+            checked(index, item)
+    finally:
         if annotations is not None:
-            record.labels, record.unknown_labels = label_map.split_known(
-                labels_by_id.get(image_id, [])
-            )
-        yield record
+            annotations.close()
+
+
+def _id_text(value: object) -> str:
+    """Ids are strings in the files; a number written as 12.0 by some exporter reads as '12'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _catalog_columns(path: Path) -> list[str]:
@@ -141,9 +211,14 @@ def _catalog_record(row: dict, where: str) -> SourceRecord:
 def _iter_catalog_csv(path: Path) -> Iterator[SourceRecord]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-        for line_no, row in enumerate(reader, start=2):
-            yield _catalog_record(row, f"{path}:{line_no}")
+        line_no = 1
+        try:
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            for row in reader:
+                line_no = reader.line_num
+                yield _catalog_record(row, f"{path}:{line_no}")
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise FashionError(f"{path}: unreadable CSV after line {line_no} ({error})") from None
 
 
 def _iter_catalog_parquet(path: Path) -> Iterator[SourceRecord]:

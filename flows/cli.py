@@ -236,6 +236,29 @@ def ingest_command(
     ] = 256,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Requests in flight.")] = 64,
     per_host: Annotated[int, typer.Option("--per-host", help="Requests in flight per host.")] = 16,
+    per_host_rate: Annotated[
+        float,
+        typer.Option("--per-host-rate", help="Requests per second to one host (0: no limit)."),
+    ] = 50.0,
+    jpeg_quality: Annotated[
+        int, typer.Option("--jpeg-quality", help="JPEG quality of stored images (1-95).")
+    ] = 90,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Also retry earlier retryable failures (timeouts, connection errors, 429/5xx); "
+            "a rerun always skips what is ok and picks up new records.",
+        ),
+    ] = False,
+    ignore_robots_tag: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-robots-tag",
+            help="Download images whose server sends X-Robots-Tag noai/noimageai "
+            "(by default they are recorded as 'disallowed').",
+        ),
+    ] = False,
     allow_private: Annotated[
         bool, typer.Option("--allow-private", help="Allow loopback/private hosts (local servers).")
     ] = False,
@@ -243,19 +266,26 @@ def ingest_command(
         bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
     ] = False,
 ) -> None:
-    """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME."""
+    """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME.
+
+    A rerun with the same NAME skips what is already ok and keeps recorded failures (add
+    --retry-failed to try the transient ones again); an interrupted run resumes where it died."""
     from fashion_model.labels import default_label_map
     from fashion_model.sources import open_source
 
-    opened = open_source(
-        source, default_label_map(), split
-    )  # bad input fails before Prefect starts
+    _check_positive(
+        image_size=image_size, concurrency=concurrency, per_host=per_host, jpeg_quality=jpeg_quality
+    )
+    if jpeg_quality > 95:
+        raise FashionError(f"--jpeg-quality {jpeg_quality}: use 1 to 95")
+    if per_host_rate < 0:
+        raise FashionError(f"--per-host-rate {per_host_rate}: must be 0 (no limit) or more")
+    opened = open_source(source, default_label_map(), split)  # bad input fails before Prefect
     if strict and opened.unknown_label_count:
         raise FashionError(
             f"{source}: {opened.unknown_label_count} label id(s) are not in the label map "
             "(--strict)"
         )
-    _check_positive(image_size=image_size, concurrency=concurrency, per_host=per_host)
     from flows.ingest import ingest
 
     result = ingest(
@@ -268,6 +298,10 @@ def ingest_command(
         per_host,
         allow_private,
         strict,
+        retry_failed=retry_failed,
+        per_host_rate=per_host_rate,
+        jpeg_quality=jpeg_quality,
+        honor_robots=not ignore_robots_tag,
     )
     _print_summary("ingest", result)
 

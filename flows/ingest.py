@@ -22,6 +22,10 @@ def ingest(
     per_host: int = 16,
     allow_private: bool = False,
     strict: bool = False,
+    retry_failed: bool = False,
+    per_host_rate: float = 50.0,
+    jpeg_quality: int = 90,
+    honor_robots: bool = True,
 ) -> dict:
     """Download every image of `source`; the manifest lands in HOME/manifests/NAME."""
     paths = Home.resolve(home).ensure()
@@ -29,8 +33,13 @@ def ingest(
     config = DownloadConfig(
         concurrency=concurrency,
         per_host=per_host,
+        per_host_rate=per_host_rate,
         image_size=image_size,
+        jpeg_quality=jpeg_quality,
         allow_private=allow_private,
+        honor_robots=honor_robots,
     )
     manifest_dir = paths.manifests / (name or source_path.stem)
-    return download_images(source_path, manifest_dir, paths.images, config, split, strict)
+    return download_images(
+        source_path, manifest_dir, paths.images, config, split, strict, retry_failed
+    )

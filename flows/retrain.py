@@ -22,6 +22,7 @@ def retrain(
     allow_private: bool = False,
     strict: bool = False,
     weights: str = "auto",
+    per_host_rate: float = 50.0,
 ) -> dict:
     names = []
     for split, source in (("train", train_file), ("validation", validation_file)):
@@ -34,6 +35,7 @@ def retrain(
                 split=split,
                 allow_private=allow_private,
                 strict=strict,
+                per_host_rate=per_host_rate,
             )
             names.append(name)
     return train(

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.download import DownloadConfig
 from fashion_model.ingest import ingest_source
-from tasks.common import publish_summary, retry_unless_bad_input
+from tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 
 
-# Downloads are never cached: their result changes when a server recovers.
+# Downloads are never cached: their result changes when a server recovers. A retry of the task
+# resumes from the journal of the failed attempt instead of starting over.
 @task(
     name="download-images",
     retries=2,
@@ -27,16 +29,42 @@ def download_images(
     config: DownloadConfig,
     split: str | None = None,
     strict: bool = False,
+    retry_failed: bool = False,
 ) -> dict:
-    summary = ingest_source(source, manifest_dir, images_root, config, split=split, strict=strict)
+    with progress_reporter(f"download {source.name}") as progress:
+        summary = ingest_source(
+            source,
+            manifest_dir,
+            images_root,
+            config,
+            split=split,
+            strict=strict,
+            progress=progress,
+            retry_failed=retry_failed,
+        )
     result = summary.as_dict()
     get_run_logger().info(
-        "ingested %s: %s (%s unknown label ids)",
+        "ingested %s: %d records, %d downloaded (%.0f images/s): %s (%s unknown label ids)",
         source.name,
+        summary.records,
+        summary.downloaded,
+        summary.images_per_second,
         ", ".join(f"{k}={v}" for k, v in summary.statuses.items()),
         summary.unknown_labels,
     )
-    publish_summary(
-        f"ingest-{manifest_dir.name}".lower().replace("_", "-"), result, f"Ingest of {source}"
+    key = f"ingest-{manifest_dir.name}".lower().replace("_", "-")
+    publish_summary(key, result, f"Ingest of {source}")
+    create_table_artifact(
+        key=f"{key}-statuses",
+        table=[
+            {
+                "status": status,
+                "rows": count,
+                "share": f"{count / max(summary.records, 1):.1%}",
+                "downloaded this run": summary.new_statuses.get(status, 0),
+            }
+            for status, count in summary.statuses.items()
+        ],
+        description=f"Download outcomes of {manifest_dir.name}: every manifest row by status",
     )
     return result

@@ -16,16 +16,25 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["FASHION_PROGRESS"] = "0"
 os.environ.pop("FASHION_HOME", None)
 
+from collections import Counter, defaultdict  # noqa: E402
+
 import pytest  # noqa: E402
+from aiohttp import web  # noqa: E402
 
 from fashion_model.download import DownloadConfig  # noqa: E402
 from fashion_model.ingest import ingest_source  # noqa: E402
-from fashion_model.server import free_port, running_image_server  # noqa: E402
+from fashion_model.server import (  # noqa: E402
+    free_port,
+    running_app,  # noqa: E402
+    running_image_server,
+)
 from fashion_model.synth import synthesize_catalog  # noqa: E402
 from fashion_model.train import TrainConfig, train_model  # noqa: E402
 
+from .faults import jpeg, make_faulty_app  # noqa: E402
+
 TINY = {"products": 30, "train_images": 48, "validation_images": 12}
-LOCAL = DownloadConfig(allow_private=True, retries=1, backoff=0.05)
+LOCAL = DownloadConfig(allow_private=True, retries=1, backoff=0.05, per_host_rate=0)
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +46,24 @@ def catalog_server(tmp_path_factory):
     synthesize_catalog(folder, seed=7, base_url=base_url, workers=2, **TINY)
     with running_image_server(folder, port=port):
         yield folder, base_url
+
+
+@pytest.fixture(scope="session")
+def faulty_server():
+    """(base URL on 127.0.0.1, its hits, hit times, hits of a twin server on 127.0.0.2)."""
+    other_hits: Counter[str] = Counter()
+
+    async def other(request: web.Request) -> web.Response:
+        other_hits[request.path] += 1
+        return web.Response(body=jpeg(), content_type="image/jpeg")
+
+    other_app = web.Application()
+    other_app.router.add_get("/{name}", other)
+    hits: Counter[str] = Counter()
+    times: dict[str, list[float]] = defaultdict(list)
+    with running_app(other_app, host="127.0.0.2") as other_base:  # noqa: SIM117
+        with running_app(make_faulty_app(hits, times, other_base)) as base_url:
+            yield base_url, hits, times, other_hits, other_base
 
 
 @pytest.fixture(scope="session")

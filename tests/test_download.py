@@ -1,112 +1,154 @@
 """Downloader faults, each against a local aiohttp server that misbehaves on purpose."""
 
-import io
+import asyncio
 from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
-from aiohttp import web
 from PIL import Image
 
-from fashion_model.download import DownloadConfig, download_batch
-from fashion_model.server import running_app
+from fashion_model.download import (
+    AddressPolicy,
+    BlockedAddress,
+    DownloadConfig,
+    Downloader,
+    GuardedResolver,
+    _retry_after,
+    download_batch,
+    robots_refusal,
+)
 
-LOCAL = DownloadConfig(allow_private=True, retries=2, backoff=0.01, max_bytes=200_000)
-
-
-def _jpeg(size=(640, 480), color=(200, 30, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def _png_with_alpha() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGBA", (300, 400), (0, 0, 255, 128)).save(buffer, "PNG")
-    return buffer.getvalue()
+from .faults import EXPECTED, LOCAL
 
 
-@pytest.fixture(scope="module")
-def faulty_server():
-    hits: Counter[str] = Counter()
-    jpeg = _jpeg()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        hits[name] += 1
-        if name == "ok.jpg":
-            return web.Response(body=jpeg, content_type="image/jpeg")
-        if name == "alpha.png":
-            return web.Response(body=_png_with_alpha(), content_type="image/png")
-        if name == "flaky.jpg":  # 500 once, then fine
-            if hits[name] == 1:
-                return web.Response(status=500)
-            return web.Response(body=jpeg, content_type="image/jpeg")
-        if name == "busy.jpg":  # 429 with Retry-After once, then fine
-            if hits[name] == 1:
-                return web.Response(status=429, headers={"Retry-After": "0"})
-            return web.Response(body=jpeg, content_type="image/jpeg")
-        if name == "always-500.jpg":
-            return web.Response(status=500)
-        if name == "html.jpg":
-            return web.Response(body=b"<html>hi</html>", content_type="image/jpeg")
-        if name == "truncated.jpg":
-            return web.Response(body=jpeg[: len(jpeg) // 2], content_type="image/jpeg")
-        if name == "huge.jpg":
-            return web.Response(body=b"\xff" * 300_000, content_type="image/jpeg")
-        if name == "redirect.jpg":
-            raise web.HTTPFound("/ok.jpg")
-        if name == "loop.jpg":
-            raise web.HTTPFound("/loop.jpg")
-        return web.Response(status=404)
-
-    app = web.Application()
-    app.router.add_get("/{name}", handler)
-    with running_app(app) as base_url:
-        yield base_url, hits
-
-
-def test_every_url_ends_with_the_right_status(faulty_server, tmp_path):
-    base, hits = faulty_server
-    cases = {
-        f"{base}/ok.jpg": "ok",
-        f"{base}/alpha.png": "ok",
-        f"{base}/flaky.jpg": "ok",
-        f"{base}/busy.jpg": "ok",
-        f"{base}/redirect.jpg": "ok",
-        f"{base}/missing.jpg": "http_error",
-        f"{base}/always-500.jpg": "http_error",
-        f"{base}/html.jpg": "invalid_image",
-        f"{base}/truncated.jpg": "invalid_image",
-        f"{base}/huge.jpg": "too_large",
-        f"{base}/loop.jpg": "http_error",
+def test_every_fault_ends_with_the_right_status(faulty_server, tmp_path):
+    base, hits, times, other_hits, _ = faulty_server
+    urls = [f"{base}/{name}" for name in EXPECTED]
+    urls += ["ftp://example.com/a.jpg", "not a url", "http://", "http://10.1.2.3/a.jpg"]
+    outcomes = download_batch(urls, LOCAL, tmp_path)
+    statuses = {
+        url.removeprefix(f"{base}/"): o.status for url, o in zip(urls, outcomes, strict=True)
+    }
+    assert statuses == {
+        **EXPECTED,
         "ftp://example.com/a.jpg": "bad_url",
         "not a url": "bad_url",
+        "http://": "bad_url",
+        "http://10.1.2.3/a.jpg": "blocked",  # private address, guard on: never requested
     }
-    outcomes = download_batch(list(cases), LOCAL, tmp_path)
-    assert [o.status for o in outcomes] == list(cases.values())
-    by_url = dict(zip(cases, outcomes, strict=True))
-    assert by_url[f"{base}/flaky.jpg"].attempts == 2
-    assert by_url[f"{base}/missing.jpg"].attempts == 1  # 404 is permanent: no retry
-    assert by_url[f"{base}/always-500.jpg"].attempts == LOCAL.retries + 1
-    assert hits["missing.jpg"] == 1
-    ok = by_url[f"{base}/ok.jpg"]
+    by_name = dict(zip(statuses, outcomes, strict=True))
+    # transient failures are retried, permanent ones are not
+    assert by_name["flaky.jpg"].attempts == 2
+    assert by_name["missing.jpg"].attempts == hits["missing.jpg"] == 1
+    assert by_name["gone.jpg"].attempts == hits["gone.jpg"] == 1
+    assert by_name["always-500.jpg"].attempts == LOCAL.retries + 1 == hits["always-500.jpg"]
+    assert by_name["stall.jpg"].attempts == LOCAL.retries + 1
+    assert hits["html.jpg"] == 1 and hits["noai.jpg"] == 1
+    # Retry-After: the second request came no sooner than the server asked
+    first, second = times["busy.jpg"]
+    assert second - first >= 0.75
+    assert by_name["busy-for-an-hour.jpg"].attempts == 1
+    assert "Retry-After 3600 s" in by_name["busy-for-an-hour.jpg"].error_message
+    assert by_name["busy-for-an-hour.jpg"].http_status == 429
+    # the guard is checked on every hop: the redirect to 127.0.0.2 was never followed
+    assert other_hits == Counter()
+    assert "127.0.0.2" in by_name["to-other-loopback.jpg"].error_message
+    assert "redirect loop" in by_name["loop.jpg"].error_message
+    assert "decompression bomb" in by_name["bomb.png"].error_message
+    assert "X-Robots-Tag: noai" in by_name["noai.jpg"].error_message
+    # what was stored is RGB JPEG at the configured size, the right way up
+    ok = by_name["ok.jpg"]
     assert (ok.original_width, ok.original_height) == (640, 480)
-    assert min(ok.width, ok.height) == LOCAL.image_size
-    assert (tmp_path / ok.path).is_file()
-    assert not list(tmp_path.rglob(".tmp-*")), "temp files left behind"
+    assert (ok.width, ok.height) == (341, 256)
+    rotated = by_name["rotated.jpg"]
+    assert (rotated.width, rotated.height) == (256, 341)
+    for name in ("cmyk.jpg", "alpha.png"):
+        with Image.open(tmp_path / by_name[name].path) as stored:
+            assert stored.mode == "RGB" and stored.format == "JPEG"
+            if name == "alpha.png":  # transparency becomes white, not black
+                assert min(stored.getpixel((10, 10))) > 245
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")], "temp files left"
 
 
 def test_identical_images_are_stored_once(faulty_server, tmp_path):
-    base, _ = faulty_server
+    base = faulty_server[0]
     first, second = download_batch([f"{base}/ok.jpg", f"{base}/redirect.jpg"], LOCAL, tmp_path)
     assert first.sha256 == second.sha256
     assert len(list(tmp_path.rglob("*.jpg"))) == 1
 
 
 def test_the_ssrf_guard_blocks_loopback_by_default(faulty_server, tmp_path):
-    base, hits = faulty_server
+    base, hits = faulty_server[:2]
     before = hits["ok.jpg"]
-    (outcome,) = download_batch([f"{base}/ok.jpg"], DownloadConfig(), tmp_path)
+    config = replace(LOCAL, allow_networks=())
+    (outcome,) = download_batch([f"{base}/ok.jpg"], config, tmp_path)
     assert outcome.status == "blocked"
     assert "127.0.0.1" in outcome.error_message
     assert hits["ok.jpg"] == before, "a blocked URL must not be requested"
+    (allowed,) = download_batch([f"{base}/ok.jpg"], replace(config, allow_private=True), tmp_path)
+    assert allowed.status == "ok"
+
+
+def test_the_address_connected_to_is_checked_too(faulty_server, tmp_path):
+    """DNS rebinding: the name passed the first check, then resolves to a refused address."""
+    base, hits = faulty_server[:2]
+    host_url = base.replace("127.0.0.1", "localhost")
+    before = hits["ok.jpg"]
+
+    async def run():
+        config = replace(LOCAL, allow_networks=())
+        async with Downloader(config, tmp_path) as downloader:
+
+            async def trusting_check(url):  # what a rebinding DNS answer looks like
+                return None
+
+            downloader._check_url = trusting_check
+            return await downloader.fetch(f"{host_url}/ok.jpg")
+
+    outcome = asyncio.run(run())
+    assert outcome.status == "blocked"
+    assert hits["ok.jpg"] == before
+
+    async def resolve():
+        resolver = GuardedResolver(AddressPolicy(DownloadConfig()))
+        return await resolver.resolve("localhost", 80)
+
+    with pytest.raises(BlockedAddress, match="non-public address 127.0.0.1"):
+        asyncio.run(resolve())
+
+
+def test_robots_can_be_ignored_on_request(faulty_server, tmp_path):
+    base = faulty_server[0]
+    config = replace(LOCAL, honor_robots=False)
+    (outcome,) = download_batch([f"{base}/noai.jpg"], config, tmp_path)
+    assert outcome.status == "ok"
+
+
+def test_x_robots_tag_parsing():
+    assert robots_refusal(["noai"]) == "noai"
+    assert robots_refusal(["noindex, NoImageAI"]) == "noimageai"
+    assert robots_refusal(["otherbot: noai"]) is None
+    assert robots_refusal(["fashion-attributes: noai"]) == "noai"
+    assert robots_refusal(["noindex", "nofollow"]) is None
+    assert robots_refusal([]) is None
+
+
+def test_retry_after_reads_seconds_and_dates():
+    assert _retry_after("7") == 7.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= _retry_after(later) <= 31
+    assert _retry_after("soon") is None
+    assert _retry_after(None) is None
+
+
+def test_the_per_host_rate_limit_spaces_requests(faulty_server, tmp_path):
+    base, _, times = faulty_server[:3]
+    config = replace(LOCAL, per_host_rate=10)
+    start = len(times["ok-again.jpg"])
+    download_batch([f"{base}/ok-again.jpg"] * 25, config, tmp_path)
+    stamps = times["ok-again.jpg"][start:]
+    assert len(stamps) == 25
+    # a 10/s bucket lets the first 10 through at once, then about one every 0.1 s
+    assert stamps[-1] - stamps[0] >= 1.2

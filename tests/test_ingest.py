@@ -1,4 +1,11 @@
 import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -6,10 +13,12 @@ import pytest
 from fashion_model.errors import FashionError
 from fashion_model.ingest import ingest_source
 from fashion_model.labels import default_label_map
-from fashion_model.manifest import MANIFEST_SCHEMA, read_manifest
+from fashion_model.manifest import MANIFEST_SCHEMA, manifest_lock, read_manifest
 from fashion_model.sources import iter_records, open_source
 
 from .conftest import LOCAL
+from .faults import EXPECTED
+from .faults import LOCAL as FAULTS
 
 
 def test_a_catalog_becomes_one_manifest_row_per_record(catalog_server, tmp_path):
@@ -37,7 +46,8 @@ def test_a_rerun_skips_what_is_done_and_never_duplicates(catalog_server, tmp_pat
     table = read_manifest(tmp_path / "m")
     assert table.num_rows == first.records
     assert len(set(table["source_id"].to_pylist())) == first.records
-    assert len(list((tmp_path).glob(".m.*"))) == 0  # no staging folders left
+    leftovers = [p.name for p in tmp_path.glob(".m.*") if not p.name.endswith(".lock")]
+    assert leftovers == []  # no journal or old copy left
 
 
 def test_labels_are_read_and_unknown_ids_counted(catalog_server, tmp_path):
@@ -49,7 +59,8 @@ def test_labels_are_read_and_unknown_ids_counted(catalog_server, tmp_path):
     summary = ingest_source(source, tmp_path / "m", tmp_path / "images", LOCAL)
     assert summary.unknown_labels == 1
     table = read_manifest(tmp_path / "m")
-    first = table.slice(0, 1).to_pylist()[0]
+    first_id = str(payload["annotations"][0]["imageId"])
+    first = next(r for r in table.to_pylist() if r["source_id"] == first_id)
     assert first["unknown_labels"] == ["9999"]
     assert first["labels"] == sorted({int(i) for i in payload["annotations"][0]["labelId"][:-2]})
     assert first["split"] == "train"
@@ -115,3 +126,132 @@ def test_parquet_catalogs_read_like_csv(tmp_path):
     records = list(iter_records(source, default_label_map()))
     assert [r.source_id for r in records] == ["a", "b"]
     assert records[0].metadata == {"price": "1.5"}
+
+
+def _catalog(path, urls, ids=None):
+    lines = ["product_id,image_url,retailer"]
+    lines += [f"{ids[i] if ids else f'p{i}'},{url},R" for i, url in enumerate(urls)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _journals(manifest_dir):
+    return [p for p in manifest_dir.parent.glob(f".{manifest_dir.name}.*") if p.suffix != ".lock"]
+
+
+def test_every_fault_is_one_manifest_row_with_its_status(faulty_server, tmp_path):
+    base = faulty_server[0]
+    urls = [f"{base}/{name}" for name in EXPECTED] + ["ftp://example.com/x.jpg", "nope", ""]
+    catalog = _catalog(tmp_path / "faults.csv", urls)
+    summary = ingest_source(catalog, tmp_path / "m", tmp_path / "images", FAULTS)
+    rows = read_manifest(tmp_path / "m").to_pylist()
+    assert len(rows) == summary.records == len(urls)
+    by_url = {row["url"]: row for row in rows}
+    assert len(by_url) == len(urls)
+    for name, status in EXPECTED.items():
+        assert by_url[f"{base}/{name}"]["status"] == status, name
+    assert [by_url[u]["status"] for u in urls[-3:]] == ["bad_url"] * 3
+    assert summary.statuses["ok"] == list(EXPECTED.values()).count("ok")
+    assert sum(summary.statuses.values()) == len(urls)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")]
+    assert not _journals(tmp_path / "m")
+
+
+def test_retry_failed_tries_only_the_retryable_failures(faulty_server, tmp_path):
+    base, hits = faulty_server[:2]
+    names = ["ok.jpg", "once-500-retry.jpg", "missing-retry.jpg", "noai.jpg"]
+    catalog = _catalog(tmp_path / "c.csv", [f"{base}/{n}" for n in names])
+    once = replace(FAULTS, retries=0)  # the recovering server stays failed in the first run
+    first = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
+    assert first.statuses == {"disallowed": 1, "http_error": 2, "ok": 1}
+    before = Counter(hits)
+    plain = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
+    assert plain.downloaded == 0 and plain.skipped_done == 1 and plain.kept_failed == 3
+    assert Counter(hits) == before, "a plain rerun requests nothing that was recorded"
+    again = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once, retry_failed=True)
+    assert again.retried_failed == again.downloaded == 1  # only the 500
+    assert hits["once-500-retry.jpg"] == 2 and hits["missing-retry.jpg"] == 1
+    assert again.statuses == {"disallowed": 1, "http_error": 1, "ok": 2}
+    # a new record is picked up; the manifest is updated, never duplicated
+    _catalog(tmp_path / "c.csv", [f"{base}/{n}" for n in [*names, "cmyk.jpg"]])
+    grown = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
+    assert grown.downloaded == 1 and grown.records == 5
+    table = read_manifest(tmp_path / "m")
+    assert table.num_rows == 5 == len(set(table["url"].to_pylist()))
+
+
+def test_a_second_writer_of_the_same_manifest_is_refused(tmp_path):
+    catalog = _catalog(tmp_path / "c.csv", ["ftp://x/y.jpg"])
+    held = pytest.raises(FashionError, match=r"manifest 'm' is being written by PID \d+")
+    with manifest_lock(tmp_path / "m"), held:
+        ingest_source(catalog, tmp_path / "m", tmp_path / "images", FAULTS)
+    ingest_source(catalog, tmp_path / "m", tmp_path / "images", FAULTS)  # free again
+
+
+KILL_SCRIPT = """
+import sys
+from dataclasses import replace
+from pathlib import Path
+from fashion_model.ingest import ingest_source
+from tests.faults import LOCAL
+catalog, manifest, images = map(Path, sys.argv[1:4])
+config = replace(LOCAL, concurrency=4, per_host=4)
+ingest_source(catalog, manifest, images, config, part_rows=25)
+"""
+
+
+def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_server, tmp_path):
+    base, hits = faulty_server[:2]
+    count = 400
+    urls = [f"{base}/item-{n}.jpg" for n in range(count)]
+    catalog = _catalog(tmp_path / "items.csv", urls, ids=[f"id-{n}" for n in range(count)])
+    manifest = tmp_path / "manifests" / "items"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, catalog, manifest, tmp_path / "images"],
+        cwd=Path(__file__).parent.parent,
+    )
+    deadline = time.monotonic() + 60
+    parts = []
+    while time.monotonic() < deadline and process.poll() is None:
+        journals = list(manifest.parent.glob(".items.journal-*"))
+        parts = list(journals[0].glob("part-*.parquet")) if journals else []
+        if len(parts) >= 3:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the downloader finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not manifest.exists(), "nothing is committed until the run completes"
+    requested = sum(hits[f"item-{n}.jpg"] for n in range(count))
+    assert 75 <= requested < count
+
+    summary = ingest_source(catalog, manifest, tmp_path / "images", LOCAL)
+    table = read_manifest(manifest)
+    assert table.num_rows == count
+    assert sorted(table["source_id"].to_pylist()) == sorted(f"id-{n}" for n in range(count))
+    assert set(table["status"].to_pylist()) == {"ok"}
+    assert summary.resumed_rows >= 75
+    assert summary.skipped_done == summary.resumed_rows
+    assert summary.downloaded == count - summary.resumed_rows
+    assert not _journals(manifest)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")]
+
+
+def test_json_annotations_join_in_any_order(tmp_path):
+    label_map = default_label_map()
+    payload = {
+        "images": [{"url": f"http://x/{i}.jpg", "imageId": str(i)} for i in (1, 2, 3)],
+        "annotations": [
+            {"imageId": "3", "labelId": ["62"]},
+            {"imageId": "1", "labelId": ["17", "17", "66"]},
+        ],
+    }
+    path = tmp_path / "validation.json"
+    path.write_text(json.dumps(payload))
+    records = list(iter_records(open_source(path, label_map), label_map))
+    assert [(r.source_id, r.labels) for r in records] == [("1", [17, 66]), ("2", []), ("3", [62])]
+    payload.pop("annotations")
+    path.write_text(json.dumps(payload))
+    source = open_source(path, label_map)
+    assert source.split == "validation" and not source.labelled
+    assert [r.labels for r in iter_records(source, label_map)] == [None, None, None]

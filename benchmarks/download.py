@@ -1,0 +1,190 @@
+"""Benchmark: this project's downloader against img2dataset, and the CPU limit, in one run.
+
+N product-like JPEGs of about 800 x 1,000 are served from loopback by a separate process (nginx
+when installed). Each downloader fetches all of them and stores them resized to a shorter side
+of 256 (aspect kept, JPEG quality 90) with the same concurrency budget; img2dataset runs from a
+virtual environment of its own (its pins conflict with ours), created on first use. The CPU
+limit is what decode + resize + encode of the same files achieves on all cores with no network.
+
+    .venv/bin/python benchmarks/download.py [--images 2000] [--concurrency 64]
+
+Prints images per second for each, the ratio ours / img2dataset, and ours / CPU limit. Times
+exclude each tool's import (measured separately inside the same subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.http_server import serve  # noqa: E402
+from fashion_model.imaging import process_image  # noqa: E402
+
+DATA = ROOT / "benchmarks" / ".data"
+IMG2DATASET_VENV = ROOT / "benchmarks" / ".venv-img2dataset"
+
+OURS = """
+import json, sys, time
+started = time.perf_counter()
+from fashion_model.download import DownloadConfig
+from fashion_model.ingest import ingest_source
+imported = time.perf_counter()
+catalog, home, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = DownloadConfig(concurrency=concurrency, per_host=concurrency, per_host_rate=0,
+                        allow_private=True, image_size=256, jpeg_quality=90, retries=0)
+summary = ingest_source(catalog, f"{home}/manifests/bench", f"{home}/images", config)
+print(json.dumps({"import_s": imported - started, "run_s": time.perf_counter() - imported,
+                  "ok": summary.statuses.get("ok", 0), "statuses": summary.statuses}))
+"""
+
+THEIRS = """
+import json, sys, time
+started = time.perf_counter()
+from img2dataset import download
+imported = time.perf_counter()
+urls, out, processes, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+download(url_list=urls, input_format="txt", output_folder=out, output_format="files",
+         image_size=256, resize_mode="keep_ratio", resize_only_if_bigger=True,
+         encode_quality=90, processes_count=processes, thread_count=threads, timeout=10,
+         retries=0, number_sample_per_shard=1000, distributor="multiprocessing",
+         enable_wandb=False)
+run = time.perf_counter() - imported
+ok = 0
+for stats in __import__("pathlib").Path(out).glob("*_stats.json"):
+    ok += json.loads(stats.read_text()).get("successes", 0)
+print(json.dumps({"import_s": imported - started, "run_s": run, "ok": ok}))
+"""
+
+
+def _draw(job: tuple[int, str]) -> None:
+    from fashion_model.synth import draw_photo, sample_garment
+
+    index, path = job
+    rng = np.random.default_rng([2026, index])
+    photo = draw_photo(sample_garment(rng), rng)
+    photo = photo.resize((800, round(800 * photo.height / photo.width)))
+    grain = rng.normal(0, 4, size=(photo.height, photo.width, 1))  # sensor-like texture
+    pixels = np.clip(np.asarray(photo, dtype=float) + grain, 0, 255).astype(np.uint8)
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path, "JPEG", quality=90)
+
+
+def make_corpus(count: int) -> Path:
+    """N photos of about 800 x 1,000 (cached under benchmarks/.data between runs)."""
+    folder = DATA / f"download-{count}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(i, str(folder / f"{i:06d}.jpg")) for i in range(count)]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(_draw, jobs, chunksize=32))
+    done.touch()
+    return folder
+
+
+def _process_file(path: str) -> int:
+    return process_image(Path(path).read_bytes(), 256, 90).width
+
+
+def cpu_limit(folder: Path) -> float:
+    """Images per second for decode + resize + encode of the corpus on all cores, no network."""
+    files = sorted(str(p) for p in folder.glob("*.jpg"))
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(_process_file, files[:64]))  # warm the workers
+        started = time.perf_counter()
+        list(pool.map(_process_file, files, chunksize=16))
+    return len(files) / (time.perf_counter() - started)
+
+
+def ensure_img2dataset(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} with img2dataset (once; a few minutes)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "img2dataset"], check=True)
+    return python
+
+
+def _run(command: list[str], env: dict | None = None) -> dict:
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"{command[0]} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    parser.add_argument("--server", choices=("auto", "nginx", "aiohttp"), default="auto")
+    parser.add_argument("--img2dataset-venv", type=Path, default=IMG2DATASET_VENV)
+    parser.add_argument("--skip-img2dataset", action="store_true")
+    args = parser.parse_args()
+    if args.images < 100 or args.concurrency < 1:
+        parser.error("--images must be at least 100 and --concurrency at least 1")
+
+    folder = make_corpus(args.images)
+    cores = os.cpu_count() or 1
+    names = sorted(p.name for p in folder.glob("*.jpg"))
+    theirs_python = None if args.skip_img2dataset else ensure_img2dataset(args.img2dataset_venv)
+    results = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-download-") as tmp,
+        serve(folder, kind=args.server) as (base, server),
+    ):
+        tmp = Path(tmp)
+        catalog = tmp / "catalog.csv"
+        catalog.write_text(
+            "product_id,image_url\n" + "".join(f"p{i},{base}/{n}\n" for i, n in enumerate(names))
+        )
+        (tmp / "urls.txt").write_text("".join(f"{base}/{n}\n" for n in names))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        results["ours"] = _run(
+            [sys.executable, "-c", OURS, str(catalog), str(tmp / "home"), str(args.concurrency)],
+            env,
+        )
+        if theirs_python:
+            threads = max(1, args.concurrency // cores)
+            theirs_env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+            results["img2dataset"] = _run(
+                [
+                    str(theirs_python),
+                    "-c",
+                    THEIRS,
+                    str(tmp / "urls.txt"),
+                    str(tmp / "i2d"),
+                    str(cores),
+                    str(threads),
+                ],
+                theirs_env,
+            )
+    limit = cpu_limit(folder)
+
+    print(f"corpus: {len(names)} JPEGs ~800x1000 from {folder}; server: {server}; {cores} cores")
+    print(f"{'downloader':<14} {'ok':>6} {'seconds':>8} {'images/s':>9}")
+    rates = {}
+    for name, result in results.items():
+        rates[name] = result["ok"] / result["run_s"]
+        print(f"{name:<14} {result['ok']:>6} {result['run_s']:>8.1f} {rates[name]:>9.1f}")
+    print(f"{'CPU limit':<14} {'':>6} {'':>8} {limit:>9.1f}  (decode+resize+encode, no network)")
+    if "img2dataset" in rates:
+        print(f"ratio ours / img2dataset: {rates['ours'] / rates['img2dataset']:.2f}x (goal >= 3)")
+    print(f"ours / CPU limit: {rates['ours'] / limit:.0%} (goal >= 70%)")
+
+
+if __name__ == "__main__":
+    main()
