@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format benchmark clean
+.PHONY: install demo test lint format benchmark benchmark-download clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/score_memory.py
 	$(BIN)/python benchmarks/warehouse.py
 	$(BIN)/python benchmarks/similar.py
+
+# The downloader against img2dataset (installed once into benchmarks/.venv-img2dataset) on a
+# local nginx when installed (apt-get install nginx-light), and memory from 10k to 100k URLs.
+benchmark-download: $(STAMP)
+	$(BIN)/python benchmarks/download.py
+	$(BIN)/python benchmarks/download_memory.py
 
 clean:
 	rm -rf $(VENV) fashion-home .pytest_cache

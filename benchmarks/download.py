@@ -1,6 +1,6 @@
 """Benchmark: this project's downloader against img2dataset, and the CPU limit, in one run.
 
-N product-like JPEGs of about 800 x 1,000 are served from loopback by a separate process (nginx
+N product-like JPEGs of 800 x 800 are served from loopback by a separate process (nginx
 when installed). Each downloader fetches all of them and stores them resized to a shorter side
 of 256 (aspect kept, JPEG quality 90) with the same concurrency budget; img2dataset runs from a
 virtual environment of its own (its pins conflict with ours), created on first use. The CPU
@@ -40,10 +40,15 @@ import json, sys, time
 started = time.perf_counter()
 from fashion_model.download import DownloadConfig
 from fashion_model.ingest import ingest_source
+import pyarrow as pa
+pa.Table.from_pylist([{"x": 1}])  # pyarrow imports pandas on first use (img2dataset at import)
 imported = time.perf_counter()
 catalog, home, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import os
 config = DownloadConfig(concurrency=concurrency, per_host=concurrency, per_host_rate=0,
-                        allow_private=True, image_size=256, jpeg_quality=90, retries=0)
+                        allow_private=True, image_size=256, jpeg_quality=90, retries=0,
+                        cpu_pool=os.environ.get("BENCH_POOL", "thread"),
+                        cpu_workers=int(os.environ.get("BENCH_WORKERS", "0")))
 summary = ingest_source(catalog, f"{home}/manifests/bench", f"{home}/images", config)
 print(json.dumps({"import_s": imported - started, "run_s": time.perf_counter() - imported,
                   "ok": summary.statuses.get("ok", 0), "statuses": summary.statuses}))
@@ -69,22 +74,26 @@ print(json.dumps({"import_s": imported - started, "run_s": run, "ok": ok}))
 
 
 def _draw(job: tuple[int, str]) -> None:
+    """A packshot: the synthetic garment centred on its backdrop, 800 x 800, light grain."""
+    from PIL import Image
+
     from fashion_model.synth import draw_photo, sample_garment
 
     index, path = job
     rng = np.random.default_rng([2026, index])
     photo = draw_photo(sample_garment(rng), rng)
-    photo = photo.resize((800, round(800 * photo.height / photo.width)))
-    grain = rng.normal(0, 4, size=(photo.height, photo.width, 1))  # sensor-like texture
-    pixels = np.clip(np.asarray(photo, dtype=float) + grain, 0, 255).astype(np.uint8)
-    from PIL import Image
-
+    side = max(photo.size)
+    square = Image.new("RGB", (side, side), photo.getpixel((0, 0)))
+    square.paste(photo, ((side - photo.width) // 2, (side - photo.height) // 2))
+    square = square.resize((800, 800), Image.LANCZOS)
+    grain = rng.normal(0, 1.5, size=(800, 800, 1))  # sensor-like texture
+    pixels = np.clip(np.asarray(square, dtype=float) + grain, 0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path, "JPEG", quality=90)
 
 
 def make_corpus(count: int) -> Path:
-    """N photos of about 800 x 1,000 (cached under benchmarks/.data between runs)."""
-    folder = DATA / f"download-{count}"
+    """N packshots of 800 x 800 (cached under benchmarks/.data between runs)."""
+    folder = DATA / f"download-800-{count}"
     done = folder / ".complete"
     if done.exists():
         return folder
@@ -140,6 +149,7 @@ def main() -> None:
     folder = make_corpus(args.images)
     cores = os.cpu_count() or 1
     names = sorted(p.name for p in folder.glob("*.jpg"))
+    sizes = [p.stat().st_size for p in folder.glob("*.jpg")]
     theirs_python = None if args.skip_img2dataset else ensure_img2dataset(args.img2dataset_venv)
     results = {}
     with (
@@ -174,7 +184,10 @@ def main() -> None:
             )
     limit = cpu_limit(folder)
 
-    print(f"corpus: {len(names)} JPEGs ~800x1000 from {folder}; server: {server}; {cores} cores")
+    print(
+        f"corpus: {len(names)} JPEGs 800x800 ({np.mean(sizes) / 1024:.0f} KiB on average) "
+        f"from {folder}; server: {server}; {cores} cores"
+    )
     print(f"{'downloader':<14} {'ok':>6} {'seconds':>8} {'images/s':>9}")
     rates = {}
     for name, result in results.items():

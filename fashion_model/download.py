@@ -15,7 +15,7 @@ import os
 import random
 import socket
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -70,7 +70,8 @@ class DownloadConfig:
     allow_networks: tuple[str, ...] = ()  # non-public networks allowed anyway ("127.0.0.1/32")
     honor_robots: bool = True  # X-Robots-Tag noai / noimageai -> status "disallowed"
     user_agent: str = USER_AGENT
-    cpu_workers: int = 0  # image threads; 0: one per core
+    cpu_workers: int = 0  # image workers; 0: one per core
+    cpu_pool: str = "thread"  # "thread" or "process" for decode/resize/encode
 
 
 def is_retryable(status: str, http_status: int | None) -> bool:
@@ -199,7 +200,7 @@ class Downloader:
         self.limiters: dict[str, AsyncLimiter] = {}
         self.tasks: set[asyncio.Task] = set()
         self.session: aiohttp.ClientSession | None = None
-        self.pool: ThreadPoolExecutor | None = None
+        self.pool: ThreadPoolExecutor | ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> Downloader:
         self.images_root.mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,10 @@ class Downloader:
             auto_decompress=True,
         )
         workers = config.cpu_workers or max(1, os.cpu_count() or 1)
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-cpu")
+        if config.cpu_pool == "process":
+            self.pool = ProcessPoolExecutor(max_workers=workers)
+        else:
+            self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-cpu")
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -413,7 +417,7 @@ class Downloader:
         loop = asyncio.get_running_loop()
         config = self.config
         try:
-            processed, sha256, relative = await loop.run_in_executor(
+            stored = await loop.run_in_executor(
                 self.pool,
                 _process_and_store,
                 body,
@@ -426,24 +430,23 @@ class Downloader:
             return Outcome("too_large", str(error)[:300], 200)
         except InvalidImage as error:
             return Outcome("invalid_image", str(error)[:300], 200)
-        return Outcome(
-            "ok",
-            None,
-            200,
-            sha256,
-            relative,
-            processed.width,
-            processed.height,
-            processed.original_width,
-            processed.original_height,
-            len(processed.data),
-        )
+        return Outcome("ok", None, 200, *stored)
 
 
-def _process_and_store(body, image_size, quality, max_pixels, images_root):
+def _process_and_store(body, image_size, quality, max_pixels, images_root) -> tuple:
+    """Worker: decode, resize, encode and store; returns the Outcome fields from sha256 to
+    bytes (small, so that a process pool sends little back)."""
     processed = process_image(body, image_size, quality, max_pixels)
     sha256, relative = store.put(images_root, processed.data)
-    return processed, sha256, relative
+    return (
+        sha256,
+        relative,
+        processed.width,
+        processed.height,
+        processed.original_width,
+        processed.original_height,
+        len(processed.data),
+    )
 
 
 async def _download_all(urls: list[str], config: DownloadConfig, images_root: Path):

@@ -50,13 +50,15 @@ def process_image(
         if image.format == "JPEG":
             # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work.
             image.draft("RGB", _draft_size(image.size, shorter_side))
-        image = ImageOps.exif_transpose(image)
+        if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation; 1 is upright (no copy)
+            image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             flat = Image.new("RGB", image.size, (255, 255, 255))
             flat.paste(image, mask=image.getchannel("A"))
             image = flat
-        image = image.convert("RGB")
+        if image.mode != "RGB":
+            image = image.convert("RGB")
         image = resize_shorter_side(image, shorter_side)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality)

@@ -96,20 +96,21 @@ class History:
             return
         self.tmp = tempfile.TemporaryDirectory(prefix="fashion-ingest-")
         self.con = duckdb.connect(str(Path(self.tmp.name) / "history.duckdb"))
-        self.con.execute("SET memory_limit = '256MB'").fetchall()
+        self.con.execute("SET memory_limit = '64MB'").fetchall()
+        self.con.execute("SET threads = 1").fetchall()
         self.con.execute("SET preserve_insertion_order = false").fetchall()
         order = pa.table({"file": [str(f) for f in files], "rank": list(range(len(files)))})
         self.con.register("file_order", order)
         columns = ", ".join(OUTCOME_COLUMNS)
+        # A plain streaming copy (no sort, no window over the whole history: those hold it all
+        # in memory); the newest outcome of a key is picked per chunk, among a few rows.
         self.con.execute(
             f"""
             CREATE TABLE history AS
-            SELECT source_id, url, {columns}
+            SELECT source_id, url, {columns}, rank, file_row_number AS row_number
             FROM read_parquet($files, filename = 'file', file_row_number = true,
                               union_by_name = true)
             JOIN file_order USING (file)
-            QUALIFY row_number() OVER (
-                PARTITION BY source_id, url ORDER BY rank DESC, file_row_number DESC) = 1
             """,
             {"files": [str(f) for f in files]},
         ).fetchall()
@@ -125,7 +126,12 @@ class History:
         self.con.register("chunk_keys", keys)
         try:
             found = self.con.sql(
-                "SELECT DISTINCT h.* FROM history h JOIN chunk_keys USING (source_id, url)"
+                """
+                SELECT h.* EXCLUDE (rank, row_number)
+                FROM history h JOIN (SELECT DISTINCT * FROM chunk_keys) USING (source_id, url)
+                QUALIFY row_number() OVER (
+                    PARTITION BY source_id, url ORDER BY rank DESC, row_number DESC) = 1
+                """
             ).to_arrow_table()
         finally:
             self.con.unregister("chunk_keys")
@@ -223,7 +229,7 @@ async def _run(
                 summary.downloaded += 1
 
                 def done(outcome, seq=seq, base=base):
-                    rows.add(seq, {**base, **asdict(outcome)}, new=True)
+                    rows.add(seq, {**base, **vars(outcome)}, new=True)
 
                 await downloader.submit(record.url, done)
 

@@ -58,6 +58,9 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["ingest", "{tmp}/missing.json"], "missing.json: source file not found"),
         (["ingest", "{tmp}/broken.json"], "broken.json: not valid JSON"),
         (["ingest", "{tmp}/catalog.csv", "--split", "holdout"], "--split 'holdout' is not one of"),
+        (["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"], "--jpeg-quality must be at least"),
+        (["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"], "--per-host-rate -1.0: must be"),
+        (["ingest", "{tmp}/bad_row.csv"], "bad_row.csv:3: empty product_id"),
         (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
         (["report", "--home", "{tmp}", "--task", "fabric"], "unknown task 'fabric'"),
@@ -70,6 +73,7 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     (tmp_path / "broken.json").write_text("{nope")
     (tmp_path / "catalog.csv").write_text("product_id,image_url\n")
+    (tmp_path / "bad_row.csv").write_text("product_id,image_url\na,http://x/a.jpg\n,http://x/b\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("x")
     (tmp_path / "catalog").mkdir()
