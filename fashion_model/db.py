@@ -40,6 +40,10 @@ def migrations() -> list[tuple[int, Path]]:
     return found
 
 
+class WarehouseBusy(FashionError):
+    """Another process holds the database file open for writing (DuckDB's own file lock)."""
+
+
 def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer applies pending migrations first (each in one transaction)."""
     db_path = Path(db_path)
@@ -52,7 +56,7 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
         message = str(error).splitlines()[0]
         holder = re.search(r"PID (\d+)", message)
         if holder:
-            raise FashionError(
+            raise WarehouseBusy(
                 f"{db_path}: another process (PID {holder.group(1)}) is writing this database; "
                 "run again when it has finished"
             ) from None

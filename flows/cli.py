@@ -750,11 +750,24 @@ def index_command(
 
 def _open_warehouse(home: Path | None, db: Path | None, need_products: bool):
     """Open the warehouse read-only, refuse one that cannot answer, say what is being read."""
-    from fashion_model.db import connect
+    from fashion_model.db import WarehouseBusy, connect
+    from fashion_model.ops import snapshot_age, snapshot_path
     from fashion_model.report import check_warehouse
 
     path = Home.resolve(home, db=db).db
-    con = connect(path, read_only=True)
+    note = ""
+    try:
+        con = connect(path, read_only=True)
+    except WarehouseBusy as busy:
+        # A writer holds the file: read the snapshot the last nightly run published.
+        snapshot = snapshot_path(path)
+        if not snapshot.is_file():
+            raise FashionError(
+                f"{busy}; no snapshot {snapshot} to read meanwhile (each nightly run publishes one)"
+            ) from None
+        con = connect(snapshot, read_only=True)
+        note = f"; {path.name} is being written, so this is the snapshot, {snapshot_age(snapshot)}"
+        path = snapshot
     try:
         refresh = check_warehouse(con, str(path), need_products)
     except BaseException:
@@ -764,7 +777,7 @@ def _open_warehouse(home: Path | None, db: Path | None, need_products: bool):
         model = refresh["model_version"] or "none: nothing scored yet"
         console.print(
             f"reading {path} (model {model}, refreshed {refresh['refreshed_at']:%Y-%m-%d %H:%M} "
-            "UTC)",
+            f"UTC{note})",
             highlight=False,
             soft_wrap=True,
         )
@@ -820,8 +833,18 @@ def nightly_command(
         str | None, typer.Option("--as-of", help="The run's date [default today].")
     ] = None,
     allow_private: Annotated[bool, typer.Option("--allow-private")] = False,
+    stage_timeout_minutes: Annotated[
+        float, typer.Option("--stage-timeout-minutes", help="Time limit of each stage.")
+    ] = 240.0,
+    lock_wait_minutes: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait-minutes", help="Wait this long for a run that is writing the database."
+        ),
+    ] = 0.0,
 ) -> None:
-    """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report."""
+    """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report, and
+    publish HOME/fashion-snapshot.duckdb for readers."""
     from fashion_model.labels import default_label_map
     from fashion_model.registry import resolve_version
     from fashion_model.sources import open_source
@@ -835,8 +858,18 @@ def nightly_command(
     _check_writable(Home.resolve(home).db, models / version / "label_map.csv")
     from flows.nightly import nightly
 
-    result = nightly(str(catalog), _home(home), name, retailer, day, allow_private=allow_private)
-    _print_summary("nightly", {"chart": result["report"]["chart"], **result["score"]})
+    result = nightly(
+        str(catalog),
+        _home(home),
+        name,
+        retailer,
+        day,
+        allow_private=allow_private,
+        stage_timeout_minutes=stage_timeout_minutes,
+        lock_wait_minutes=lock_wait_minutes,
+    )
+    summary = {"chart": result["report"]["chart"], "snapshot": result["snapshot"]}
+    _print_summary("nightly", {**summary, **result["score"]})
 
 
 @app.command("demo")

@@ -1,14 +1,52 @@
-"""Flow `nightly`: ingest a catalog -> score it into DuckDB -> report trends."""
+"""Flow `nightly`: ingest a catalog -> score it into DuckDB -> report trends -> snapshot.
+
+The whole run holds the warehouse's writer lock (a second run fails at once naming the first,
+or waits `lock_wait_minutes`); each stage has a timeout; a failed stage fails the run with a
+message that names the stage, the cause and the command that resumes it. At the end the
+database is published as HOME/fashion-snapshot.duckdb for the read-only commands.
+"""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
+from fashion_model.errors import FashionError, StageFailed
+from fashion_model.home import Home
+from fashion_model.labels import default_label_map
+from fashion_model.ops import publish_snapshot, warehouse_lock
+from fashion_model.registry import resolve_version
+from fashion_model.sources import open_source
 from flows.ingest import ingest
 from flows.report import report
 from flows.score import score
+from tasks.common import run_holder
+
+
+def run_stage(stage: str, resume: str, minutes: float, subflow, *args, **kwargs):
+    """Run a subflow with a timeout; turn its failure into one line naming stage and resume."""
+    try:
+        return subflow.with_options(timeout_seconds=minutes * 60)(*args, **kwargs)
+    except Exception as error:
+        cause = " ".join(str(error).split()) or type(error).__name__
+        if "timed out" in cause.lower() or isinstance(error, TimeoutError):
+            cause = f"timed out after {minutes:g} min ({cause})"
+        raise StageFailed(f"stage '{stage}' failed: {cause[:500]}; resume with: {resume}") from None
+
+
+def check_nightly_parameters(
+    catalog: str, home: str | None, model: str, concurrency: int, **numbers: float
+) -> None:
+    """Everything a run needs, checked before any work: a bad parameter fails at once."""
+    if concurrency < 1:
+        raise FashionError(f"parameter concurrency={concurrency}: must be at least 1")
+    for name, value in numbers.items():
+        if value is None or value < 0:
+            raise FashionError(f"parameter {name}={value!r}: must be 0 or more")
+    open_source(Path(catalog), default_label_map())
+    resolve_version(Home.resolve(home).models, model)
 
 
 @flow(name="nightly", log_prints=True)
@@ -25,18 +63,57 @@ def nightly(
     concurrency: int = 64,
     retry_failed: bool = True,
     per_host_rate: float = 50.0,
+    stage_timeout_minutes: float = 240.0,
+    lock_wait_minutes: float = 0.0,
 ) -> dict:
     """`name` stays the same night after night so that incremental runs find their history;
     by default each night also retries the previous nights' transient failures."""
-    ingested = ingest(
+    check_nightly_parameters(
         catalog,
-        home=home,
-        name=name,
-        allow_private=allow_private,
+        home,
+        model,
         concurrency=concurrency,
-        retry_failed=retry_failed,
         per_host_rate=per_host_rate,
+        stage_timeout_minutes=stage_timeout_minutes,
+        lock_wait_minutes=lock_wait_minutes,
     )
-    scored = score([name], home=home, model=model, as_of=as_of, retailer=retailer)
-    reported = report(home=home, task=report_task, retailer=report_retailer)
-    return {"ingest": ingested, "score": scored, "report": reported}
+    paths = Home.resolve(home).ensure()
+    where = f"--home {paths.root}"
+    stage, minutes = run_stage, stage_timeout_minutes
+    with warehouse_lock(paths.db, run_holder(), lock_wait_minutes * 60):
+        ingested = stage(
+            "ingest",
+            f"fashion nightly {catalog} {where} --name {name} (finished downloads are kept)",
+            minutes,
+            ingest,
+            catalog,
+            home=home,
+            name=name,
+            allow_private=allow_private,
+            concurrency=concurrency,
+            retry_failed=retry_failed,
+            per_host_rate=per_host_rate,
+        )
+        scored = stage(
+            "score",
+            f"fashion score {where} --manifest {name}, then fashion report {where}",
+            minutes,
+            score,
+            [name],
+            home=home,
+            model=model,
+            as_of=as_of,
+            retailer=retailer,
+        )
+        reported = stage(
+            "report",
+            f"fashion report {where} --task {report_task}",
+            minutes,
+            report,
+            home=home,
+            task=report_task,
+            retailer=report_retailer,
+        )
+        snapshot = publish_snapshot(paths.db)
+    get_run_logger().info("published the read-only snapshot %s", snapshot)
+    return {"ingest": ingested, "score": scored, "report": reported, "snapshot": str(snapshot)}

@@ -8,6 +8,8 @@ from prefect import flow
 
 from fashion_model.home import Home
 from fashion_model.manifest import manifest_kind, resolve_manifest
+from fashion_model.ops import warehouse_lock
+from tasks.common import run_holder
 from tasks.score import load_catalog_run, score_manifest_images, update_similarity_index
 
 
@@ -25,13 +27,14 @@ def score(
     paths = Home.resolve(home, db=db).ensure()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
     as_of = as_of or date.today()
-    loads = [
-        load_catalog_run(paths.db, manifest, as_of, retailer)
-        for manifest in resolved
-        if manifest_kind(manifest) == "catalog"
-    ]
-    scored = score_manifest_images(
-        paths.db, resolved, paths.images, paths.models, model, batch_size, rescore
-    )
-    index = update_similarity_index(paths.db, rebuild=rescore)
+    with warehouse_lock(paths.db, run_holder()):  # re-entered when nightly holds it
+        loads = [
+            load_catalog_run(paths.db, manifest, as_of, retailer)
+            for manifest in resolved
+            if manifest_kind(manifest) == "catalog"
+        ]
+        scored = score_manifest_images(
+            paths.db, resolved, paths.images, paths.models, model, batch_size, rescore
+        )
+        index = update_similarity_index(paths.db, rebuild=rescore)
     return {"catalog_loads": loads, **scored, "similarity_index": index}

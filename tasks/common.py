@@ -25,6 +25,15 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     return False
 
 
+def run_holder() -> str:
+    """Who is writing, for the warehouse lock: 'flow run nightly/amber-fox (id)', or the PID."""
+    from prefect.runtime import flow_run
+
+    if flow_run.id:
+        return f"flow run {flow_run.flow_name}/{flow_run.name} ({flow_run.id})"
+    return "a fashion command"
+
+
 def publish_summary(key: str, summary: dict, description: str) -> None:
     """A Prefect table artifact with one row per figure of a stage's summary."""
     rows = [{"figure": name, "value": str(value)} for name, value in summary.items()]

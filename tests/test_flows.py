@@ -209,3 +209,75 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
         failed = fashion("similar", *args)
         assert failed.returncode == 2 and message in failed.stderr, failed.stderr
         assert "Traceback" not in failed.stderr
+
+
+def _fashion_cli(*args, home):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_readers_use_the_snapshot_while_a_writer_holds_the_database(flow_home):
+    home, _, result = flow_home
+    assert result["snapshot"] == str(home / "fashion-snapshot.duckdb")
+    query = ("sql", "attribute_share", "--param", "task=color", "--format", "json")
+    direct = _fashion_cli(*query, home=home)
+    assert direct.returncode == 0 and "snapshot" not in direct.stderr
+    writer = duckdb.connect(str(home / "fashion.duckdb"))  # holds DuckDB's file lock
+    try:
+        fallback = _fashion_cli(*query, home=home)
+    finally:
+        writer.close()
+    assert fallback.returncode == 0, fallback.stderr
+    assert "fashion-snapshot.duckdb" in fallback.stderr
+    assert "is being written, so this is the snapshot, published" in fallback.stderr
+    assert json.loads(fallback.stdout) == json.loads(direct.stdout)
+
+
+def test_a_second_nightly_is_refused_naming_the_run_that_writes(flow_home, catalog_server):
+    import subprocess
+    import sys
+    import time
+
+    from fashion_model.errors import FashionError
+    from flows.nightly import nightly
+
+    home, _, _ = flow_home
+    folder, _ = catalog_server
+    hold = (
+        "import sys, time\n"
+        "from fashion_model.ops import warehouse_lock\n"
+        "with warehouse_lock(sys.argv[1], 'flow run nightly/eager-otter (1234)'):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(home / "fashion.duckdb")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(FashionError, match=r"being written by flow run nightly/eager-otter"):
+            nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
+                    lock_wait_minutes=0.02)  # fmt: skip
+        assert 1.0 <= time.monotonic() - started < 60
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_failed_stage_names_itself_and_the_resume_command(flow_home, catalog_server):
+    from fashion_model.errors import StageFailed
+    from flows.nightly import nightly
+
+    home, _, _ = flow_home
+    folder, _ = catalog_server
+    with pytest.raises(StageFailed) as failed:
+        nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
+                per_host_rate=0, report_task="fabric")  # fmt: skip
+    message = str(failed.value)
+    assert message.startswith("stage 'report' failed: ") and "fabric" in message
+    assert message.endswith(f"resume with: fashion report --home {home} --task fabric")
+    # ingest and score ran again and found nothing left to do; the lock is free again
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM products").fetchall()[0][0] > 0
