@@ -8,6 +8,7 @@ database is published as HOME/fashion-snapshot.duckdb for the read-only commands
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from fashion_model.home import Home
 from fashion_model.labels import default_label_map
 from fashion_model.ops import publish_snapshot, warehouse_lock
 from fashion_model.registry import resolve_version
+from fashion_model.runs import notify
 from fashion_model.sources import open_source
 from flows.ingest import ingest
 from flows.report import report
 from flows.score import score
 from tasks.common import run_holder
+from tasks.report import compare_with_previous_run
 
 
 def run_stage(stage: str, resume: str, minutes: float, subflow, *args, **kwargs):
@@ -65,22 +68,45 @@ def nightly(
     per_host_rate: float = 50.0,
     stage_timeout_minutes: float = 240.0,
     lock_wait_minutes: float = 0.0,
+    notify_url: str | None = None,
 ) -> dict:
     """`name` stays the same night after night so that incremental runs find their history;
-    by default each night also retries the previous nights' transient failures."""
-    check_nightly_parameters(
-        catalog,
-        home,
-        model,
-        concurrency=concurrency,
-        per_host_rate=per_host_rate,
-        stage_timeout_minutes=stage_timeout_minutes,
-        lock_wait_minutes=lock_wait_minutes,
-    )
-    paths = Home.resolve(home).ensure()
+    by default each night also retries the previous nights' transient failures.
+
+    `notify_url` (or $FASHION_NOTIFY_URL): a webhook that gets a JSON POST when the run fails or
+    is flagged by the comparison with the previous run; a receiver that does not answer never
+    fails the run."""
+    root = Home.resolve(home).root
+    notify_url = notify_url or os.environ.get("FASHION_NOTIFY_URL") or None
+    as_of = as_of or date.today()
+    holder = run_holder()
+    try:
+        check_nightly_parameters(catalog, home, model, concurrency=concurrency,
+                                 per_host_rate=per_host_rate,
+                                 stage_timeout_minutes=stage_timeout_minutes,
+                                 lock_wait_minutes=lock_wait_minutes)  # fmt: skip
+        paths = Home.resolve(home).ensure()
+        result = _nightly(paths, holder, catalog, home, name, retailer, as_of, model,
+                          report_task, report_retailer, allow_private, concurrency, retry_failed,
+                          per_host_rate, stage_timeout_minutes, lock_wait_minutes)  # fmt: skip
+    except Exception as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
+        get_run_logger().info(notify(notify_url, payload))
+        raise
+    comparison = result["comparison"]
+    if comparison["flagged"]:
+        payload = {"status": "flagged", "run": holder, "home": str(root), **comparison}
+        get_run_logger().info(notify(notify_url, payload))
+    return result
+
+
+def _nightly(paths, holder, catalog, home, name, retailer, as_of, model, report_task,
+             report_retailer, allow_private, concurrency, retry_failed, per_host_rate,
+             minutes, lock_wait_minutes) -> dict:  # fmt: skip
     where = f"--home {paths.root}"
-    stage, minutes = run_stage, stage_timeout_minutes
-    with warehouse_lock(paths.db, run_holder(), lock_wait_minutes * 60):
+    stage = run_stage
+    with warehouse_lock(paths.db, holder, lock_wait_minutes * 60):
         ingested = stage(
             "ingest",
             f"fashion nightly {catalog} {where} --name {name} (finished downloads are kept)",
@@ -114,6 +140,15 @@ def nightly(
             task=report_task,
             retailer=report_retailer,
         )
+        comparison = compare_with_previous_run(
+            paths.db, as_of, name, ingested["records"], ingested["failure_rate"]
+        )
         snapshot = publish_snapshot(paths.db)
     get_run_logger().info("published the read-only snapshot %s", snapshot)
-    return {"ingest": ingested, "score": scored, "report": reported, "snapshot": str(snapshot)}
+    return {
+        "ingest": ingested,
+        "score": scored,
+        "report": reported,
+        "comparison": comparison,
+        "snapshot": str(snapshot),
+    }

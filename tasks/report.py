@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from fashion_model.db import connect
 from fashion_model.report import plot_shares, run_report, share_table, write_csv
+from fashion_model.runs import compare_and_record
 
 
 @task(name="attribute-trend-report", cache_policy=NO_CACHE)
@@ -31,3 +33,22 @@ def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: st
         description=f"{task_name} trend for {scope}",
     )
     return {"csv": str(csv_path), "chart": str(chart), "table": table.to_string()}
+
+
+@task(name="compare-with-previous-run", cache_policy=NO_CACHE)
+def compare_with_previous_run(
+    db: Path, as_of: date, manifest: str, records: int, failure_rate: float
+) -> dict:
+    """Flag what moved since the previous nightly run; a markdown artifact shows it."""
+    with connect(db) as con:
+        comparison = compare_and_record(con, as_of, manifest, records, failure_rate)
+    create_markdown_artifact(
+        key="nightly-comparison",
+        markdown=comparison.markdown(),
+        description="This nightly run against the previous one"
+        + (" (FLAGGED)" if comparison.flagged else ""),
+    )
+    logger = get_run_logger()
+    for flag in comparison.flags:
+        logger.warning("flagged: %s", flag)
+    return comparison.as_dict()

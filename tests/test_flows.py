@@ -1,6 +1,9 @@
 """End to end through Prefect: `retrain` then `nightly` on a tiny catalog served from loopback."""
 
 import json
+import socket
+from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -272,12 +275,82 @@ def test_a_failed_stage_names_itself_and_the_resume_command(flow_home, catalog_s
 
     home, _, _ = flow_home
     folder, _ = catalog_server
-    with pytest.raises(StageFailed) as failed:
+    with webhook_receiver() as (url, received), pytest.raises(StageFailed) as failed:
         nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
-                per_host_rate=0, report_task="fabric")  # fmt: skip
+                per_host_rate=0, report_task="fabric", notify_url=url)  # fmt: skip
     message = str(failed.value)
+    assert [r["status"] for r in received] == ["failed"]
+    assert received[0]["message"] == message and "nightly/" in received[0]["run"]
     assert message.startswith("stage 'report' failed: ") and "fabric" in message
     assert message.endswith(f"resume with: fashion report --home {home} --task fabric")
     # ingest and score ran again and found nothing left to do; the lock is free again
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM products").fetchall()[0][0] > 0
+
+
+@contextmanager
+def webhook_receiver():
+    """A local webhook receiver: yields (url, list of the JSON bodies it was sent)."""
+    from aiohttp import web
+
+    from fashion_model.server import running_app
+
+    received: list[dict] = []
+
+    async def hook(request):
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    with running_app(app) as base:
+        yield f"{base}/hook", received
+
+
+@contextmanager
+def silent_socket():
+    """A URL whose server accepts the connection and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+
+
+def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catalog_server,
+                                                               tmp_path):  # fmt: skip
+    from flows.nightly import nightly
+
+    home, _, first = flow_home
+    folder, _ = catalog_server
+    assert first["comparison"]["previous_as_of"] is None and not first["comparison"]["flagged"]
+    # the next night the catalog lost 60% of its products
+    lines = (folder / "catalog.csv").read_text().splitlines()
+    products = sorted({line.split(",")[0] for line in lines[1:]})
+    kept = set(products[: len(products) * 2 // 5])
+    smaller = tmp_path / "catalog.csv"
+    smaller.write_text("\n".join([lines[0], *(x for x in lines[1:] if x.split(",")[0] in kept)]))
+    tomorrow = date.today() + timedelta(days=1)
+    with silent_socket() as url:  # a receiver that never answers does not fail the run
+        second = nightly(str(smaller), home=str(home), allow_private=True, per_host_rate=0,
+                         as_of=tomorrow, notify_url=url)  # fmt: skip
+    comparison = second["comparison"]
+    assert comparison["previous_as_of"] == date.today().isoformat()
+    assert comparison["products"] == len(kept) and comparison["added"] == 0
+    assert comparison["delisted"] == comparison["previous_products"] - len(kept)
+    assert comparison["flagged"] and any("delisted" in f for f in comparison["flags"])
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT as_of, flagged, delisted FROM nightly_runs ORDER BY as_of")
+        assert rows.fetchall()[-1] == (tomorrow, True, comparison["delisted"])
+    with webhook_receiver() as (url, received):
+        again = nightly(str(smaller), home=str(home), allow_private=True, per_host_rate=0,
+                        as_of=tomorrow + timedelta(days=1), notify_url=url)  # fmt: skip
+    assert not again["comparison"]["flagged"] and received == []  # nothing moved: no message
+
+
+def test_a_webhook_that_does_not_answer_is_reported_not_raised():
+    from fashion_model.runs import notify
+
+    with silent_socket() as url:
+        outcome = notify(url, {"status": "failed"}, timeout=0.5)
+    assert outcome.startswith(f"webhook {url} failed: ") and "the run goes on" in outcome
+    assert notify(None, {}) == "no webhook configured"
