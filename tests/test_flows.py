@@ -354,3 +354,50 @@ def test_a_webhook_that_does_not_answer_is_reported_not_raised():
         outcome = notify(url, {"status": "failed"}, timeout=0.5)
     assert outcome.startswith(f"webhook {url} failed: ") and "the run goes on" in outcome
     assert notify(None, {}) == "no webhook configured"
+
+
+def test_gc_lists_then_removes_only_garbage(flow_home):
+    import io
+    import shutil
+
+    from fashion_model import store
+    from fashion_model.registry import production_version
+
+    home = flow_home[0]
+    db = home / "fashion.duckdb"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 50), (1, 2, 3)).save(buffer, "JPEG")
+    _, orphan = store.put(home / "images", buffer.getvalue())
+    journal = home / "manifests" / ".catalog.journal-20990101T000000-deadbeef"
+    journal.mkdir()
+    shutil.copy(next((home / "manifests" / "catalog").glob("part-*.parquet")), journal)
+    production = production_version(home / "models")
+    counts = "SELECT model_version, count(*) FROM {} GROUP BY ALL ORDER BY ALL"
+    with duckdb.connect(str(db)) as con:
+        for table in ("scores", "embeddings", "predictions"):
+            con.execute(f"INSERT INTO {table} SELECT * REPLACE ('old-model' AS model_version) "
+                        f"FROM {table} WHERE model_version = ? LIMIT 5", [production])  # fmt: skip
+        before = {t: con.execute(counts.format(t)).fetchall() for t in ("scores", "predictions")}
+    assert ("old-model", 5) in before["scores"]
+
+    dry = _fashion_cli("gc", home=home)
+    assert dry.returncode == 0, dry.stderr
+    assert "unreferenced images: 1 " in dry.stderr and orphan in dry.stderr
+    assert "rows of old model versions (old-model): 15" in dry.stderr
+    assert "leftover manifest journals: 1 " in dry.stderr
+    assert "dry run: nothing removed" in dry.stderr
+    assert (home / "images" / orphan).is_file() and journal.is_dir()
+
+    applied = _fashion_cli("gc", "--apply", "--keep-models", "0", home=home)
+    assert applied.returncode == 0, applied.stderr
+    assert not (home / "images" / orphan).exists() and not journal.exists()
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table, rows in before.items():
+            assert con.execute(counts.format(table)).fetchall() == [
+                row for row in rows if row[0] != "old-model"
+            ]
+    for name in ("catalog", "train", "validation"):
+        for path in read_manifest(home / "manifests" / name)["path"].to_pylist():
+            assert path is None or (home / "images" / path).is_file()
+    again = _fashion_cli("gc", home=home)
+    assert "unreferenced images: 0 " in again.stderr and "old model versions: 0" in again.stderr
