@@ -9,7 +9,8 @@ limit is what decode + resize + encode of the same files achieves on all cores w
     .venv/bin/python benchmarks/download.py [--images 2000] [--concurrency 64]
 
 Prints images per second for each, the ratio ours / img2dataset, and ours / CPU limit. Times
-exclude each tool's import (measured separately inside the same subprocess).
+exclude each tool's import (measured separately inside the same subprocess). BENCH_POOL=process
+(and BENCH_WORKERS=N) try a process pool for the image work instead of threads.
 """
 
 from __future__ import annotations
