@@ -401,3 +401,57 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
             assert path is None or (home / "images" / path).is_file()
     again = _fashion_cli("gc", home=home)
     assert "unreferenced images: 0 " in again.stderr and "old model versions: 0" in again.stderr
+
+
+def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
+    trained_home, catalog_server, prefect_harness, tmp_path
+):
+    """SIGKILL the whole `fashion nightly` process group once it writes the warehouse; the
+    database opens, and the next run completes the work with nothing twice."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flows.nightly import nightly
+
+    folder, _ = catalog_server
+    home = tmp_path / "home"
+    shutil.copytree(trained_home / "models", home / "models")
+    command = [sys.executable, "-m", "flows.cli", "nightly", str(folder / "catalog.csv"),
+               "--home", str(home), "--allow-private"]  # fmt: skip
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # fmt: skip
+    try:
+        # Ingest commits the manifest, then scoring writes the warehouse (its WAL appears):
+        # kill it there, in the middle of a write.
+        deadline = time.monotonic() + 180
+        wal = home / "fashion.duckdb.wal"
+        manifest = home / "manifests" / "catalog"
+        while not (manifest.is_dir() and wal.exists()) and time.monotonic() < deadline:
+            assert run.poll() is None, "the nightly run ended before it wrote the warehouse"
+            time.sleep(0.01)
+        assert manifest.is_dir() and wal.exists(), "never saw the scoring stage write"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    assert not (home / "fashion-snapshot.duckdb").exists()  # the run did not finish
+
+    result = nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
+                     per_host_rate=0)  # fmt: skip
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        duplicates = con.execute(
+            "SELECT count(*) FROM (SELECT image_sha256, model_version FROM scores "
+            "GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchall()[0][0]
+        unscored = con.execute(
+            "SELECT count(*) FROM images LEFT JOIN scores USING (image_sha256) "
+            "WHERE scores.image_sha256 IS NULL"
+        ).fetchall()[0][0]
+        products = con.execute("SELECT count(*) FROM products").fetchall()[0][0]
+    assert duplicates == 0 and unscored == 0
+    lines = (folder / "catalog.csv").read_text().splitlines()[1:]
+    assert products == len({line.split(",")[0] for line in lines})
+    assert result["snapshot"] == str(home / "fashion-snapshot.duckdb")
