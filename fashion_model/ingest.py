@@ -29,6 +29,7 @@ from fashion_model.manifest import (
     previous_part_files,
     schema_with_metadata,
 )
+from fashion_model.shards import ShardedFetcher, ShardPool, ingest_shard_folder
 from fashion_model.sources import Source, SourceRecord, iter_records, open_source
 
 CHUNK = 2_000  # records looked up and rows per manifest part
@@ -199,9 +200,15 @@ async def _run(
     config: DownloadConfig,
     images_root: Path,
     retry_failed: bool,
+    shards: ShardPool | None,
+    manifest_dir: Path,
 ) -> None:
     summary = rows.summary
-    async with Downloader(config, images_root) as downloader:
+    if shards is None:
+        fetcher = Downloader(config, images_root)
+    else:
+        fetcher = ShardedFetcher(shards, ingest_shard_folder(manifest_dir), config, images_root)
+    async with fetcher as downloader:
         seq = -1
         for chunk in _chunks(iter_records(source, label_map), CHUNK):
             known = history.lookup(chunk)
@@ -245,13 +252,17 @@ def ingest_source(
     progress: Callable[[int, int | None], None] | None = None,
     retry_failed: bool = False,
     part_rows: int = CHUNK,
+    shards: ShardPool | None = None,
 ) -> IngestSummary:
     """Download every record of `source_path` not already done; commit the manifest at the end.
 
     A rerun skips records already `ok` (same source_id and url) and keeps earlier failures;
     with `retry_failed` it tries the retryable ones (timeouts, connection errors, 429/5xx) again.
     Bad input fails before any download and leaves the manifest as it was; a crash or a kill
-    leaves the finished parts in a journal that the next run picks up."""
+    leaves the finished parts in a journal that the next run picks up.
+
+    `shards` (a ShardPool, e.g. a Dask cluster) downloads in shards on other processes or
+    machines; this process still writes the manifest, in the same order, with the same rows."""
     config = config or DownloadConfig()
     label_map = label_map or default_label_map()
     source = open_source(source_path, label_map, split)
@@ -274,7 +285,8 @@ def ingest_source(
         )
         rows = _Rows(writer, summary, progress, source.records, part_rows)
         try:
-            asyncio.run(_run(source, label_map, history, rows, config, images_root, retry_failed))
+            asyncio.run(_run(source, label_map, history, rows, config, images_root, retry_failed,
+                             shards, manifest_dir))  # fmt: skip
             rows.flush()
         except FashionError:
             writer.abort()  # bad input: the previous manifest stays exactly as it was

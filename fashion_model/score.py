@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from fashion_model.sqlrun import run_script, run_statement, statements
 WRITE_EVERY = 1024  # images per DuckDB transaction
 # DuckDB keeps what a session appended in its buffer pool up to its memory limit (80% of RAM by
 # default), so a writer's memory grew with the catalog. Appending needs little: the limit is
-# lowered while the images are written (benchmarks/score_memory.py) and reset afterwards.
+# lowered while the images are written (ChunkWriter) and reset afterwards.
 APPEND_MEMORY_LIMIT = "128MB"
 SCORE_SQL = SQL_DIR / "score"
 
@@ -129,22 +129,31 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=
     return len(rows)
 
 
-def score_images(
-    con: duckdb.DuckDBPyConnection,
-    manifests: list[Path],
-    images_root: Path,
-    models_root: Path,
-    model_version: str | None = None,
+def prepare(con, manifests: list[Path], models_root: Path, model_version: str | None,
+            rescore: bool):  # fmt: skip
+    """Resolve the model version, record its labels and card in the warehouse, and list the
+    images it has not scored yet: (version, card, todo table, images already scored)."""
+    version = resolve_version(models_root, model_version)
+    card = load_card(models_root, version)
+    label_map = load_label_map(Path(models_root) / version / "label_map.csv")
+    sync_labels(con, label_map)
+    sync_model(con, card, is_production=version == production_version(models_root))
+    todo, already = _todo(con, manifests, version, rescore)
+    return version, card, todo, already
+
+
+def score_batches(
+    net,
+    card,
+    paths: list[str],
+    shas: list[str],
     batch_size: int = 64,
     num_workers: int | None = None,
-    rescore: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    write_every: int = WRITE_EVERY,
     decode: str = "auto",
-) -> ScoreSummary:
-    """Score every ok image of `manifests` not yet scored by the model version, into `con`,
-    one transaction per `write_every` images: a run killed midway keeps what it committed and
-    a rerun scores the rest. Images that fail to decode go to `score_failures`.
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], int]]:
+    """Run the model over image files: per batch, (decoded shas, probabilities, embeddings,
+    failures as (sha256, path, reason), images done so far). The one compute path of the
+    scoring stage, in-process and in scale-out shards alike.
 
     On CUDA the model runs in bf16 autocast with channels_last, batches are pinned, and
     (decode="auto") JPEGs are read as bytes by the workers and decoded on the GPU in batches;
@@ -161,16 +170,7 @@ def score_images(
         # On CPU the model already uses every core and decoding a 256 px JPEG in draft mode is
         # cheap: decoding in the main process measured fastest (benchmarks/score.py).
         num_workers = min(8, os.cpu_count() or 1) if on_gpu else 0
-    version = resolve_version(models_root, model_version)
-    net, card, label_map = load_model(models_root, version)
     net = net.to(device, memory_format=torch.channels_last if on_gpu else torch.preserve_format)
-    sync_labels(con, label_map)
-    sync_model(con, card, is_production=version == production_version(models_root))
-    todo, already = _todo(con, manifests, version, rescore)
-    summary = ScoreSummary(model_version=version, skipped_already_scored=already)
-    thresholds = card.label_thresholds()
-    paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
-    shas = todo.column("sha256").to_pylist()
     if decode_bytes:
         dataset, collate = JpegBytes(paths), collate_bytes
     else:
@@ -185,73 +185,129 @@ def score_images(
         prefetch_factor=4 if workers else None,
     )
     tensor_preset = eval_tensor_preset(card.image_size)
-    started = time.perf_counter()
-    pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
     offset = 0
-    # Chunks are written by one background thread while the model scores the next ones (DuckDB
-    # releases the GIL); at most one write is in flight, and only that thread touches `con`
-    # until the loop ends.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
-    in_flight: list[Future] = []
-
-    def wait_for_writes() -> None:
-        while in_flight:
-            summary.predictions += in_flight.pop().result()
-
-    def flush() -> None:
-        if pending[0] or pending[3]:
-            chunk = (
-                list(pending[0]),
-                np.concatenate(pending[1]),
-                np.concatenate(pending[2]),
-                list(pending[3]),
+    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
+        for images, ok in loader:
+            batch_shas = shas[offset : offset + len(ok)]
+            batch_paths = paths[offset : offset + len(ok)]
+            offset += len(ok)
+            if decode_bytes:
+                images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
+            images = images.to(device, non_blocking=True)
+            if on_gpu:
+                images = images.contiguous(memory_format=torch.channels_last)
+            logits, embeddings = net.logits_and_embeddings(images)
+            logits, embeddings = logits.float().cpu(), embeddings.float().cpu()
+            keep = ok.numpy()
+            failures = []
+            for index in np.flatnonzero(~keep):
+                path = batch_paths[index]
+                reason = "cannot decode" if os.path.exists(path) else "file missing"
+                failures.append((batch_shas[index], path, reason))
+            yield (
+                [s for s, k in zip(batch_shas, keep, strict=True) if k],
+                torch.sigmoid(logits).numpy()[keep],
+                embeddings.numpy()[keep],
+                failures,
+                offset,
             )
-            for part in pending:
-                part.clear()
-            wait_for_writes()
-            in_flight.append(
-                writer.submit(_write, con, version, chunk[0], chunk[1], chunk[2], thresholds,
-                              chunk[3], rescore)
-            )  # fmt: skip
 
-    con.execute(f"SET memory_limit = '{APPEND_MEMORY_LIMIT}'")
-    try:
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
-            for images, ok in loader:
-                batch_shas = shas[offset : offset + len(ok)]
-                batch_paths = paths[offset : offset + len(ok)]
-                offset += len(ok)
-                if decode_bytes:
-                    images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
-                images = images.to(device, non_blocking=True)
-                if on_gpu:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                logits, embeddings = net.logits_and_embeddings(images)
-                logits, embeddings = logits.float().cpu(), embeddings.float().cpu()
-                keep = ok.numpy()
-                summary.failed_to_decode += int((~keep).sum())
-                for index in np.flatnonzero(~keep):
-                    path = batch_paths[index]
-                    reason = "cannot decode" if os.path.exists(path) else "file missing"
-                    pending[3].append((batch_shas[index], path, reason))
-                pending[0].extend(s for s, k in zip(batch_shas, keep, strict=True) if k)
-                pending[1].append(torch.sigmoid(logits).numpy()[keep])
-                pending[2].append(embeddings.numpy()[keep])
-                summary.scored += int(keep.sum())
-                if len(pending[0]) + len(pending[3]) >= write_every:
-                    flush()
-                if progress:
-                    progress(offset, len(paths))
-        flush()
-        wait_for_writes()
-    finally:
-        writer.shutdown(wait=True)
-        con.execute("RESET memory_limit")
+
+class ChunkWriter:
+    """Writes scored chunks into DuckDB from one background thread while the caller computes
+    the next ones (DuckDB releases the GIL): at most one write in flight, and only that thread
+    touches `con` until `close`. DuckDB's memory limit is lowered meanwhile: it keeps what a
+    session appended in its buffer pool up to the limit (benchmarks/score_memory.py)."""
+
+    def __init__(self, con, version: str, thresholds: np.ndarray, replace: bool):
+        self.con, self.version, self.thresholds, self.replace = con, version, thresholds, replace
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
+        self.in_flight: list[Future] = []
+        self.predictions = 0
+
+    def __enter__(self) -> ChunkWriter:
+        self.con.execute(f"SET memory_limit = '{APPEND_MEMORY_LIMIT}'")
+        return self
+
+    def submit(self, shas: list[str], probs, embeddings, failures: list) -> None:
+        self.wait()
+        self.in_flight.append(
+            self.pool.submit(_write, self.con, self.version, shas, probs, embeddings,
+                             self.thresholds, failures, self.replace)
+        )  # fmt: skip
+
+    def wait(self) -> None:
+        while self.in_flight:
+            self.predictions += self.in_flight.pop().result()
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if exc_info[0] is None:
+                self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+            self.con.execute("RESET memory_limit")
+
+
+def finish(con, summary: ScoreSummary, started: float) -> ScoreSummary:
     summary.seconds = time.perf_counter() - started
     # Every run ends by rebuilding the analytics tables, also when it scored nothing new: the
     # catalog load or a promotion may have changed what the shipped queries must see.
     summary.products_in_analytics = int(refresh_analytics(con)["scored_products"])
     return summary
+
+
+def score_images(
+    con: duckdb.DuckDBPyConnection,
+    manifests: list[Path],
+    images_root: Path,
+    models_root: Path,
+    model_version: str | None = None,
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    rescore: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    write_every: int = WRITE_EVERY,
+    decode: str = "auto",
+) -> ScoreSummary:
+    """Score every ok image of `manifests` not yet scored by the model version, into `con`,
+    one transaction per `write_every` images: a run killed midway keeps what it committed and
+    a rerun scores the rest. Images that fail to decode go to `score_failures`. See
+    `score_batches` for devices and decoding; `fashion_model.shards` runs the same work on a
+    cluster."""
+    if batch_size < 1:
+        raise FashionError("--batch-size must be at least 1")
+    version = resolve_version(models_root, model_version)
+    net, _, _ = load_model(models_root, version)
+    version, card, todo, already = prepare(con, manifests, models_root, version, rescore)
+    summary = ScoreSummary(model_version=version, skipped_already_scored=already)
+    paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
+    shas = todo.column("sha256").to_pylist()
+    started = time.perf_counter()
+    pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
+    with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+        batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode)
+        for batch_shas, probs, embeddings, failures, done in batches:
+            summary.scored += len(batch_shas)
+            summary.failed_to_decode += len(failures)
+            for part, value in zip(pending, (batch_shas, [probs], [embeddings], failures),
+                                   strict=True):  # fmt: skip
+                part.extend(value)
+            if len(pending[0]) + len(pending[3]) >= write_every:
+                _flush(writer, pending)
+            if progress:
+                progress(done, len(paths))
+        _flush(writer, pending)
+    summary.predictions = writer.predictions
+    return finish(con, summary, started)
+
+
+def _flush(writer: ChunkWriter, pending: tuple[list, list, list, list]) -> None:
+    if pending[0] or pending[3]:
+        probs, vectors = np.concatenate(pending[1]), np.concatenate(pending[2])
+        writer.submit(list(pending[0]), probs, vectors, list(pending[3]))
+        for part in pending:
+            part.clear()
 
 
 def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int):

@@ -61,6 +61,25 @@ WeightsOption = Annotated[
         "the file is there, else none].",
     ),
 ]
+TaskRunnerOption = Annotated[
+    str,
+    typer.Option(
+        "--task-runner",
+        help="default (this process) or dask: download and score in shards on a Dask cluster.",
+    ),
+]
+DaskAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Dask scheduler, e.g. tcp://scheduler:8786 [env FASHION_DASK_ADDRESS; default a "
+        "local cluster].",
+    ),
+]
+DaskWorkersOption = Annotated[
+    int | None,
+    typer.Option("--dask-workers", help="Worker processes of the local cluster [default cores]."),
+]
 RetailerOption = Annotated[
     str | None, typer.Option("--retailer", help="One retailer [default all].")
 ]
@@ -265,6 +284,9 @@ def ingest_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
     ] = False,
+    task_runner: TaskRunnerOption = "default",
+    dask_address: DaskAddressOption = None,
+    dask_workers: DaskWorkersOption = None,
 ) -> None:
     """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME.
 
@@ -302,6 +324,7 @@ def ingest_command(
         per_host_rate=per_host_rate,
         jpeg_quality=jpeg_quality,
         honor_robots=not ignore_robots_tag,
+        **_scale_out(task_runner, dask_address, dask_workers),
     )
     _print_summary("ingest", result)
 
@@ -398,6 +421,9 @@ def score_command(
     rescore: Annotated[
         bool, typer.Option("--rescore", help="Replace this model's existing scores.")
     ] = False,
+    task_runner: TaskRunnerOption = "default",
+    dask_address: DaskAddressOption = None,
+    dask_workers: DaskWorkersOption = None,
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
     from fashion_model.manifest import manifest_kind, manifest_schema, resolve_manifest
@@ -419,7 +445,15 @@ def score_command(
     _print_summary(
         "score",
         score(
-            names, _home(home), str(db) if db else None, model, day, retailer, batch_size, rescore
+            names,
+            _home(home),
+            str(db) if db else None,
+            model,
+            day,
+            retailer,
+            batch_size,
+            rescore,
+            **_scale_out(task_runner, dask_address, dask_workers),
         ),
     )
 
@@ -885,6 +919,9 @@ def nightly_command(
             "--lock-wait-minutes", help="Wait this long for a run that is writing the database."
         ),
     ] = 0.0,
+    task_runner: TaskRunnerOption = "default",
+    dask_address: DaskAddressOption = None,
+    dask_workers: DaskWorkersOption = None,
 ) -> None:
     """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report, and
     publish HOME/fashion-snapshot.duckdb for readers."""
@@ -910,6 +947,7 @@ def nightly_command(
         allow_private=allow_private,
         stage_timeout_minutes=stage_timeout_minutes,
         lock_wait_minutes=lock_wait_minutes,
+        **_scale_out(task_runner, dask_address, dask_workers),
     )
     summary = {"chart": result["report"]["chart"], "snapshot": result["snapshot"]}
     _print_summary("nightly", {**summary, **result["score"]})
@@ -953,6 +991,18 @@ def _check_writable(db: Path, label_map_csv: Path) -> None:
 
     with connect(db) as con:
         check_labels(con, load_label_map(label_map_csv))
+
+
+def _scale_out(runner: str, address: str | None, workers: int | None) -> dict:
+    """The flows' scale-out parameters, checked here so that a bad one fails before Prefect."""
+    from fashion_model.shards import ScaleOut
+
+    try:
+        scale = ScaleOut.from_options(runner, address, workers)
+    except FashionError as error:
+        raise FashionError(f"--task-runner/--dask-*: {error}") from None
+    return {"task_runner": scale.runner, "dask_address": scale.address,
+            "dask_workers": scale.workers}  # fmt: skip
 
 
 def _check_positive(**values: int) -> None:

@@ -8,6 +8,7 @@ from prefect import flow
 
 from fashion_model.download import DownloadConfig
 from fashion_model.home import Home
+from fashion_model.shards import ScaleOut
 from tasks.ingest import download_images
 
 
@@ -26,8 +27,16 @@ def ingest(
     per_host_rate: float = 50.0,
     jpeg_quality: int = 90,
     honor_robots: bool = True,
+    task_runner: str = "default",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> dict:
-    """Download every image of `source`; the manifest lands in HOME/manifests/NAME."""
+    """Download every image of `source`; the manifest lands in HOME/manifests/NAME.
+
+    task_runner "dask" downloads in shards on Dask workers (the scheduler at `dask_address`,
+    else $FASHION_DASK_ADDRESS, else a local cluster of `dask_workers` processes); this flow
+    still writes the manifest."""
+    scale = ScaleOut.from_options(task_runner, dask_address, dask_workers)
     paths = Home.resolve(home).ensure()
     source_path = Path(source).absolute()
     config = DownloadConfig(
@@ -41,5 +50,5 @@ def ingest(
     )
     manifest_dir = paths.manifests / (name or source_path.stem)
     return download_images(
-        source_path, manifest_dir, paths.images, config, split, strict, retry_failed
+        source_path, manifest_dir, paths.images, config, split, strict, retry_failed, scale
     )

@@ -20,6 +20,7 @@ from fashion_model.labels import default_label_map
 from fashion_model.ops import publish_snapshot, warehouse_lock
 from fashion_model.registry import resolve_version
 from fashion_model.runs import notify
+from fashion_model.shards import ScaleOut
 from fashion_model.sources import open_source
 from flows.ingest import ingest
 from flows.report import report
@@ -40,9 +41,10 @@ def run_stage(stage: str, resume: str, minutes: float, subflow, *args, **kwargs)
 
 
 def check_nightly_parameters(
-    catalog: str, home: str | None, model: str, concurrency: int, **numbers: float
+    catalog: str, home: str | None, model: str, concurrency: int, dask: dict, **numbers: float
 ) -> None:
     """Everything a run needs, checked before any work: a bad parameter fails at once."""
+    ScaleOut.from_options(dask["task_runner"], dask["dask_address"], dask["dask_workers"])
     if concurrency < 1:
         raise FashionError(f"parameter concurrency={concurrency}: must be at least 1")
     for name, value in numbers.items():
@@ -69,26 +71,36 @@ def nightly(
     stage_timeout_minutes: float = 240.0,
     lock_wait_minutes: float = 0.0,
     notify_url: str | None = None,
+    task_runner: str = "default",
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> dict:
     """`name` stays the same night after night so that incremental runs find their history;
     by default each night also retries the previous nights' transient failures.
 
     `notify_url` (or $FASHION_NOTIFY_URL): a webhook that gets a JSON POST when the run fails or
     is flagged by the comparison with the previous run; a receiver that does not answer never
-    fails the run."""
+    fails the run.
+
+    `task_runner` "dask" runs the download and scoring stages in shards on a Dask cluster: the
+    scheduler at `dask_address` (or $FASHION_DASK_ADDRESS), else a local cluster of
+    `dask_workers` processes."""
     root = Home.resolve(home).root
     notify_url = notify_url or os.environ.get("FASHION_NOTIFY_URL") or None
     as_of = as_of or date.today()
     holder = run_holder()
     try:
-        check_nightly_parameters(catalog, home, model, concurrency=concurrency,
+        dask = {"task_runner": task_runner, "dask_address": dask_address,
+                "dask_workers": dask_workers}  # fmt: skip
+        check_nightly_parameters(catalog, home, model, concurrency, dask,
                                  per_host_rate=per_host_rate,
                                  stage_timeout_minutes=stage_timeout_minutes,
                                  lock_wait_minutes=lock_wait_minutes)  # fmt: skip
         paths = Home.resolve(home).ensure()
         result = _nightly(paths, holder, catalog, home, name, retailer, as_of, model,
                           report_task, report_retailer, allow_private, concurrency, retry_failed,
-                          per_host_rate, stage_timeout_minutes, lock_wait_minutes)  # fmt: skip
+                          per_host_rate, stage_timeout_minutes, lock_wait_minutes,
+                          dask)  # fmt: skip
     except Exception as error:
         message = " ".join(str(error).split()) or type(error).__name__
         payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
@@ -103,7 +115,7 @@ def nightly(
 
 def _nightly(paths, holder, catalog, home, name, retailer, as_of, model, report_task,
              report_retailer, allow_private, concurrency, retry_failed, per_host_rate,
-             minutes, lock_wait_minutes) -> dict:  # fmt: skip
+             minutes, lock_wait_minutes, dask) -> dict:  # fmt: skip
     where = f"--home {paths.root}"
     stage = run_stage
     with warehouse_lock(paths.db, holder, lock_wait_minutes * 60):
@@ -119,6 +131,7 @@ def _nightly(paths, holder, catalog, home, name, retailer, as_of, model, report_
             concurrency=concurrency,
             retry_failed=retry_failed,
             per_host_rate=per_host_rate,
+            **dask,
         )
         scored = stage(
             "score",
@@ -130,6 +143,7 @@ def _nightly(paths, holder, catalog, home, name, retailer, as_of, model, report_
             model=model,
             as_of=as_of,
             retailer=retailer,
+            **dask,
         )
         reported = stage(
             "report",

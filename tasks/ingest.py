@@ -10,7 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from fashion_model.download import DownloadConfig
 from fashion_model.ingest import ingest_source
+from fashion_model.shards import ScaleOut
 from tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
+from tasks.scaleout import shard_pool
 
 
 # Downloads are never cached: their result changes when a server recovers. A retry of the task
@@ -30,6 +32,7 @@ def download_images(
     split: str | None = None,
     strict: bool = False,
     retry_failed: bool = False,
+    scale: ScaleOut | None = None,
 ) -> dict:
     with progress_reporter(f"download {source.name}") as progress:
         summary = ingest_source(
@@ -41,6 +44,7 @@ def download_images(
             strict=strict,
             progress=progress,
             retry_failed=retry_failed,
+            shards=shard_pool(scale),
         )
     result = summary.as_dict()
     get_run_logger().info(

@@ -12,8 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from fashion_model.db import connect
 from fashion_model.products import load_catalog
 from fashion_model.score import score_images
+from fashion_model.shards import ScaleOut, score_images_sharded
 from fashion_model.vector_index import update_index
 from tasks.common import progress_reporter, publish_summary
+from tasks.scaleout import shard_pool
 
 
 @task(name="load-catalog", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
@@ -33,18 +35,24 @@ def score_manifest_images(
     model_version: str | None,
     batch_size: int,
     rescore: bool,
+    scale: ScaleOut | None = None,
+    home_root: Path | None = None,
 ) -> dict:
+    """In the flow's process, or (scale.runner 'dask') in shards on Dask workers that write
+    Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
+    pool = shard_pool(scale)
     with connect(db) as con, progress_reporter("scoring images") as progress:
-        summary = score_images(
-            con,
-            manifests,
-            images_root,
-            models_root,
-            model_version,
-            batch_size,
-            rescore=rescore,
-            progress=progress,
-        )
+        if pool is None:
+            summary = score_images(
+                con, manifests, images_root, models_root, model_version, batch_size,
+                rescore=rescore, progress=progress,
+            )  # fmt: skip
+        else:
+            scratch = home_root or Path(images_root).parent
+            summary = score_images_sharded(
+                con, manifests, images_root, models_root, scratch, pool, model_version,
+                batch_size, rescore=rescore, progress=progress,
+            )  # fmt: skip
     result = summary.as_dict()
     publish_summary("score", result, f"Scoring with model {summary.model_version}")
     return result

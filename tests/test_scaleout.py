@@ -1,0 +1,176 @@
+"""Scale-out: the download and scoring stages sharded on a real 2-worker Dask LocalCluster
+(prefect-dask) give what the default runner gives."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from fashion_model import shards
+from fashion_model.db import connect
+from fashion_model.errors import FashionError
+from fashion_model.ingest import ingest_source
+from fashion_model.shards import ExecutorShards, ScaleOut
+
+from .conftest import LOCAL
+
+FAULTS = ("gone.jpg", "html.jpg", "truncated.jpg", "noai.jpg", "bomb.png")
+
+
+def _catalog_with_faults(catalog_server, faulty_server, folder):
+    """The synthetic catalog plus rows whose downloads fail in known ways, and a repeated URL."""
+    source, _ = catalog_server
+    base_url = faulty_server[0]
+    with open(source / "catalog.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    extra = [{**rows[0], "product_id": f"FAULT-{i}", "image_url": f"{base_url}/{name}"}
+             for i, name in enumerate(FAULTS)]  # fmt: skip
+    extra.append({**rows[1], "product_id": "REPEAT-1"})
+    path = folder / "catalog.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows + extra)
+    return path
+
+
+def _home_with_model(trained_home, path):
+    path.mkdir()
+    shutil.copytree(trained_home / "models", path / "models")
+    return path
+
+
+def _manifest(home):
+    table = pq.read_table(home / "manifests" / "catalog")
+    return table.select(["source_id", "url", "status", "http_status", "sha256", "path"]).to_pylist()
+
+
+def _warehouse(home):
+    with connect(home / "fashion.duckdb", read_only=True) as con:
+        products = con.sql(
+            "SELECT product_id, image_sha256, image_status FROM product_images ORDER BY ALL"
+        ).fetchall()
+        labels = con.sql("SELECT image_sha256, label_id FROM predictions ORDER BY ALL").fetchall()
+        failures = con.sql(
+            "SELECT image_sha256, reason FROM score_failures ORDER BY ALL"
+        ).fetchall()
+        vectors = con.sql("SELECT image_sha256, embedding FROM embeddings ORDER BY 1").fetchall()
+    return products, labels, failures, {sha: np.asarray(v, np.float64) for sha, v in vectors}
+
+
+def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embeddings(
+    prefect_harness, trained_home, catalog_server, faulty_server, tmp_path, monkeypatch
+):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.ingest import ingest
+    from flows.score import score
+
+    catalog = _catalog_with_faults(catalog_server, faulty_server, tmp_path)
+    # Small shards, so that 36 records make several of each kind across the two workers.
+    monkeypatch.setattr(shards, "DOWNLOAD_SHARD", 8)
+    monkeypatch.setattr(shards, "SCORE_SHARD", 7)
+    results = {}
+    for runner in ("default", "dask"):
+        home = _home_with_model(trained_home, tmp_path / runner)
+        dask = {"task_runner": runner, "dask_workers": 2 if runner == "dask" else None}
+        state = ingest(str(catalog), home=str(home), name="catalog", allow_private=True,
+                       per_host_rate=0, return_state=True, **dask)  # fmt: skip
+        ingested = state.result()
+        scoring = score(["catalog"], home=str(home), as_of=date(2026, 11, 27),
+                        return_state=True, **dask)  # fmt: skip
+        flow_runs = [state.state_details.flow_run_id, scoring.state_details.flow_run_id]
+        results[runner] = (home, ingested, scoring.result(), flow_runs)
+
+    default_home, default_ingest, default_score, _ = results["default"]
+    dask_home, dask_ingest, dask_score, dask_run = results["dask"]
+    assert dask_ingest["statuses"] == default_ingest["statuses"]
+    assert set(default_ingest["statuses"]) >= {"ok", "http_error", "invalid_image", "disallowed"}
+    assert _manifest(dask_home) == _manifest(default_home)  # same rows, same order
+    assert dask_score["scored"] == default_score["scored"] > 0
+
+    products, labels, failures, vectors = _warehouse(default_home)
+    dask_products, dask_labels, dask_failures, dask_vectors = _warehouse(dask_home)
+    assert dask_products == products
+    with open(catalog, newline="") as handle:
+        assert len(products) == len(list(csv.DictReader(handle)))
+    assert dask_labels == labels and labels
+    assert dask_failures == failures
+    assert dask_vectors.keys() == vectors.keys()
+    for sha, vector in vectors.items():
+        other = dask_vectors[sha]
+        cosine = vector @ other / (np.linalg.norm(vector) * np.linalg.norm(other))
+        assert cosine >= 1 - 1e-4, sha
+
+    # Nothing left in scratch, and the shards were Prefect task runs of the flow run.
+    assert not list((dask_home / "manifests").glob(".catalog.*-*"))  # shards, journal
+    assert not list((dask_home / "scratch").glob("*"))
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=dask_run))
+        )
+    downloads = [r for r in runs if r.name.startswith("download-shard")]
+    scorings = [r for r in runs if r.name.startswith("score-shard")]
+    assert len(downloads) == 5  # 36 URLs in shards of 8
+    assert len(scorings) == -(-dask_score["scored"] // 7)
+    assert all(r.state.is_completed() for r in downloads + scorings)
+
+
+def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, monkeypatch):
+    """A shard pool that dies midway: the finished shards stay in the journal and the rerun
+    (default runner) requests only the rest."""
+    folder, _ = catalog_server
+    monkeypatch.setattr(shards, "DOWNLOAD_SHARD", 4)
+
+    class Failing(ExecutorShards):
+        calls = 0
+
+        def download(self, job):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise RuntimeError("worker lost")
+            return super().download(job)
+
+    pool = Failing(ThreadPoolExecutor(2), slots=1)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
+                      LOCAL, shards=pool, part_rows=4)  # fmt: skip
+    # The shards of the first two calls finished; the folder of the shards is gone.
+    assert not list((tmp_path / "m").glob(".catalog.shards-*"))
+    again = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
+                          LOCAL)  # fmt: skip
+    assert again.resumed_rows >= 4
+    assert again.downloaded == again.records - again.skipped_done
+    assert again.statuses == {"ok": again.records}
+
+
+def test_bad_scale_out_options_are_one_line_errors():
+    with pytest.raises(FashionError, match="task runner 'spark' is not one of default, dask"):
+        ScaleOut.from_options("spark")
+    with pytest.raises(FashionError, match="needs task runner 'dask'"):
+        ScaleOut.from_options("default", "tcp://scheduler:8786")
+    with pytest.raises(FashionError, match="must be at least 1"):
+        ScaleOut.from_options("dask", workers=0)
+    with pytest.raises(FashionError, match="with an address"):
+        ScaleOut.from_options("dask", "tcp://scheduler:8786", 2)
+
+
+def test_the_address_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FASHION_DASK_ADDRESS", "tcp://scheduler:8786")
+    assert ScaleOut.from_options("dask").address == "tcp://scheduler:8786"
+    assert ScaleOut.from_options("dask", "tcp://other:8786").address == "tcp://other:8786"
+    assert ScaleOut.from_options("default").address is None
+
+
+def test_per_host_limits_are_shared_by_the_shards_that_run_at_once():
+    config = shards.shard_download_config(LOCAL.__class__(per_host=16, per_host_rate=50), 4)
+    assert (config.per_host, config.per_host_rate) == (4, 12.5)
+    config = shards.shard_download_config(LOCAL.__class__(per_host=2, per_host_rate=0), 8)
+    assert (config.per_host, config.per_host_rate) == (1, 0.0)
