@@ -4,8 +4,9 @@ Three kinds of garbage, never anything the production model's results need:
 - images in the store that no manifest row and no catalog product (`product_images`) refers to;
 - scores, embeddings, predictions, score failures and equivalents of model versions that are
   neither production nor among the `keep_models` newest registered versions;
-- manifest journals and `.old` copies left by interrupted ingests (only when no ingest of that
-  manifest is running: its lock is free).
+- manifest journals, `.old` copies and shard folders left by interrupted ingests (only when no
+  ingest of that manifest is running: its lock is free), and scoring shard folders under
+  HOME/scratch (gc holds the warehouse lock, so no scoring run is using them).
 Plan first (a dry run lists it all), remove with `apply`. Referenced images are found with one
 anti-join in DuckDB over the manifests' Parquet parts, so memory does not grow with the store.
 """
@@ -24,8 +25,9 @@ import pyarrow as pa
 
 from fashion_model.home import Home
 from fashion_model.registry import list_versions, production_version
+from fashion_model.shards import SCRATCH
 
-LEFTOVER = re.compile(r"^\.(.+)\.(?:journal|old|staging)-[^/]+$")
+LEFTOVER = re.compile(r"^\.(.+)\.(?:journal|old|staging|shards)-[^/]+$")
 MODEL_TABLES = ("scores", "embeddings", "predictions", "score_failures", "equivalents")
 
 
@@ -35,7 +37,7 @@ class Plan:
     image_bytes: int = 0
     models: dict[str, int] = field(default_factory=dict)  # version -> rows to delete
     kept_models: list[str] = field(default_factory=list)
-    folders: list[str] = field(default_factory=list)  # leftover journals, relative to HOME
+    folders: list[str] = field(default_factory=list)  # journals, shard folders; relative to HOME
     folder_bytes: int = 0
 
     def rows(self) -> list[dict]:
@@ -52,7 +54,7 @@ class Plan:
                 "MiB": None,
             },
             {
-                "what": "leftover manifest journals",
+                "what": "leftover journals and shard folders",
                 "count": len(self.folders),
                 "MiB": _mib(self.folder_bytes),
             },  # fmt: skip
@@ -112,6 +114,9 @@ def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int) -> Plan:
         if name and _lock_free(home.manifests / f".{name.group(1)}.lock"):
             result.folders.append(str(folder.relative_to(home.root)))
             result.folder_bytes += _size(folder)
+    for folder in sorted((home.root / SCRATCH).glob("*")):
+        result.folders.append(str(folder.relative_to(home.root)))
+        result.folder_bytes += _size(folder)
 
     # Journals of running ingests and all committed manifests count as references.
     parts = [str(p) for m in manifests for p in m.glob("part-*.parquet")]

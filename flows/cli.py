@@ -770,8 +770,9 @@ def gc_command(
     show: Annotated[int, typer.Option("--show", help="List up to N paths of each kind.")] = 10,
 ) -> None:
     """List (dry run) or remove garbage: images no manifest or product refers to, results of
-    model versions that are neither production nor among the newest N, and journals that
-    interrupted ingests left. Never anything the production model's results need."""
+    model versions that are neither production nor among the newest N, and the journals and
+    shard folders that interrupted runs left. Never anything the production model's results
+    need."""
     from fashion_model import gc
     from fashion_model.db import connect
     from fashion_model.ops import warehouse_lock

@@ -371,6 +371,11 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     journal = home / "manifests" / ".catalog.journal-20990101T000000-deadbeef"
     journal.mkdir()
     shutil.copy(next((home / "manifests" / "catalog").glob("part-*.parquet")), journal)
+    shard_folders = [home / "manifests" / ".catalog.shards-0123456789ab",
+                     home / "scratch" / "score-0123456789ab"]  # fmt: skip
+    for folder in shard_folders:  # what a killed --task-runner dask run leaves
+        folder.mkdir(parents=True)
+        (folder / "shard-000001.todo.parquet").write_bytes(b"PAR1")
     production = production_version(home / "models")
     counts = "SELECT model_version, count(*) FROM {} GROUP BY ALL ORDER BY ALL"
     with duckdb.connect(str(db)) as con:
@@ -384,13 +389,14 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert dry.returncode == 0, dry.stderr
     assert "unreferenced images: 1 " in dry.stderr and orphan in dry.stderr
     assert "rows of old model versions (old-model): 15" in dry.stderr
-    assert "leftover manifest journals: 1 " in dry.stderr
+    assert "leftover journals and shard folders: 3 " in dry.stderr
     assert "dry run: nothing removed" in dry.stderr
     assert (home / "images" / orphan).is_file() and journal.is_dir()
 
     applied = _fashion_cli("gc", "--apply", "--keep-models", "0", home=home)
     assert applied.returncode == 0, applied.stderr
     assert not (home / "images" / orphan).exists() and not journal.exists()
+    assert not any(folder.exists() for folder in shard_folders)
     with duckdb.connect(str(db), read_only=True) as con:
         for table, rows in before.items():
             assert con.execute(counts.format(table)).fetchall() == [
