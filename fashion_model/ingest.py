@@ -207,7 +207,8 @@ async def _run(
     if shards is None:
         fetcher = Downloader(config, images_root)
     else:
-        fetcher = ShardedFetcher(shards, ingest_shard_folder(manifest_dir), config, images_root)
+        folder = ingest_shard_folder(manifest_dir)
+        fetcher = ShardedFetcher(shards, folder, config, images_root, expected=source.records)
     async with fetcher as downloader:
         seq = -1
         for chunk in _chunks(iter_records(source, label_map), CHUNK):

@@ -169,8 +169,9 @@ def shard_download_config(config: DownloadConfig, slots: int) -> DownloadConfig:
 
 class ShardedFetcher:
     """The Downloader's interface (`async with`, `submit(url, done)`) over a ShardPool: URLs
-    are cut into shards of `shard_size`; at most two shards per slot are out at once, and the
-    outcomes come back through `done` in the order the URLs were submitted."""
+    are cut into shards of at most `shard_size` (fewer when `expected` URLs would not give
+    every slot two shards); at most two shards per slot are out at once, and the outcomes come
+    back through `done` in the order the URLs were submitted."""
 
     def __init__(
         self,
@@ -179,9 +180,10 @@ class ShardedFetcher:
         config: DownloadConfig,
         images_root: Path,
         shard_size: int | None = None,
+        expected: int | None = None,
     ):
         self.pool, self.folder, self.images_root = pool, Path(folder), Path(images_root)
-        self.config, self.shard_size = config, shard_size or DOWNLOAD_SHARD
+        self.config, self.largest, self.expected = config, shard_size or DOWNLOAD_SHARD, expected
         self.batch: list[tuple[str, Callable[[Outcome], None]]] = []
         self.out: deque[tuple[ShardFuture, list, DownloadShard]] = deque()
         self.shards = 0
@@ -190,6 +192,7 @@ class ShardedFetcher:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pool.__enter__()  # starts a local cluster only now, after the input was checked
         self.shard_config = shard_download_config(self.config, self.pool.slots)
+        self.shard_size = _shard_size(self.largest, self.expected, self.pool.slots)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -238,6 +241,13 @@ class ShardedFetcher:
             done(Outcome(**row))
         job.urls_file.unlink(missing_ok=True)
         job.out_file.unlink(missing_ok=True)
+
+
+def _shard_size(largest: int, items: int | None, slots: int) -> int:
+    """At most `largest`, and small enough that every slot gets two shards to work on."""
+    if not items:
+        return largest
+    return max(1, min(largest, -(-items // (2 * slots))))
 
 
 def ingest_shard_folder(manifest_dir: Path) -> Path:
@@ -361,7 +371,6 @@ def score_images_sharded(
 
     if batch_size < 1:
         raise FashionError("--batch-size must be at least 1")
-    shard_size = shard_size or SCORE_SHARD
     version, card, todo, already = prepare(con, manifests, models_root, model_version, rescore)
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
     started = time.perf_counter()
@@ -370,21 +379,22 @@ def score_images_sharded(
     folder = Path(home_root) / SCRATCH / f"score-{uuid.uuid4().hex[:12]}"
     folder.mkdir(parents=True)
     try:
-        jobs = []
-        for number, start in enumerate(range(0, todo.num_rows, shard_size), 1):
-            job = ScoreShard(
-                folder / f"shard-{number:06d}.todo.parquet",
-                folder / f"shard-{number:06d}.scores.parquet",
-                Path(images_root),
-                Path(models_root),
-                version,
-                batch_size,
-            )
-            _write_atomic(todo.slice(start, shard_size).select(["sha256", "path"]), job.todo_file)
-            jobs.append(job)
-        done = 0
         with pool, ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+            size = _shard_size(shard_size or SCORE_SHARD, todo.num_rows, pool.slots)
+            jobs = []
+            for number, start in enumerate(range(0, todo.num_rows, size), 1):
+                job = ScoreShard(
+                    folder / f"shard-{number:06d}.todo.parquet",
+                    folder / f"shard-{number:06d}.scores.parquet",
+                    Path(images_root),
+                    Path(models_root),
+                    version,
+                    batch_size,
+                )
+                _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
+                jobs.append(job)
             futures = [pool.score(job) for job in jobs]
+            done = 0
             for job, future in zip(jobs, futures, strict=True):
                 future.result()
                 shas, probs, vectors, failures = read_scored(job.out_file)

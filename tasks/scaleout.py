@@ -47,11 +47,15 @@ def score_shard_task(job: ScoreShard) -> dict:
 def _api_url() -> str | None:
     """The API this flow run reports to, also the ephemeral one a serverless run starts: local
     workers get it, so their task runs land in the same place instead of each starting its own
-    temporary server."""
-    from prefect.client.orchestration import get_client
+    temporary server. (The run's own client: closing a new one would stop the run's events.)"""
+    from prefect.context import get_run_context
+    from prefect.exceptions import MissingContextError
 
-    with get_client(sync_client=True) as client:
-        return str(client.api_url) if client.api_url else None
+    try:
+        url = get_run_context().client.api_url
+    except MissingContextError:
+        return None
+    return str(url) if url else None
 
 
 class DaskShards:
@@ -77,7 +81,7 @@ class DaskShards:
                     "n_workers": workers,
                     "threads_per_worker": 1,  # torch and the image pool use the worker's cores
                     "processes": True,
-                    "dashboard_address": None,
+                    "dashboard_address": ":0",  # a free port: never two clusters on 8787
                     "env": env,
                 }
             )
