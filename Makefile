@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format benchmark benchmark-download clean
+.PHONY: install demo test lint format benchmark benchmark-download benchmark-scaleout clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ benchmark: $(STAMP)
 benchmark-download: $(STAMP)
 	$(BIN)/python benchmarks/download.py
 	$(BIN)/python benchmarks/download_memory.py
+
+# Download and scoring on --task-runner dask (a local Dask cluster) against the default runner.
+benchmark-scaleout: $(STAMP)
+	$(BIN)/python benchmarks/scaleout.py
 
 clean:
 	rm -rf $(VENV) fashion-home .pytest_cache
