@@ -61,6 +61,12 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"], "--jpeg-quality must be at least"),
         (["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"], "--per-host-rate -1.0: must be"),
         (["ingest", "{tmp}/bad_row.csv"], "bad_row.csv:3: empty product_id"),
+        (["ingest", "{tmp}/catalog.csv", "--task-runner", "spark"], "'spark' is not one of"),
+        (["ingest", "{tmp}/catalog.csv", "--dask-workers", "2"], "needs task runner 'dask'"),
+        (
+            ["ingest", "{tmp}/catalog.csv", "--task-runner", "dask", "--dask-workers", "0"],
+            "dask workers 0: must be at least 1",
+        ),
         (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
         (["report", "--home", "{tmp}", "--task", "fabric"], "unknown task 'fabric'"),

@@ -68,29 +68,27 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     prefect_harness, trained_home, catalog_server, faulty_server, tmp_path, monkeypatch
 ):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
     from flows.ingest import ingest
+    from flows.nightly import nightly
     from flows.score import score
 
     catalog = _catalog_with_faults(catalog_server, faulty_server, tmp_path)
     # Small shards, so that 36 records make several of each kind across the two workers.
     monkeypatch.setattr(shards, "DOWNLOAD_SHARD", 8)
     monkeypatch.setattr(shards, "SCORE_SHARD", 7)
-    results = {}
-    for runner in ("default", "dask"):
-        home = _home_with_model(trained_home, tmp_path / runner)
-        dask = {"task_runner": runner, "dask_workers": 2 if runner == "dask" else None}
-        state = ingest(str(catalog), home=str(home), name="catalog", allow_private=True,
-                       per_host_rate=0, return_state=True, **dask)  # fmt: skip
-        ingested = state.result()
-        scoring = score(["catalog"], home=str(home), as_of=date(2026, 11, 27),
-                        return_state=True, **dask)  # fmt: skip
-        flow_runs = [state.state_details.flow_run_id, scoring.state_details.flow_run_id]
-        results[runner] = (home, ingested, scoring.result(), flow_runs)
+    day = date(2026, 11, 27)
+    default_home = _home_with_model(trained_home, tmp_path / "default")
+    default_ingest = ingest(str(catalog), home=str(default_home), name="catalog",
+                            allow_private=True, per_host_rate=0)  # fmt: skip
+    default_score = score(["catalog"], home=str(default_home), as_of=day)
+    # The dask side runs as the nightly deployment would, with its parameters.
+    dask_home = _home_with_model(trained_home, tmp_path / "dask")
+    result = nightly(str(catalog), home=str(dask_home), as_of=day, allow_private=True,
+                     per_host_rate=0, task_runner="dask", dask_workers=2)  # fmt: skip
+    dask_ingest, dask_score = result["ingest"], result["score"]
 
-    default_home, default_ingest, default_score, _ = results["default"]
-    dask_home, dask_ingest, dask_score, dask_run = results["dask"]
     assert dask_ingest["statuses"] == default_ingest["statuses"]
     assert set(default_ingest["statuses"]) >= {"ok", "http_error", "invalid_image", "disallowed"}
     assert _manifest(dask_home) == _manifest(default_home)  # same rows, same order
@@ -109,18 +107,17 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
         cosine = vector @ other / (np.linalg.norm(vector) * np.linalg.norm(other))
         assert cosine >= 1 - 1e-4, sha
 
-    # Nothing left in scratch, and the shards were Prefect task runs of the flow run.
+    # Nothing left in scratch, and every shard was a completed Prefect task run.
     assert not list((dask_home / "manifests").glob(".catalog.*-*"))  # shards, journal
     assert not list((dask_home / "scratch").glob("*"))
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=dask_run))
+    with get_client(sync_client=True) as client:  # only this test runs shards
+        downloads, scorings = (
+            client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=n)))
+            for n in ("download-shard", "score-shard")
         )
-    downloads = [r for r in runs if r.name.startswith("download-shard")]
-    scorings = [r for r in runs if r.name.startswith("score-shard")]
     assert len(downloads) == 5  # 36 URLs in shards of 8
     assert len(scorings) == -(-dask_score["scored"] // 7)
-    assert all(r.state.is_completed() for r in downloads + scorings)
+    assert all(r.state.is_completed() and r.flow_run_id for r in downloads + scorings)
 
 
 def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, monkeypatch):
