@@ -236,7 +236,8 @@ class ShardedFetcher:
         await asyncio.to_thread(future.result)
         rows = pq.read_table(job.out_file).to_pylist()
         if len(rows) != len(dones):
-            raise FashionError(f"{job.out_file}: {len(rows)} outcomes for {len(dones)} URLs")
+            # not bad input (FashionError would discard the run's journal): a broken shard
+            raise RuntimeError(f"{job.out_file}: {len(rows)} outcomes for {len(dones)} URLs")
         for done, row in zip(dones, rows, strict=True):
             done(Outcome(**row))
         job.urls_file.unlink(missing_ok=True)
