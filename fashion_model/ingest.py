@@ -184,6 +184,12 @@ class _Rows:
         if self.progress:
             self.progress(self.summary.records, self.total)
 
+    def salvage(self) -> None:
+        """On an interruption, keep every finished row, also those still waiting for an
+        earlier one: the journal is looked up by key, and the rerun writes source order."""
+        self.buffer += [self.pending.pop(seq) for seq in sorted(self.pending)]
+        self.flush()
+
 
 def _carry(previous: dict, retry_failed: bool) -> bool:
     """Keep an earlier outcome (no request) unless it is a retryable failure and we retry."""
@@ -293,7 +299,7 @@ def ingest_source(
             writer.abort()  # bad input: the previous manifest stays exactly as it was
             raise
         except BaseException:
-            rows.flush()  # interrupted: keep every finished row in the journal for the rerun
+            rows.salvage()  # interrupted: keep every finished row in the journal for the rerun
             raise
         finally:
             history.close()

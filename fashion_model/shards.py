@@ -18,8 +18,8 @@ import os
 import shutil
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -170,8 +170,9 @@ def shard_download_config(config: DownloadConfig, slots: int) -> DownloadConfig:
 class ShardedFetcher:
     """The Downloader's interface (`async with`, `submit(url, done)`) over a ShardPool: URLs
     are cut into shards of at most `shard_size` (fewer when `expected` URLs would not give
-    every slot two shards); at most two shards per slot are out at once, and the outcomes come
-    back through `done` in the order the URLs were submitted."""
+    every slot two shards); at most two shards per slot are out at once. A shard's outcomes go
+    to `done` as soon as it finishes, whatever the order (the ingest's reorder buffer puts
+    rows back in source order), so one slow shard never idles the others' slots."""
 
     def __init__(
         self,
@@ -185,14 +186,17 @@ class ShardedFetcher:
         self.pool, self.folder, self.images_root = pool, Path(folder), Path(images_root)
         self.config, self.largest, self.expected = config, shard_size or DOWNLOAD_SHARD, expected
         self.batch: list[tuple[str, Callable[[Outcome], None]]] = []
-        self.out: deque[tuple[ShardFuture, list, DownloadShard]] = deque()
+        self.out: dict[asyncio.Future, tuple[ShardFuture, list, DownloadShard]] = {}
         self.shards = 0
 
     async def __aenter__(self) -> ShardedFetcher:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pool.__enter__()  # starts a local cluster only now, after the input was checked
+        self.limit = 2 * self.pool.slots
         self.shard_config = shard_download_config(self.config, self.pool.slots)
         self.shard_size = _shard_size(self.largest, self.expected, self.pool.slots)
+        # one thread per shard out, each waiting for its shard's result
+        self.waiters = ThreadPoolExecutor(self.limit, thread_name_prefix="shard-wait")
         return self
 
     async def __aexit__(self, *exc_info) -> None:
@@ -201,12 +205,16 @@ class ShardedFetcher:
                 await self._send()
                 while self.out:
                     await self._collect()
+            else:  # interrupted: hand over what already finished, so that the journal keeps it
+                for waiter in [w for w in self.out if _succeeded(w)]:
+                    self._deliver(waiter)
         finally:
-            for future, _, _ in self.out:
+            for future, _, _ in self.out.values():
                 cancel = getattr(future, "cancel", None)
                 if cancel:
                     cancel()
             self.pool.__exit__(*exc_info)
+            self.waiters.shutdown(wait=False, cancel_futures=True)
             shutil.rmtree(self.folder, ignore_errors=True)
 
     async def submit(self, url: str, done: Callable[[Outcome], None]) -> None:
@@ -217,7 +225,7 @@ class ShardedFetcher:
     async def _send(self) -> None:
         if not self.batch:
             return
-        while len(self.out) >= 2 * self.pool.slots:
+        while len(self.out) >= self.limit:
             await self._collect()
         self.shards += 1
         stem = f"shard-{self.shards:06d}"
@@ -228,12 +236,20 @@ class ShardedFetcher:
             self.images_root,
         )
         _write_atomic(pa.table({"url": [url for url, _ in self.batch]}), job.urls_file)
-        self.out.append((self.pool.download(job), [done for _, done in self.batch], job))
+        future = self.pool.download(job)
+        waiter = asyncio.get_running_loop().run_in_executor(self.waiters, future.result)
+        self.out[waiter] = (future, [done for _, done in self.batch], job)
         self.batch = []
 
     async def _collect(self) -> None:
-        future, dones, job = self.out.popleft()
-        await asyncio.to_thread(future.result)
+        """Hand over the outcomes of every shard that has finished (waiting for one)."""
+        finished, _ = await asyncio.wait(self.out, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in sorted(finished, key=_succeeded, reverse=True):  # failures last
+            self._deliver(waiter)
+
+    def _deliver(self, waiter: asyncio.Future) -> None:
+        _, dones, job = self.out.pop(waiter)
+        waiter.result()  # a shard that failed after its retries fails the run
         rows = pq.read_table(job.out_file).to_pylist()
         if len(rows) != len(dones):
             # not bad input (FashionError would discard the run's journal): a broken shard
@@ -242,6 +258,10 @@ class ShardedFetcher:
             done(Outcome(**row))
         job.urls_file.unlink(missing_ok=True)
         job.out_file.unlink(missing_ok=True)
+
+
+def _succeeded(waiter: asyncio.Future) -> bool:
+    return waiter.done() and not waiter.cancelled() and waiter.exception() is None
 
 
 def _shard_size(largest: int, items: int | None, slots: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -139,13 +140,42 @@ def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, m
     with pytest.raises(RuntimeError, match="worker lost"):
         ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
                       LOCAL, shards=pool, part_rows=4)  # fmt: skip
-    # The shards of the first two calls finished; the folder of the shards is gone.
+    # The shards that finished before the failure are in the journal; the shard folder is gone.
     assert not list((tmp_path / "m").glob(".catalog.shards-*"))
     again = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
                           LOCAL)  # fmt: skip
     assert again.resumed_rows >= 4
     assert again.downloaded == again.records - again.skipped_done
     assert again.statuses == {"ok": again.records}
+
+
+def test_a_slow_shard_does_not_hold_back_the_others_and_rows_stay_in_order(
+    catalog_server, tmp_path, monkeypatch
+):
+    folder, _ = catalog_server
+    monkeypatch.setattr(shards, "DOWNLOAD_SHARD", 4)
+    finished: list[str] = []
+
+    def download(job, delay):
+        time.sleep(delay)
+        result = shards.download_shard(job)
+        finished.append(job.urls_file.name)
+        return result
+
+    class SlowFirst(ExecutorShards):
+        def download(self, job):
+            first = job.urls_file.name.startswith("shard-000001")
+            return self.executor.submit(download, job, 1.5 if first else 0)
+
+    summary = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog",
+                            tmp_path / "images", LOCAL,
+                            shards=SlowFirst(ThreadPoolExecutor(4), slots=2))  # fmt: skip
+    assert summary.statuses == {"ok": summary.records}
+    assert finished.index("shard-000001.urls.parquet") >= 3  # shards 2-4 came back before it
+    with open(folder / "catalog.csv", newline="") as handle:
+        expected = [row["product_id"] for row in csv.DictReader(handle)]
+    manifest = pq.read_table(tmp_path / "m" / "catalog").column("source_id").to_pylist()
+    assert manifest == expected
 
 
 def test_bad_scale_out_options_are_one_line_errors():
