@@ -90,6 +90,19 @@ class ScaleOut:
     def sharded(self) -> bool:
         return self.runner == "dask"
 
+    @property
+    def local_workers(self) -> int:
+        """Processes of the local cluster started when no address is given."""
+        return self.workers or max(1, os.cpu_count() or 1)
+
+    def describe(self) -> str:
+        """For summaries: where the stage ran."""
+        if not self.sharded:
+            return "default (this process)"
+        if self.address:
+            return f"dask at {self.address}"
+        return f"dask, local cluster of {self.local_workers} workers"
+
 
 class ShardFuture(Protocol):
     def result(self) -> Any: ...

@@ -46,7 +46,7 @@ def download_images(
             retry_failed=retry_failed,
             shards=shard_pool(scale),
         )
-    result = summary.as_dict()
+    result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     get_run_logger().info(
         "ingested %s: %d records, %d downloaded (%.0f images/s): %s (%s unknown label ids)",
         source.name,

@@ -9,7 +9,6 @@ run of the flow run, with its own state, retries and logs, executed on a Dask wo
 from __future__ import annotations
 
 import logging
-import os
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -74,11 +73,10 @@ class DaskShards:
         if self.scale.address:
             self.runner = DaskTaskRunner(address=self.scale.address)
         else:
-            workers = self.scale.workers or max(1, os.cpu_count() or 1)
             env = {"PREFECT_API_URL": url} if (url := _api_url()) else {}
             self.runner = DaskTaskRunner(
                 cluster_kwargs={
-                    "n_workers": workers,
+                    "n_workers": self.scale.local_workers,
                     "threads_per_worker": 1,  # torch and the image pool use the worker's cores
                     "processes": True,
                     "dashboard_address": ":0",  # a free port: never two clusters on 8787

@@ -53,7 +53,7 @@ def score_manifest_images(
                 con, manifests, images_root, models_root, scratch, pool, model_version,
                 batch_size, rescore=rescore, progress=progress,
             )  # fmt: skip
-    result = summary.as_dict()
+    result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     publish_summary("score", result, f"Scoring with model {summary.model_version}")
     return result
 

@@ -94,6 +94,12 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     assert set(default_ingest["statuses"]) >= {"ok", "http_error", "invalid_image", "disallowed"}
     assert _manifest(dask_home) == _manifest(default_home)  # same rows, same order
     assert dask_score["scored"] == default_score["scored"] > 0
+    assert (
+        dask_ingest["task_runner"]
+        == dask_score["task_runner"]
+        == ("dask, local cluster of 2 workers")
+    )
+    assert default_score["task_runner"] == "default (this process)"
 
     products, labels, failures, vectors = _warehouse(default_home)
     dask_products, dask_labels, dask_failures, dask_vectors = _warehouse(dask_home)
