@@ -6,7 +6,11 @@ measures the downloader, the manifest and the bookkeeping, not the server), then
 two (every record already done: the incremental path). Prints each peak RSS and the ratios
 large / small for first runs (goal <= 1.2) and for reruns.
 
-    .venv/bin/python benchmarks/download_memory.py [--small 10000] [--large 100000]
+`--shards N` measures the sharded path of `--task-runner dask` instead: the same coordinator
+(shard files, outcomes read back, reorder buffer, journal) over a pool of N processes rather
+than Dask workers; the peak RSS is the coordinator's, the one process whose memory could grow.
+
+    .venv/bin/python benchmarks/download_memory.py [--small 10000] [--large 100000] [--shards N]
 """
 
 from __future__ import annotations
@@ -26,24 +30,31 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.http_server import serve  # noqa: E402
 
 RUN = """
-import json, resource, sys, time
+import json, multiprocessing, resource, sys, time
+from concurrent.futures import ProcessPoolExecutor
 from fashion_model.download import DownloadConfig
 from fashion_model.ingest import ingest_source
-catalog, home = sys.argv[1], sys.argv[2]
+from fashion_model.shards import ExecutorShards
+catalog, home, shards = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = DownloadConfig(concurrency=64, per_host=64, per_host_rate=0, allow_private=True,
                         retries=0)
+pool = None
+if shards:
+    context = multiprocessing.get_context("spawn")
+    pool = ExecutorShards(ProcessPoolExecutor(shards, mp_context=context), slots=shards)
 started = time.perf_counter()
-summary = ingest_source(catalog, f"{home}/manifests/bench", f"{home}/images", config)
+summary = ingest_source(catalog, f"{home}/manifests/bench", f"{home}/images", config,
+                        shards=pool)
 print(json.dumps({"seconds": time.perf_counter() - started, "records": summary.records,
                   "downloaded": summary.downloaded, "ok": summary.statuses.get("ok", 0),
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def _run(catalog: Path, home: Path) -> dict:
+def _run(catalog: Path, home: Path, shards: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", RUN, str(catalog), str(home)],
+        [sys.executable, "-c", RUN, str(catalog), str(home), str(shards)],
         capture_output=True,
         text=True,
         env=env,
@@ -58,6 +69,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--server", choices=("auto", "nginx", "aiohttp"), default="auto")
+    parser.add_argument("--shards", type=int, default=0, help="sharded path on N processes")
     args = parser.parse_args()
     if not 0 < args.small < args.large:
         parser.error("need 0 < --small < --large")
@@ -84,11 +96,12 @@ def main() -> None:
                         handle.write("product_id,image_url,brand\n")
                         for i in range(count):
                             handle.write(f"p{i},{base}/img/{i}.jpg,Brand {i % 50}\n")
-                rows[label] = {"urls": count, **_run(catalog, tmp / home)}
+                rows[label] = {"urls": count, **_run(catalog, tmp / home, args.shards)}
                 if rows[label]["ok"] != count:
                     raise SystemExit(f"{label}: only {rows[label]['ok']} of {count} URLs are ok")
                 print(json.dumps({label: rows[label]}), file=sys.stderr)
-    print(f"server: {server}")
+    print(f"server: {server}; " + (f"sharded on {args.shards} processes" if args.shards
+                                    else "default runner"))  # fmt: skip
     print(f"{'run':<12} {'URLs':>8} {'downloaded':>10} {'seconds':>8} {'peak RSS MiB':>13}")
     for label, row in rows.items():
         print(
