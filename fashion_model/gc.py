@@ -6,7 +6,9 @@ Three kinds of garbage, never anything the production model's results need:
   neither production nor among the `keep_models` newest registered versions;
 - manifest journals, `.old` copies and shard folders left by interrupted ingests (only when no
   ingest of that manifest is running: its lock is free), and scoring shard folders under
-  HOME/scratch (gc holds the warehouse lock, so no scoring run is using them).
+  HOME/scratch (gc holds the warehouse lock, so no scoring run is using them);
+- half-written image files (`.tmp-*`) that a killed download left in the store: their writer
+  on this host is gone, or they are more than an hour old.
 Plan first (a dry run lists it all), remove with `apply`. Referenced images are found with one
 anti-join in DuckDB over the manifests' Parquet parts, so memory does not grow with the store.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from fashion_model import store
 from fashion_model.home import Home
 from fashion_model.registry import list_versions, production_version
 from fashion_model.shards import SCRATCH
@@ -39,6 +42,8 @@ class Plan:
     kept_models: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)  # journals, shard folders; relative to HOME
     folder_bytes: int = 0
+    temps: list[str] = field(default_factory=list)  # relative to HOME/images
+    temp_bytes: int = 0
 
     def rows(self) -> list[dict]:
         return [
@@ -57,6 +62,11 @@ class Plan:
                 "what": "leftover journals and shard folders",
                 "count": len(self.folders),
                 "MiB": _mib(self.folder_bytes),
+            },
+            {
+                "what": "half-written image files",
+                "count": len(self.temps),
+                "MiB": _mib(self.temp_bytes),
             },  # fmt: skip
         ]
 
@@ -67,6 +77,13 @@ def _mib(size: int) -> float:
 
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _lock_free(lock: Path) -> bool:
@@ -80,12 +97,17 @@ def _lock_free(lock: Path) -> bool:
         return True
 
 
-def _store_files(images_root: Path, batch: int = 50_000):
-    """(sha256, relative path) of every stored image, in Arrow batches."""
+def _store_files(images_root: Path, temps: list[str], batch: int = 50_000):
+    """(sha256, relative path) of every stored image, in Arrow batches; stale temp files are
+    appended to `temps`."""
     shas, paths = [], []
     for folder, _, files in os.walk(images_root):
         for name in files:
-            if name.endswith(".jpg") and not name.startswith("."):
+            if name.startswith(".tmp-"):
+                path = Path(folder, name)
+                if store.is_stale_temp(path):
+                    temps.append(str(path.relative_to(images_root)))
+            elif name.endswith(".jpg") and not name.startswith("."):
                 shas.append(name[:-4])
                 paths.append(os.path.relpath(os.path.join(folder, name), images_root))
                 if len(shas) >= batch:
@@ -126,7 +148,7 @@ def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int) -> Plan:
         if str(p.parent.relative_to(home.root)) not in result.folders
     ]
     con.execute("CREATE OR REPLACE TEMP TABLE gc_store (sha256 VARCHAR, path VARCHAR)")
-    for batch in _store_files(home.images):
+    for batch in _store_files(home.images, result.temps):
         con.register("gc_batch", batch)
         con.execute("INSERT INTO gc_store SELECT * FROM gc_batch")
         con.unregister("gc_batch")
@@ -142,6 +164,7 @@ def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int) -> Plan:
     ]
     con.execute("DROP TABLE gc_store")
     result.image_bytes = sum((home.images / p).stat().st_size for p in result.images)
+    result.temp_bytes = sum(_file_size(home.images / p) for p in result.temps)
     return result
 
 
@@ -158,7 +181,7 @@ def apply(con: duckdb.DuckDBPyConnection, home: Home, planned: Plan) -> None:
             con.execute("ROLLBACK")
             raise
         con.execute("CHECKPOINT")
-    for relative in planned.images:
+    for relative in planned.images + planned.temps:
         (home.images / relative).unlink(missing_ok=True)
     for relative in planned.folders:
         shutil.rmtree(home.root / relative, ignore_errors=True)

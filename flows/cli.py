@@ -770,8 +770,9 @@ def gc_command(
     show: Annotated[int, typer.Option("--show", help="List up to N paths of each kind.")] = 10,
 ) -> None:
     """List (dry run) or remove garbage: images no manifest or product refers to, results of
-    model versions that are neither production nor among the newest N, and the journals and
-    shard folders that interrupted runs left. Never anything the production model's results
+    model versions that are neither production nor among the newest N, the journals and shard
+    folders that interrupted runs left, and the half-written image files of killed downloads.
+    Never anything the production model's results
     need."""
     from fashion_model import gc
     from fashion_model.db import connect
@@ -788,8 +789,9 @@ def gc_command(
             console.print(f"  {row['what']}: {row['count']}"
                           + (f" ({row['MiB']} MiB)" if row["MiB"] is not None else ""),
                           highlight=False, soft_wrap=True)  # fmt: skip
-        for relative in (planned.images + planned.folders)[:show]:
-            console.print(f"    {relative}", highlight=False, soft_wrap=True)
+        for kind in (planned.images, planned.folders, planned.temps):
+            for relative in kind[:show]:
+                console.print(f"    {relative}", highlight=False, soft_wrap=True)
         console.print(f"  kept model versions: {', '.join(planned.kept_models) or 'none'}")
         if apply:
             gc.apply(con, paths, planned)

@@ -358,7 +358,10 @@ def test_a_webhook_that_does_not_answer_is_reported_not_raised():
 
 def test_gc_lists_then_removes_only_garbage(flow_home):
     import io
+    import os
     import shutil
+    import subprocess
+    import sys
 
     from fashion_model import store
     from fashion_model.registry import production_version
@@ -376,6 +379,12 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     for folder in shard_folders:  # what a killed --task-runner dask run leaves
         folder.mkdir(parents=True)
         (folder / "shard-000001.todo.parquet").write_bytes(b"PAR1")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    half_written = home / "images" / orphan[:2] / f".tmp-{gone}-{store.HOST}-abcd_123.jpg"
+    being_written = half_written.with_name(f".tmp-{os.getpid()}-{store.HOST}-efgh_456.jpg")
+    for temp in (half_written, being_written):
+        temp.write_bytes(b"\xff\xd8 part of a download")
     production = production_version(home / "models")
     counts = "SELECT model_version, count(*) FROM {} GROUP BY ALL ORDER BY ALL"
     with duckdb.connect(str(db)) as con:
@@ -390,6 +399,8 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert "unreferenced images: 1 " in dry.stderr and orphan in dry.stderr
     assert "rows of old model versions (old-model): 15" in dry.stderr
     assert "leftover journals and shard folders: 3 " in dry.stderr
+    assert "half-written image files: 1 " in dry.stderr and half_written.name in dry.stderr
+    assert being_written.name not in dry.stderr
     assert "dry run: nothing removed" in dry.stderr
     assert (home / "images" / orphan).is_file() and journal.is_dir()
 
@@ -397,6 +408,7 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert applied.returncode == 0, applied.stderr
     assert not (home / "images" / orphan).exists() and not journal.exists()
     assert not any(folder.exists() for folder in shard_folders)
+    assert not half_written.exists() and being_written.is_file()
     with duckdb.connect(str(db), read_only=True) as con:
         for table, rows in before.items():
             assert con.execute(counts.format(table)).fetchall() == [

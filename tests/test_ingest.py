@@ -1,4 +1,5 @@
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from fashion_model import store
 from fashion_model.errors import FashionError
 from fashion_model.ingest import ingest_source
 from fashion_model.labels import default_label_map
@@ -224,6 +226,12 @@ def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_serv
     assert not manifest.exists(), "nothing is committed until the run completes"
     requested = sum(hits[f"item-{n}.jpg"] for n in range(count))
     assert 75 <= requested < count
+    # SIGKILL may land while an image is half-written; plant one such file to be sure.
+    planted = tmp_path / "images" / "00" / f".tmp-{process.pid}-{store.HOST}-abcd_123.jpg"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(b"\xff\xd8 half")
+    running = planted.with_name(f".tmp-{os.getpid()}-{store.HOST}-efgh_456.jpg")
+    running.write_bytes(b"\xff\xd8 being written")
 
     summary = ingest_source(catalog, manifest, tmp_path / "images", LOCAL)
     table = read_manifest(manifest)
@@ -234,7 +242,12 @@ def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_serv
     assert summary.skipped_done == summary.resumed_rows
     assert summary.downloaded == count - summary.resumed_rows
     assert not _journals(manifest)
-    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")]
+    # What the killed writer left is stale (for `fashion gc`); the resumed run left none.
+    leftovers = [p for p in tmp_path.rglob(".tmp*") if p != running]
+    assert planted in leftovers
+    assert all(store.is_stale_temp(p) and f"-{process.pid}-" in p.name for p in leftovers)
+    assert not store.is_stale_temp(running), "a live writer's temp file is not garbage"
+    assert store.is_stale_temp(running, now=time.time() + store.STALE_AFTER_S + 1)
 
 
 def test_json_annotations_join_in_any_order(tmp_path):
