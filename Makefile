@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	# torch/torchvision first, pinned to the wheels this project is tested with.
 	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Cache the code beartype rewrites at import time (see fashion_model/precompile.py).
+	$(BIN)/python -m fashion_model.precompile
 	touch $(STAMP)
 
 demo: $(STAMP)
