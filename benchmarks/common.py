@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from fashion_model.data import ImageFiles
 from fashion_model.labels import default_label_map
-from fashion_model.model import AttributeNet
-from fashion_model.presets import eval_preset
-from fashion_model.registry import ModelCard, save_version, set_production
+from fashion_model.model.datasets import ImageFiles
+from fashion_model.model.net import AttributeNet
+from fashion_model.model.presets import eval_preset
+from fashion_model.model.registry import ModelCard, save_version, set_production
 
 LABELS_PER_IMAGE = 10  # about what a trained model predicts per product photo
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.http_server import serve  # noqa: E402
-from fashion_model.imaging import process_image  # noqa: E402
+from fashion_model.ingest.imaging import process_image  # noqa: E402
 
 DATA = ROOT / "benchmarks" / ".data"
 IMG2DATASET_VENV = ROOT / "benchmarks" / ".venv-img2dataset"
@@ -39,8 +39,8 @@ IMG2DATASET_VENV = ROOT / "benchmarks" / ".venv-img2dataset"
 OURS = """
 import json, sys, time
 started = time.perf_counter()
-from fashion_model.download import DownloadConfig
-from fashion_model.ingest import ingest_source
+from fashion_model.config import DownloadConfig
+from fashion_model.ingest.pipeline import ingest_source
 import pyarrow as pa
 pa.Table.from_pylist([{"x": 1}])  # pyarrow imports pandas on first use (img2dataset at import)
 imported = time.perf_counter()
@@ -78,7 +78,7 @@ def _draw(job: tuple[int, str]) -> None:
     """A packshot: the synthetic garment centred on its backdrop, 800 x 800, light grain."""
     from PIL import Image
 
-    from fashion_model.synth import draw_photo, sample_garment
+    from fashion_model.demo.synth import draw_photo, sample_garment
 
     index, path = job
     rng = np.random.default_rng([2026, index])

@@ -32,9 +32,9 @@ from benchmarks.http_server import serve  # noqa: E402
 RUN = """
 import json, multiprocessing, resource, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from fashion_model.download import DownloadConfig
-from fashion_model.ingest import ingest_source
-from fashion_model.shards import ExecutorShards
+from fashion_model.config import DownloadConfig
+from fashion_model.ingest.pipeline import ingest_source
+from fashion_model.scaleout.shards import ExecutorShards
 catalog, home, shards = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = DownloadConfig(concurrency=64, per_host=64, per_host_rate=0, allow_private=True,
                         retries=0)

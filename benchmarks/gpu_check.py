@@ -18,8 +18,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from fashion_model.config import TrainConfig
 from fashion_model.labels import default_label_map
-from fashion_model.train import AttributeModule, TrainConfig
+from fashion_model.model.train import AttributeModule
 
 WARMUP = 10
 

@@ -75,8 +75,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
         os.environ["PREFECT_HOME"] = str(Path(tmp) / "prefect")
-        from flows.ingest import ingest
-        from flows.score import score
+        from fashion_model.flows.ingest import ingest
+        from fashion_model.flows.score import score
 
         api_url = warm_up()
         corpus = make_corpus(args.images)

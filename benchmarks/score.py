@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from common import make_model, sample_paths  # benchmarks/common.py
 
-from fashion_model import store
-from fashion_model.db import connect
-from fashion_model.imaging import process_image
-from fashion_model.manifest import ManifestWriter, schema_with_metadata
-from fashion_model.model import AttributeNet
-from fashion_model.score import score_images
-from fashion_model.synth import draw_photo, sample_garment
+from fashion_model.demo.synth import draw_photo, sample_garment
+from fashion_model.ingest import store
+from fashion_model.ingest.imaging import process_image
+from fashion_model.ingest.manifest import ManifestWriter, schema_with_metadata
+from fashion_model.model.net import AttributeNet
+from fashion_model.score.images import score_images
+from fashion_model.warehouse.db import connect
 
 PHOTOS = 256  # distinct drawings; more images reuse them as distinct files (a JPEG comment)
 

@@ -26,8 +26,8 @@ import numpy as np
 from common import make_model, sample_paths  # benchmarks/common.py
 from PIL import Image
 
-from fashion_model import store
-from fashion_model.manifest import ManifestWriter, schema_with_metadata
+from fashion_model.ingest import store
+from fashion_model.ingest.manifest import ManifestWriter, schema_with_metadata
 
 IMAGE_SIZE = 32
 CHUNK = 10_000  # manifest rows written per call, so the writer never holds the whole catalog
@@ -61,8 +61,8 @@ def make_store(root: Path, count: int) -> Path:
 
 def score_child(root: Path) -> None:
     """Runs in a fresh process: score everything, print the summary and the peak RSS."""
-    from fashion_model.db import connect
-    from fashion_model.score import score_images
+    from fashion_model.score.images import score_images
+    from fashion_model.warehouse.db import connect
 
     with connect(root / "bench.duckdb") as con:
         summary = score_images(

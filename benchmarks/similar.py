@@ -33,10 +33,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fashion_model.db import connect, refresh_analytics
-from fashion_model.similar import CANDIDATE_COLUMNS, EXACT_SHARE, OVERSAMPLE
-from fashion_model.sqlrun import run_statement
-from fashion_model.vector_index import (
+from fashion_model.match.index import (
     DIM,
     NPROBE,
     index_folder,
@@ -44,6 +41,9 @@ from fashion_model.vector_index import (
     similar_sql,
     update_index,
 )
+from fashion_model.match.similar import CANDIDATE_COLUMNS, EXACT_SHARE, OVERSAMPLE
+from fashion_model.warehouse.db import connect, refresh_analytics
+from fashion_model.warehouse.sql import run_statement
 
 VERSION = "bench"
 

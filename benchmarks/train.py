@@ -22,12 +22,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from fashion_model import store
-from fashion_model.imaging import process_image
+from fashion_model.config import TrainConfig
+from fashion_model.demo.synth import draw_photo, sample_garment
+from fashion_model.ingest import store
+from fashion_model.ingest.imaging import process_image
 from fashion_model.labels import default_label_map
-from fashion_model.presets import train_preset
-from fashion_model.synth import draw_photo, sample_garment
-from fashion_model.train import AttributeModule, LabelledImages, TrainConfig
+from fashion_model.model.presets import train_preset
+from fashion_model.model.train import AttributeModule, LabelledImages
 
 WARMUP = 3
 

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from fashion_model.db import connect, refresh_analytics, sync_labels
+from fashion_model.analytics.reports import list_reports, run_report
 from fashion_model.labels import default_label_map
-from fashion_model.report import list_reports, run_report
+from fashion_model.warehouse.db import connect, refresh_analytics, sync_labels
 
 RETAILERS = ["Northwind", "Southbay", "Eastpeak", "Westfield", "Harbor"]
 CURRENCIES = {"Northwind": "EUR", "Southbay": "EUR", "Eastpeak": "USD", "Westfield": "GBP"}

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_model.errors import FashionError
+from fashion_model.errors import BadInput
 
 DEFAULT_LABEL_MAP = Path(__file__).parent / "data" / "iMat_fashion_2018_label_map_228.csv"
 REQUIRED_COLUMNS = ("labelId", "taskId", "labelName", "taskName")
@@ -51,7 +51,7 @@ class LabelMap:
     def task_labels(self, task: str) -> list[Label]:
         found = [label for label in self.labels if label.task == task]
         if not found:
-            raise FashionError(f"unknown task {task!r}; valid tasks: {', '.join(self.tasks)}")
+            raise BadInput(f"unknown task {task!r}; valid tasks: {', '.join(self.tasks)}")
         return found
 
     def label_id(self, task: str, name: str) -> int:
@@ -59,7 +59,7 @@ class LabelMap:
         for label in self.task_labels(task):
             if label.name == name:
                 return label.label_id
-        raise FashionError(f"label {name!r} is not in task {task!r} of the label map")
+        raise BadInput(f"label {name!r} is not in task {task!r} of the label map")
 
     def split_known(self, raw_ids: Iterable[str | int]) -> tuple[list[int], list[str]]:
         """Sorted, deduplicated known ids, and the distinct raw ids that are not in the map."""
@@ -82,12 +82,12 @@ def load_label_map(path: Path | str | None = None) -> LabelMap:
     """Parse a label map CSV (columns labelId,taskId,labelName,taskName) with a real CSV reader."""
     path = Path(path) if path else DEFAULT_LABEL_MAP
     if not path.is_file():
-        raise FashionError(f"{path}: label map file not found")
+        raise BadInput(f"{path}: label map file not found")
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise FashionError(f"{path}: label map lacks column(s) {', '.join(missing)}")
+            raise BadInput(f"{path}: label map lacks column(s) {', '.join(missing)}")
         labels = []
         seen: set[int] = set()
         for line_no, row in enumerate(reader, start=2):
@@ -99,15 +99,13 @@ def load_label_map(path: Path | str | None = None) -> LabelMap:
                     task=row["taskName"].strip(),
                 )
             except (TypeError, ValueError):
-                raise FashionError(
-                    f"{path}:{line_no}: labelId and taskId must be integers"
-                ) from None
+                raise BadInput(f"{path}:{line_no}: labelId and taskId must be integers") from None
             if label.label_id in seen:
-                raise FashionError(f"{path}:{line_no}: duplicate labelId {label.label_id}")
+                raise BadInput(f"{path}:{line_no}: duplicate labelId {label.label_id}")
             seen.add(label.label_id)
             labels.append(label)
     if not labels:
-        raise FashionError(f"{path}: label map is empty")
+        raise BadInput(f"{path}: label map is empty")
     return LabelMap(labels=tuple(sorted(labels, key=lambda lb: lb.label_id)), source=str(path))
 
 

@@ -9,19 +9,31 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from fashion_model.db import connect
-from fashion_model.errors import FashionError
+from fashion_model.analytics.reports import (
+    run_report,
+    share_error_vs_truth,
+    share_table,
+    truth_micro_f1,
+)
+from fashion_model.config import (
+    DemoConfig,
+    DownloadConfig,
+    NightlyConfig,
+    ReportConfig,
+    TrainConfig,
+)
+from fashion_model.demo.server import free_port, running_image_server
+from fashion_model.demo.synth import PLANTED_TRENDS
+from fashion_model.errors import BadInput
+from fashion_model.flows.nightly import nightly
+from fashion_model.flows.retrain import retrain
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
-from fashion_model.report import run_report, share_error_vs_truth, share_table, truth_micro_f1
-from fashion_model.server import free_port, running_image_server
-from fashion_model.synth import PLANTED_TRENDS
-from flows.nightly import nightly
-from flows.retrain import retrain
-from tasks.catalog import synthesize_catalog_images
-from tasks.common import publish_summary
-from tasks.similar import find_competitor_equivalents, similar_products_sheet
-from tasks.train import promote_model_version
+from fashion_model.tasks.catalog import synthesize_catalog_images
+from fashion_model.tasks.common import publish_summary
+from fashion_model.tasks.similar import find_competitor_equivalents, similar_products_sheet
+from fashion_model.tasks.train import promote_model_version
+from fashion_model.warehouse.db import connect
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
 
@@ -62,59 +74,45 @@ def _top_trend(trending: pd.DataFrame) -> str:
     )
 
 
-@flow(name="demo")
-def demo(
-    home: str | None = None,
-    products: int = 1200,
-    seed: int = 0,
-    epochs: int = 6,
-    image_size: int = 64,
-    train_images: int | None = 1200,
-    validation_images: int | None = 300,
-) -> dict:
-    """Defaults fit in about 8 minutes on 2 CPU cores: 1,200 catalog products (about 33 per
-    retailer and month), 1,200 training and 300 validation photos, 6 epochs at 64 px."""
+@flow(name="demo", validate_parameters=False)
+def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
+    """Synthesise a catalog, serve it on loopback, retrain, run nightly, show the trend."""
+    config = DemoConfig.parse(config, where="parameter config")
     paths = Home.resolve(home).ensure()
     catalog = paths.catalog
     wanted = {
-        "products": products,
-        "seed": seed,
-        "train_images": train_images,
-        "validation_images": validation_images,
+        "products": config.products,
+        "seed": config.seed,
+        "train_images": config.train_images,
+        "validation_images": config.validation_images,
     }
     base_url = _reusable(catalog, wanted)
     if base_url is None:
         if catalog.exists():
             if not (catalog / "synth.json").is_file():
-                raise FashionError(
-                    f"{catalog} exists and is not a demo catalog; use another --home"
-                )
+                raise BadInput(f"{catalog} exists and is not a demo catalog; use another --home")
             shutil.rmtree(catalog)  # the demo's own data, drawn afresh for a new port or size
         base_url = f"http://127.0.0.1:{free_port()}"
-        synthesize_catalog_images(
-            catalog, products, seed, base_url, train_images, validation_images
-        )
+        synthesize_catalog_images(catalog, base_url=base_url, **wanted)
     port = int(base_url.rsplit(":", 1)[1])
+    # The images are served from loopback by our own server: no need to spare it.
+    local = DownloadConfig(allow_private=True, per_host_rate=0)
 
     with running_image_server(catalog, port=port):
         trained = retrain(
-            str(catalog / "train.json"),
-            str(catalog / "validation.json"),
+            train_file=str(catalog / "train.json"),
+            validation_file=str(catalog / "validation.json"),
             home=str(paths.root),
-            epochs=epochs,
-            image_size=image_size,
-            allow_private=True,  # the demo's images are served from loopback,
-            per_host_rate=0,  # by our own server: no need to spare it
+            download=local,
+            train=TrainConfig(epochs=config.epochs, image_size=config.image_size),
         )
         # The demo's home is its own: the model it just trained is the one to show.
-        promote_model_version(paths.models, trained["model_version"])
+        promote_model_version(paths.models, trained["model_version"], paths.db)
         nightly_result = nightly(
-            str(catalog / "catalog.csv"),
+            catalog=str(catalog / "catalog.csv"),
             home=str(paths.root),
-            report_task=TREND.task,
-            report_retailer=TREND.retailer,
-            allow_private=True,
-            per_host_rate=0,
+            config=NightlyConfig(report=ReportConfig(task=TREND.task, retailer=TREND.retailer)),
+            download=local,
         )
 
     trend_label = default_label_map().label_id(TREND.task, TREND.label)

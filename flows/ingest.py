@@ -1,4 +1,4 @@
-"""Flow: ingest one source (iMaterialist JSON or catalog CSV/Parquet) into the image store."""
+"""Flow `ingest`: a source (iMaterialist JSON, catalog CSV/Parquet) -> image store + manifest."""
 
 from __future__ import annotations
 
@@ -6,49 +6,38 @@ from pathlib import Path
 
 from prefect import flow
 
-from fashion_model.download import DownloadConfig
+from fashion_model.config import DownloadConfig, ScaleOut
 from fashion_model.home import Home
-from fashion_model.shards import ScaleOut
-from tasks.ingest import download_images
+from fashion_model.tasks.ingest import download_images
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, validate_parameters=False)
 def ingest(
     source: str,
     home: str | None = None,
     name: str | None = None,
     split: str | None = None,
-    image_size: int = 256,
-    concurrency: int = 64,
-    per_host: int = 16,
-    allow_private: bool = False,
     strict: bool = False,
     retry_failed: bool = False,
-    per_host_rate: float = 50.0,
-    jpeg_quality: int = 90,
-    honor_robots: bool = True,
-    task_runner: str = "default",
-    dask_address: str | None = None,
-    dask_workers: int | None = None,
+    download: DownloadConfig = DownloadConfig(),
+    scale_out: ScaleOut = ScaleOut(),
 ) -> dict:
     """Download every image of `source`; the manifest lands in HOME/manifests/NAME.
 
-    task_runner "dask" downloads in shards on Dask workers (the scheduler at `dask_address`,
-    else $FASHION_DASK_ADDRESS, else a local cluster of `dask_workers` processes); this flow
-    still writes the manifest."""
-    scale = ScaleOut.from_options(task_runner, dask_address, dask_workers)
-    paths = Home.resolve(home).ensure()
+    `scale_out.task_runner` "dask" downloads in shards on Dask workers; this flow still writes
+    the manifest. The source is checked whole before any download (bad input: one line)."""
+    download = DownloadConfig.parse(download, where="parameter download")
+    scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
     source_path = Path(source).absolute()
-    config = DownloadConfig(
-        concurrency=concurrency,
-        per_host=per_host,
-        per_host_rate=per_host_rate,
-        image_size=image_size,
-        jpeg_quality=jpeg_quality,
-        allow_private=allow_private,
-        honor_robots=honor_robots,
-    )
+    paths = Home.resolve(home).ensure()
     manifest_dir = paths.manifests / (name or source_path.stem)
     return download_images(
-        source_path, manifest_dir, paths.images, config, split, strict, retry_failed, scale
+        source_path,
+        manifest_dir,
+        paths.images,
+        download,
+        split=split,
+        strict=strict,
+        retry_failed=retry_failed,
+        scale=scale_out,
     )

@@ -1,8 +1,8 @@
 """Flow `nightly`: ingest a catalog -> score it into DuckDB -> report trends -> snapshot.
 
 The whole run holds the warehouse's writer lock (a second run fails at once naming the first,
-or waits `lock_wait_minutes`); each stage has a timeout; a failed stage fails the run with a
-message that names the stage, the cause and the command that resumes it. At the end the
+or waits `config.lock_wait_minutes`); each stage has a timeout; a failed stage fails the run
+with a message that names the stage, the cause and the command that resumes it. At the end the
 database is published as HOME/fashion-snapshot.duckdb for the read-only commands.
 """
 
@@ -14,93 +14,64 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from fashion_model.errors import FashionError, StageFailed
+from fashion_model.analytics.runs import notify
+from fashion_model.config import DownloadConfig, NightlyConfig, ScaleOut, ScoreConfig
+from fashion_model.errors import StageFailed
+from fashion_model.flows.ingest import ingest
+from fashion_model.flows.report import report
+from fashion_model.flows.score import score
 from fashion_model.home import Home
-from fashion_model.labels import default_label_map
-from fashion_model.ops import publish_snapshot, warehouse_lock
-from fashion_model.registry import resolve_version
-from fashion_model.runs import notify
-from fashion_model.shards import ScaleOut
-from fashion_model.sources import open_source
-from flows.ingest import ingest
-from flows.report import report
-from flows.score import score
-from tasks.common import run_holder
-from tasks.report import compare_with_previous_run
+from fashion_model.ingest.pipeline import check_catalog
+from fashion_model.model.registry import resolve_version
+from fashion_model.tasks.common import run_holder
+from fashion_model.tasks.report import compare_with_previous_run
+from fashion_model.warehouse.lock import publish_snapshot, warehouse_lock
 
 
-def run_stage(stage: str, resume: str, minutes: float, subflow, *args, **kwargs):
+def run_stage(stage: str, resume: str, minutes: float, subflow, **parameters):
     """Run a subflow with a timeout; turn its failure into one line naming stage and resume."""
     try:
-        return subflow.with_options(timeout_seconds=minutes * 60)(*args, **kwargs)
+        return subflow.with_options(timeout_seconds=minutes * 60)(**parameters)
     except Exception as error:
         cause = " ".join(str(error).split()) or type(error).__name__
         if "timed out" in cause.lower() or isinstance(error, TimeoutError):
             cause = f"timed out after {minutes:g} min ({cause})"
-        raise StageFailed(f"stage '{stage}' failed: {cause[:500]}; resume with: {resume}") from None
+        raise StageFailed(
+            f"stage '{stage}' failed: {cause[:500]}; resume with: {resume}", error
+        ) from None
 
 
-def check_nightly_parameters(
-    catalog: str, home: str | None, model: str, concurrency: int, dask: dict, **numbers: float
-) -> None:
-    """Everything a run needs, checked before any work: a bad parameter fails at once."""
-    ScaleOut.from_options(dask["task_runner"], dask["dask_address"], dask["dask_workers"])
-    if concurrency < 1:
-        raise FashionError(f"parameter concurrency={concurrency}: must be at least 1")
-    for name, value in numbers.items():
-        if value is None or value < 0:
-            raise FashionError(f"parameter {name}={value!r}: must be 0 or more")
-    open_source(Path(catalog), default_label_map())
-    resolve_version(Home.resolve(home).models, model)
-
-
-@flow(name="nightly", log_prints=True)
+@flow(name="nightly", log_prints=True, validate_parameters=False)
 def nightly(
     catalog: str,
     home: str | None = None,
-    name: str = "catalog",
-    retailer: str | None = None,
-    as_of: date | None = None,
-    model: str = "production",
-    report_task: str = "pattern",
-    report_retailer: str | None = None,
-    allow_private: bool = False,
-    concurrency: int = 64,
-    retry_failed: bool = True,
-    per_host_rate: float = 50.0,
-    stage_timeout_minutes: float = 240.0,
-    lock_wait_minutes: float = 0.0,
-    notify_url: str | None = None,
-    task_runner: str = "default",
-    dask_address: str | None = None,
-    dask_workers: int | None = None,
+    config: NightlyConfig = NightlyConfig(),
+    download: DownloadConfig = DownloadConfig(),
+    scale_out: ScaleOut = ScaleOut(),
 ) -> dict:
-    """`name` stays the same night after night so that incremental runs find their history;
-    by default each night also retries the previous nights' transient failures.
+    """`config.name` stays the same night after night so that incremental runs find their
+    history; by default each night also retries the previous nights' transient failures.
 
-    `notify_url` (or $FASHION_NOTIFY_URL): a webhook that gets a JSON POST when the run fails or
-    is flagged by the comparison with the previous run; a receiver that does not answer never
-    fails the run.
+    `config.notify_url` (or $FASHION_NOTIFY_URL): a webhook that gets a JSON POST when the run
+    fails or is flagged by the comparison with the previous run; a receiver that does not answer
+    never fails the run.
 
-    `task_runner` "dask" runs the download and scoring stages in shards on a Dask cluster: the
-    scheduler at `dask_address` (or $FASHION_DASK_ADDRESS), else a local cluster of
-    `dask_workers` processes."""
+    `scale_out.task_runner` "dask" runs the download and scoring stages in shards on a Dask
+    cluster: the scheduler at `scale_out.dask_address` (or $FASHION_DASK_ADDRESS), else a local
+    cluster of `scale_out.dask_workers` processes."""
     root = Home.resolve(home).root
-    notify_url = notify_url or os.environ.get("FASHION_NOTIFY_URL") or None
-    as_of = as_of or date.today()
+    notify_url = os.environ.get("FASHION_NOTIFY_URL") or None  # until config is read
     holder = run_holder()
     try:
-        dask = {"task_runner": task_runner, "dask_address": dask_address,
-                "dask_workers": dask_workers}  # fmt: skip
-        check_nightly_parameters(catalog, home, model, concurrency, dask,
-                                 per_host_rate=per_host_rate,
-                                 stage_timeout_minutes=stage_timeout_minutes,
-                                 lock_wait_minutes=lock_wait_minutes)  # fmt: skip
+        # Everything a run needs, checked before any work: a bad parameter fails at once.
+        config = NightlyConfig.parse(config, where="parameter config")
+        notify_url = config.notify_url or notify_url
+        download = DownloadConfig.parse(download, where="parameter download")
+        scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
+        check_catalog(Path(catalog), config.retailer)
+        resolve_version(Home.resolve(home).models, config.model)
         paths = Home.resolve(home).ensure()
-        result = _nightly(paths, holder, catalog, home, name, retailer, as_of, model,
-                          report_task, report_retailer, allow_private, concurrency, retry_failed,
-                          per_host_rate, stage_timeout_minutes, lock_wait_minutes,
-                          dask)  # fmt: skip
+        result = _run_stages(paths, holder, catalog, home, config, download, scale_out)
     except Exception as error:
         message = " ".join(str(error).split()) or type(error).__name__
         payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
@@ -113,46 +84,48 @@ def nightly(
     return result
 
 
-def _nightly(paths, holder, catalog, home, name, retailer, as_of, model, report_task,
-             report_retailer, allow_private, concurrency, retry_failed, per_host_rate,
-             minutes, lock_wait_minutes, dask) -> dict:  # fmt: skip
+def _run_stages(
+    paths: Home,
+    holder: str,
+    catalog: str,
+    home: str | None,
+    config: NightlyConfig,
+    download: DownloadConfig,
+    scale_out: ScaleOut,
+) -> dict:
     where = f"--home {paths.root}"
-    stage = run_stage
-    with warehouse_lock(paths.db, holder, lock_wait_minutes * 60):
-        ingested = stage(
+    name, minutes = config.name, config.stage_timeout_minutes
+    as_of = config.as_of or date.today()
+    with warehouse_lock(paths.db, holder, config.lock_wait_minutes * 60):
+        ingested = run_stage(
             "ingest",
             f"fashion nightly {catalog} {where} --name {name} (finished downloads are kept)",
             minutes,
             ingest,
-            catalog,
+            source=catalog,
             home=home,
             name=name,
-            allow_private=allow_private,
-            concurrency=concurrency,
-            retry_failed=retry_failed,
-            per_host_rate=per_host_rate,
-            **dask,
+            retry_failed=config.retry_failed,
+            download=download,
+            scale_out=scale_out,
         )
-        scored = stage(
+        scored = run_stage(
             "score",
             f"fashion score {where} --manifest {name}, then fashion report {where}",
             minutes,
             score,
-            [name],
+            manifests=[name],
             home=home,
-            model=model,
-            as_of=as_of,
-            retailer=retailer,
-            **dask,
+            config=ScoreConfig(model=config.model, as_of=as_of, retailer=config.retailer),
+            scale_out=scale_out,
         )
-        reported = stage(
+        reported = run_stage(
             "report",
-            f"fashion report {where} --task {report_task}",
+            f"fashion report {where} --task {config.report.task}",
             minutes,
             report,
             home=home,
-            task=report_task,
-            retailer=report_retailer,
+            config=config.report,
         )
         comparison = compare_with_previous_run(
             paths.db, as_of, name, ingested["records"], ingested["failure_rate"]

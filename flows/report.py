@@ -1,19 +1,18 @@
-"""Flow: run the shipped SQL reports against DuckDB and draw the trend chart."""
+"""Flow `report`: the shipped SQL reports against DuckDB -> CSV and the trend chart PNG."""
 
 from __future__ import annotations
 
 from prefect import flow
 
+from fashion_model.config import ReportConfig
 from fashion_model.home import Home
-from tasks.report import write_trend_report
+from fashion_model.tasks.report import write_trend_report
 
 
-@flow(name="report", log_prints=True)
+@flow(name="report", log_prints=True, validate_parameters=False)
 def report(
-    home: str | None = None,
-    db: str | None = None,
-    task: str = "pattern",
-    retailer: str | None = None,
+    home: str | None = None, db: str | None = None, config: ReportConfig = ReportConfig()
 ) -> dict:
+    config = ReportConfig.parse(config, where="parameter config")
     paths = Home.resolve(home, db=db).ensure()
-    return write_trend_report(paths.db, paths.reports, task, retailer)
+    return write_trend_report(paths.db, paths.reports, config.task, config.retailer)

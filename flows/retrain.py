@@ -6,44 +6,28 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.ingest import ingest
-from flows.train import train
+from fashion_model.config import DownloadConfig, TrainConfig
+from fashion_model.flows.ingest import ingest
+from fashion_model.flows.train import train as train_flow
+from fashion_model.model.train import check_train_config
 
 
-@flow(name="retrain", log_prints=True)
+@flow(name="retrain", log_prints=True, validate_parameters=False)
 def retrain(
     train_file: str,
     validation_file: str | None = None,
     home: str | None = None,
-    epochs: int = 6,
-    image_size: int = 64,
-    batch_size: int = 16,
-    max_steps: int = -1,
-    allow_private: bool = False,
     strict: bool = False,
-    weights: str = "auto",
-    per_host_rate: float = 50.0,
+    download: DownloadConfig = DownloadConfig(),
+    train: TrainConfig = TrainConfig(),
 ) -> dict:
+    download = DownloadConfig.parse(download, where="parameter download")
+    train = check_train_config(TrainConfig.parse(train, where="parameter train"))
     names = []
     for split, source in (("train", train_file), ("validation", validation_file)):
         if source:
             name = Path(source).stem
-            ingest(
-                source,
-                home=home,
-                name=name,
-                split=split,
-                allow_private=allow_private,
-                strict=strict,
-                per_host_rate=per_host_rate,
-            )
+            ingest(source=source, home=home, name=name, split=split, strict=strict,
+                   download=download)  # fmt: skip
             names.append(name)
-    return train(
-        names,
-        home=home,
-        epochs=epochs,
-        image_size=image_size,
-        batch_size=batch_size,
-        max_steps=max_steps,
-        weights=weights,
-    )
+    return train_flow(manifests=names, home=home, config=train)

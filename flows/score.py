@@ -1,4 +1,4 @@
-"""Flow: load catalog runs into DuckDB and score their images with a model version."""
+"""Flow `score`: catalog runs into DuckDB -> their images scored -> the similarity index updated."""
 
 from __future__ import annotations
 
@@ -6,50 +6,41 @@ from datetime import date
 
 from prefect import flow
 
+from fashion_model.config import ScaleOut, ScoreConfig
 from fashion_model.home import Home
-from fashion_model.manifest import manifest_kind, resolve_manifest
-from fashion_model.ops import warehouse_lock
-from fashion_model.shards import ScaleOut
-from tasks.common import run_holder
-from tasks.score import load_catalog_run, score_manifest_images, update_similarity_index
+from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
+from fashion_model.tasks.common import run_holder
+from fashion_model.tasks.score import (
+    load_catalog_run,
+    score_manifest_images,
+    update_similarity_index,
+)
+from fashion_model.warehouse.lock import warehouse_lock
 
 
-@flow(name="score", log_prints=True)
+@flow(name="score", log_prints=True, validate_parameters=False)
 def score(
     manifests: list[str],
     home: str | None = None,
     db: str | None = None,
-    model: str = "production",
-    as_of: date | None = None,
-    retailer: str | None = None,
-    batch_size: int = 64,
-    rescore: bool = False,
-    task_runner: str = "default",
-    dask_address: str | None = None,
-    dask_workers: int | None = None,
+    config: ScoreConfig = ScoreConfig(),
+    scale_out: ScaleOut = ScaleOut(),
 ) -> dict:
-    """task_runner "dask" scores in shards on Dask workers (see the ingest flow); this flow
-    stays the one DuckDB writer."""
-    scale = ScaleOut.from_options(task_runner, dask_address, dask_workers)
+    """`scale_out.task_runner` "dask" scores in shards on Dask workers (see the ingest flow);
+    this flow stays the one DuckDB writer."""
+    config = ScoreConfig.parse(config, where="parameter config")
+    scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
     paths = Home.resolve(home, db=db).ensure()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
-    as_of = as_of or date.today()
+    as_of = config.as_of or date.today()
     with warehouse_lock(paths.db, run_holder()):  # re-entered when nightly holds it
         loads = [
-            load_catalog_run(paths.db, manifest, as_of, retailer)
+            load_catalog_run(paths.db, manifest, as_of, config.retailer)
             for manifest in resolved
             if manifest_kind(manifest) == "catalog"
         ]
         scored = score_manifest_images(
-            paths.db,
-            resolved,
-            paths.images,
-            paths.models,
-            model,
-            batch_size,
-            rescore,
-            scale,
-            paths.root,
+            paths.db, resolved, paths.images, paths.models, config, scale_out, paths.root
         )
-        index = update_similarity_index(paths.db, rebuild=rescore)
+        index = update_similarity_index(paths.db, rebuild=config.rescore)
     return {"catalog_loads": loads, **scored, "similarity_index": index}

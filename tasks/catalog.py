@@ -8,8 +8,8 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.synth import synthesize_catalog
-from tasks.common import progress_reporter, publish_summary
+from fashion_model.demo.synth import synthesize_catalog
+from fashion_model.tasks.common import progress_reporter, publish_summary
 
 
 @task(name="synthesize-catalog", cache_policy=NO_CACHE)

@@ -15,11 +15,12 @@ from fashion_model.errors import FashionError
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
-    """Retry transient failures; bad input fails the same way every time, so never retry it."""
+    """Retry runtime failures (a server, the disk, memory); never what fails the same way every
+    time: bad input or an incomplete installation (`FashionError.retryable` says which)."""
     try:
         state.result()
-    except FashionError:
-        return False
+    except FashionError as error:
+        return error.retryable
     except Exception:
         return True
     return False

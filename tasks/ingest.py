@@ -8,11 +8,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.download import DownloadConfig
-from fashion_model.ingest import ingest_source
-from fashion_model.shards import ScaleOut
-from tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
-from tasks.scaleout import shard_pool
+from fashion_model.config import DownloadConfig, ScaleOut
+from fashion_model.ingest.pipeline import ingest_source
+from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
+from fashion_model.tasks.scaleout import shard_pool
 
 
 # Downloads are never cached: their result changes when a server recovers. A retry of the task

@@ -9,9 +9,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.db import connect
-from fashion_model.report import plot_shares, run_report, share_table, write_csv
-from fashion_model.runs import compare_and_record
+from fashion_model.analytics.reports import plot_shares, run_report, share_table, write_csv
+from fashion_model.analytics.runs import compare_and_record
+from fashion_model.warehouse.db import connect
 
 
 @task(name="attribute-trend-report", cache_policy=NO_CACHE)

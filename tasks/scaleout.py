@@ -13,16 +13,16 @@ import logging
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.errors import FashionError
-from fashion_model.shards import (
+from fashion_model.config import ScaleOut
+from fashion_model.errors import RuntimeFailure
+from fashion_model.scaleout.shards import (
     DownloadShard,
-    ScaleOut,
     ScoreShard,
     ShardFuture,
     download_shard,
     score_shard,
 )
-from tasks.common import retry_unless_bad_input
+from fashion_model.tasks.common import retry_unless_bad_input
 
 
 # A shard downloads into the content-addressed store and writes its outcomes file atomically,
@@ -70,8 +70,8 @@ class DaskShards:
 
         logger = get_run_logger()
         logging.getLogger("distributed").setLevel(logging.WARNING)
-        if self.scale.address:
-            self.runner = DaskTaskRunner(address=self.scale.address)
+        if self.scale.dask_address:
+            self.runner = DaskTaskRunner(address=self.scale.dask_address)
         else:
             env = {"PREFECT_API_URL": url} if (url := _api_url()) else {}
             self.runner = DaskTaskRunner(
@@ -88,15 +88,15 @@ class DaskShards:
             threads = self.runner.client.nthreads()
         except (OSError, TimeoutError) as error:
             self.runner.__exit__(None, None, None)
-            raise FashionError(
-                f"dask scheduler {self.scale.address or 'local cluster'} did not answer: "
+            raise RuntimeFailure(
+                f"dask scheduler {self.scale.dask_address or 'local cluster'} did not answer: "
                 + (" ".join(str(error).split()) or type(error).__name__)
             ) from None
         except BaseException:
             self.runner.__exit__(None, None, None)
             raise
         self.slots = max(1, sum(threads.values()))
-        where = self.scale.address or "a local cluster"
+        where = self.scale.dask_address or "a local cluster"
         logger.info("dask: %d worker(s), %d slot(s) on %s", len(threads), self.slots, where)
         return self
 

@@ -9,16 +9,25 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.db import connect
-from fashion_model.products import load_catalog
-from fashion_model.score import score_images
-from fashion_model.shards import ScaleOut, score_images_sharded
-from fashion_model.vector_index import update_index
-from tasks.common import progress_reporter, publish_summary
-from tasks.scaleout import shard_pool
+from fashion_model.config import ScaleOut, ScoreConfig
+from fashion_model.match.index import update_index
+from fashion_model.scaleout.shards import score_images_sharded
+from fashion_model.score.images import score_images
+from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
+from fashion_model.tasks.scaleout import shard_pool
+from fashion_model.warehouse.catalog import load_catalog
+from fashion_model.warehouse.db import connect
 
 
-@task(name="load-catalog", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
+# Writes to DuckDB: never cached. Each is one transaction (a catalog load) or one per chunk
+# (scoring skips what is committed), so a retry after a runtime failure redoes nothing twice.
+@task(
+    name="load-catalog",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_bad_input,
+    cache_policy=NO_CACHE,
+)
 def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | None) -> dict:
     with connect(db) as con:
         result = asdict(load_catalog(con, manifest_dir, as_of, retailer))
@@ -26,32 +35,36 @@ def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | 
     return result
 
 
-@task(name="score-images", cache_policy=NO_CACHE)
+@task(
+    name="score-images",
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_bad_input,
+    cache_policy=NO_CACHE,
+)
 def score_manifest_images(
     db: Path,
     manifests: list[Path],
     images_root: Path,
     models_root: Path,
-    model_version: str | None,
-    batch_size: int,
-    rescore: bool,
+    config: ScoreConfig,
     scale: ScaleOut | None = None,
     home_root: Path | None = None,
 ) -> dict:
-    """In the flow's process, or (scale.runner 'dask') in shards on Dask workers that write
-    Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
+    """In the flow's process, or (scale.task_runner 'dask') in shards on Dask workers that
+    write Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
     pool = shard_pool(scale)
     with connect(db) as con, progress_reporter("scoring images") as progress:
         if pool is None:
             summary = score_images(
-                con, manifests, images_root, models_root, model_version, batch_size,
-                rescore=rescore, progress=progress,
+                con, manifests, images_root, models_root, config.model, config.batch_size,
+                rescore=config.rescore, progress=progress,
             )  # fmt: skip
         else:
             scratch = home_root or Path(images_root).parent
             summary = score_images_sharded(
-                con, manifests, images_root, models_root, scratch, pool, model_version,
-                batch_size, rescore=rescore, progress=progress,
+                con, manifests, images_root, models_root, scratch, pool, config.model,
+                config.batch_size, rescore=config.rescore, progress=progress,
             )  # fmt: skip
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     publish_summary("score", result, f"Scoring with model {summary.model_version}")

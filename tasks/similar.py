@@ -8,11 +8,16 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.contact_sheet import similar_sheet
-from fashion_model.db import connect
-from fashion_model.errors import FashionError
-from fashion_model.similar import find_equivalents, product_query, resolve_model, search_similar
-from tasks.common import progress_reporter, publish_summary
+from fashion_model.errors import BadInput
+from fashion_model.match.contact_sheet import similar_sheet
+from fashion_model.match.similar import (
+    find_equivalents,
+    product_query,
+    resolve_model,
+    search_similar,
+)
+from fashion_model.tasks.common import progress_reporter, publish_summary
+from fashion_model.warehouse.db import connect
 
 
 @task(name="similar-products-sheet", cache_policy=NO_CACHE)
@@ -32,7 +37,7 @@ def similar_products_sheet(
             [label_id, retailer],
         ).fetchall()
         if not picked:
-            raise FashionError(f"retailer {retailer!r} has no scored product to show")
+            raise BadInput(f"retailer {retailer!r} has no scored product to show")
         query = product_query(con, version, picked[0][0], retailer)
         same = [task for task in same if query.labels.get(task)]  # a weak model may have none
         result = search_similar(con, db, query, version, k, same=same)

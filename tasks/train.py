@@ -1,4 +1,4 @@
-"""Task: train and register a model version."""
+"""Tasks: train and register a model version; promote one."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.registry import set_production
-from fashion_model.train import TrainConfig, train_model
-from tasks.common import publish_summary
+from fashion_model.config import TrainConfig
+from fashion_model.model.train import train_model
+from fashion_model.score.promote import promote
+from fashion_model.tasks.common import publish_summary
 
 
 @task(name="train-model", cache_policy=NO_CACHE)
@@ -24,8 +25,9 @@ def train_model_version(
 
 
 @task(name="promote-model", cache_policy=NO_CACHE)
-def promote_model_version(models_root: Path, version: str) -> str:
-    """Make `version` the production model (the registry's alias)."""
-    set_production(models_root, version)
+def promote_model_version(models_root: Path, version: str, db: Path) -> dict:
+    """Make `version` the production model, the same way `fashion model promote` does (the
+    warehouse's label map is checked first)."""
+    result = promote(models_root, version, db)
     get_run_logger().info("model %s is now production", version)
-    return version
+    return result

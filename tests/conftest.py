@@ -21,15 +21,15 @@ from collections import Counter, defaultdict  # noqa: E402
 import pytest  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from fashion_model.download import DownloadConfig  # noqa: E402
-from fashion_model.ingest import ingest_source  # noqa: E402
-from fashion_model.server import (  # noqa: E402
+from fashion_model.config import DownloadConfig, TrainConfig  # noqa: E402
+from fashion_model.demo.server import (  # noqa: E402
     free_port,
     running_app,  # noqa: E402
     running_image_server,
 )
-from fashion_model.synth import synthesize_catalog  # noqa: E402
-from fashion_model.train import TrainConfig, train_model  # noqa: E402
+from fashion_model.demo.synth import synthesize_catalog  # noqa: E402
+from fashion_model.ingest.pipeline import ingest_source  # noqa: E402
+from fashion_model.model.train import train_model  # noqa: E402
 
 from .faults import jpeg, make_faulty_app  # noqa: E402
 

@@ -10,7 +10,7 @@ from collections import Counter
 from aiohttp import web
 from PIL import Image
 
-from fashion_model.download import DownloadConfig
+from fashion_model.config import DownloadConfig
 
 # Loopback 127.0.0.1 is allowed explicitly; every other non-public address stays blocked.
 LOCAL = DownloadConfig(

@@ -2,12 +2,13 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from fashion_model.flows.cli import app
+
+from .commands import FASHION
 
 COMMANDS = [
     [],
@@ -44,7 +45,7 @@ def test_every_command_has_help(command):
 
 def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [*FASHION, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -58,20 +59,20 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["ingest", "{tmp}/missing.json"], "missing.json: source file not found"),
         (["ingest", "{tmp}/broken.json"], "broken.json: not valid JSON"),
         (["ingest", "{tmp}/catalog.csv", "--split", "holdout"], "--split 'holdout' is not one of"),
-        (["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"], "--jpeg-quality must be at least"),
-        (["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"], "--per-host-rate -1.0: must be"),
+        (["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"], "--jpeg-quality 0: must be at least 1"),
+        (["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"], "--per-host-rate -1.0: must be 0 or more"),
         (["ingest", "{tmp}/bad_row.csv"], "bad_row.csv:3: empty product_id"),
-        (["ingest", "{tmp}/catalog.csv", "--task-runner", "spark"], "'spark' is not one of"),
+        (["ingest", "{tmp}/catalog.csv", "--task-runner", "spark"], "--task-runner spark: is not one of 'default', 'dask'"),
         (["ingest", "{tmp}/catalog.csv", "--dask-workers", "2"], "needs task runner 'dask'"),
         (
             ["ingest", "{tmp}/catalog.csv", "--task-runner", "dask", "--dask-workers", "0"],
-            "dask workers 0: must be at least 1",
+            "--dask-workers 0: must be at least 1",
         ),
         (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
-        (["report", "--home", "{tmp}", "--task", "fabric"], "unknown task 'fabric'"),
+        (["report", "--home", "{tmp}", "--task", "fabric"], "--task fabric: is not one of category, color"),
         (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
-        (["demo", "--products", "0"], "--products must be at least 1"),
+        (["demo", "--products", "0"], "--products 0: must be at least 1"),
         (["demo", "--home", "{tmp}/full/.."], "is not a demo catalog"),
         (["nightly", "{tmp}/catalog.csv"], "catalog has no retailer column; pass --retailer"),
     ],
@@ -122,8 +123,8 @@ def test_catalog_synth_writes_the_named_files(tmp_path):
 
 
 def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
-    from fashion_model.download import DownloadConfig
-    from fashion_model.ingest import ingest_source
+    from fashion_model.config import DownloadConfig
+    from fashion_model.ingest.pipeline import ingest_source
 
     catalog = tmp_path / "ours.csv"
     catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
@@ -136,7 +137,7 @@ def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
 
 
 def test_sql_lists_and_runs_queries_read_only(tmp_path):
-    from fashion_model.db import connect
+    from fashion_model.warehouse.db import connect
 
     with connect(tmp_path / "fashion.duckdb") as con:
         con.execute("INSERT INTO products (retailer, product_id) VALUES ('R', 'p1')")
@@ -169,7 +170,7 @@ def _one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
 
 
 def test_sql_bad_input_changes_nothing(tmp_path):
-    from fashion_model.db import connect
+    from fashion_model.warehouse.db import connect
 
     empty = _fashion("sql", "download_outcomes", "--home", str(tmp_path / "none"))
     _one_line_error(empty, "database not found")

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fashion_model.server import free_port
+from fashion_model.demo.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT = str(Path(sys.executable).with_name("prefect"))

@@ -2,17 +2,16 @@
 
 import asyncio
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 from PIL import Image
 
-from fashion_model.download import (
+from fashion_model.config import DownloadConfig
+from fashion_model.ingest.download import (
     AddressPolicy,
     BlockedAddress,
-    DownloadConfig,
     Downloader,
     GuardedResolver,
     _retry_after,
@@ -82,12 +81,12 @@ def test_identical_images_are_stored_once(faulty_server, tmp_path):
 def test_the_ssrf_guard_blocks_loopback_by_default(faulty_server, tmp_path):
     base, hits = faulty_server[:2]
     before = hits["ok.jpg"]
-    config = replace(LOCAL, allow_networks=())
+    config = LOCAL.replace(allow_networks=())
     (outcome,) = download_batch([f"{base}/ok.jpg"], config, tmp_path)
     assert outcome.status == "blocked"
     assert "127.0.0.1" in outcome.error_message
     assert hits["ok.jpg"] == before, "a blocked URL must not be requested"
-    (allowed,) = download_batch([f"{base}/ok.jpg"], replace(config, allow_private=True), tmp_path)
+    (allowed,) = download_batch([f"{base}/ok.jpg"], config.replace(allow_private=True), tmp_path)
     assert allowed.status == "ok"
 
 
@@ -98,7 +97,7 @@ def test_the_address_connected_to_is_checked_too(faulty_server, tmp_path):
     before = hits["ok.jpg"]
 
     async def run():
-        config = replace(LOCAL, allow_networks=())
+        config = LOCAL.replace(allow_networks=())
         async with Downloader(config, tmp_path) as downloader:
 
             async def trusting_check(url):  # what a rebinding DNS answer looks like
@@ -121,7 +120,7 @@ def test_the_address_connected_to_is_checked_too(faulty_server, tmp_path):
 
 def test_robots_can_be_ignored_on_request(faulty_server, tmp_path):
     base = faulty_server[0]
-    config = replace(LOCAL, honor_robots=False)
+    config = LOCAL.replace(honor_robots=False)
     (outcome,) = download_batch([f"{base}/noai.jpg"], config, tmp_path)
     assert outcome.status == "ok"
 
@@ -145,7 +144,7 @@ def test_retry_after_reads_seconds_and_dates():
 
 def test_the_per_host_rate_limit_spaces_requests(faulty_server, tmp_path):
     base, _, times = faulty_server[:3]
-    config = replace(LOCAL, per_host_rate=10)
+    config = LOCAL.replace(per_host_rate=10)
     start = len(times["ok-again.jpg"])
     download_batch([f"{base}/ok-again.jpg"] * 25, config, tmp_path)
     stamps = times["ok-again.jpg"][start:]

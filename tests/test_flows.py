@@ -7,30 +7,45 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_model.manifest import read_manifest
-from fashion_model.registry import production_version
+from fashion_model.config import (
+    DemoConfig,
+    DownloadConfig,
+    NightlyConfig,
+    ReportConfig,
+    TrainConfig,
+)
+from fashion_model.ingest.manifest import read_manifest
+from fashion_model.model.registry import production_version
+from fashion_model.warehouse.lock import warehouse_lock
+
+from .commands import FASHION
+
+LOCAL = DownloadConfig(allow_private=True, per_host_rate=0)
 
 
 @pytest.fixture(scope="module")
 def flow_home(catalog_server, prefect_harness, tmp_path_factory):
-    from flows.nightly import nightly
-    from flows.retrain import retrain
+    from fashion_model.flows.nightly import nightly
+    from fashion_model.flows.retrain import retrain
 
     folder, _ = catalog_server
     home = tmp_path_factory.mktemp("flow-home")
     trained = retrain(
-        str(folder / "train.json"),
-        str(folder / "validation.json"),
+        train_file=str(folder / "train.json"),
+        validation_file=str(folder / "validation.json"),
         home=str(home),
-        epochs=1,
-        image_size=32,
-        allow_private=True,
+        download=DownloadConfig(allow_private=True),
+        train=TrainConfig(epochs=1, image_size=32),
     )
     result = nightly(
-        str(folder / "catalog.csv"), home=str(home), allow_private=True, report_retailer="Northwind"
+        catalog=str(folder / "catalog.csv"),
+        home=str(home),
+        config=NightlyConfig(report=ReportConfig(retailer="Northwind")),
+        download=DownloadConfig(allow_private=True),
     )
     return home, trained, result
 
@@ -67,22 +82,23 @@ def test_nightly_fills_the_warehouse(flow_home, catalog_server):
         assert versions == [(trained["model_version"],)]
         assert count("SELECT count(*) FROM models WHERE is_production") == 1
     assert result["score"]["scored"] == len(set(ok))
-    assert (home / "reports").glob("*.png")
-    assert result["report"]["chart"].endswith(".png")
+    chart = Path(result["report"]["chart"])
+    assert chart.parent == home / "reports" and chart.suffix == ".png"
+    with Image.open(chart) as image:
+        assert image.format == "PNG" and image.width > 100
 
 
 def test_trends_and_sql_read_the_nightly_warehouse(flow_home, tmp_path):
     """The analytics tables the scoring run rebuilt answer `fashion trends` and `fashion sql`,
     read-only, with the same numbers as the warehouse itself."""
     import subprocess
-    import sys
 
     from PIL import Image
 
     home, trained, _ = flow_home
 
     def fashion(*args):
-        return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+        return subprocess.run([*FASHION, *args, "--home", str(home)],
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
     chart = tmp_path / "trends.png"
@@ -112,32 +128,43 @@ def test_the_runs_left_artifacts(flow_home):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    async def keys():
+    async def latest():
         async with get_client() as client:
             artifacts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(
                     key=ArtifactFilterKey(any_=["score", "train", "trend-pattern"])
                 )
             )
-            return {a.key for a in artifacts}
+            return {a.key: a for a in sorted(artifacts, key=lambda a: a.created)}
 
     import asyncio
 
-    assert asyncio.run(keys()) == {"score", "train", "trend-pattern"}
-    score_rows = json.dumps(flow_home[2]["score"])
-    assert "scored" in score_rows
+    home, trained, result = flow_home
+    artifacts = asyncio.run(latest())
+    assert set(artifacts) == {"score", "train", "trend-pattern"}
+    # the score artifact is the run's summary table: its figures are the flow's result
+    rows = artifacts["score"].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    figures = {row["figure"]: row["value"] for row in rows}
+    assert figures["scored"] == str(result["score"]["scored"])
+    assert figures["model_version"] == trained["model_version"]
+    assert "## pattern share by month" in artifacts["trend-pattern"].data
 
 
-def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harness, tmp_path):
-    from flows.demo import TREND, demo
+def test_the_demo_runs_end_to_end_and_measures_itself_against_the_truth(prefect_harness, tmp_path):
+    """A tiny demo learns little, so what is checked is the bookkeeping: the trend table's truth
+    column and the catalog micro-F1 equal what an independent count over truth.csv gives."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from fashion_model.flows.demo import TREND, demo
+    from fashion_model.labels import default_label_map
 
     result = demo(
         home=str(tmp_path),
-        products=12,
-        epochs=1,
-        image_size=32,
-        train_images=12,
-        validation_images=4,
+        config=DemoConfig(
+            products=12, epochs=1, image_size=32, train_images=12, validation_images=4
+        ),
     )
     assert (tmp_path / "catalog" / "synth.json").is_file()
     assert result["chart"].endswith(f"{TREND.task}_share_by_month_{TREND.retailer.lower()}.png")
@@ -149,7 +176,31 @@ def test_the_demo_runs_end_to_end_and_shows_the_planted_trend_table(prefect_harn
         assert image.format == "PNG"
     assert "Northwind products matched to Southbay" in result["equivalents"]
     assert production_version(tmp_path / "models") == result["model_version"]
-    assert 0.0 <= result["catalog_micro_f1_vs_truth"] <= 1.0
+    catalog = tmp_path / "catalog"
+    truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
+    products = pd.read_csv(catalog / "catalog.csv", dtype={"product_id": str})
+    products = products[products["retailer"] == TREND.retailer]
+    label_id = default_label_map().label_id(TREND.task, TREND.label)
+    carriers = set(truth.loc[truth["label_id"] == label_id, "product_id"])
+    for month, group in products.groupby(products["first_seen"].str[:7]):
+        share = round(group["product_id"].isin(carriers).mean() * 100, 1)
+        assert f"{share}" in next(line for line in result["table"].splitlines() if month in line)
+    with duckdb.connect(str(tmp_path / "fashion.duckdb"), read_only=True) as con:
+        predicted = con.execute(
+            "SELECT DISTINCT product_id, label_id FROM product_attributes"
+        ).fetchall()
+    judged = sorted({p for p, _ in predicted})
+    labels = sorted(set(truth["label_id"]) | {label for _, label in predicted})
+    column = {label: i for i, label in enumerate(labels)}
+    row = {p: i for i, p in enumerate(judged)}
+    truth_matrix, predicted_matrix = np.zeros((2, len(judged), len(labels)), dtype=int)
+    for p, label in zip(truth["product_id"], truth["label_id"], strict=True):
+        if p in row:
+            truth_matrix[row[p], column[label]] = 1
+    for p, label in predicted:
+        predicted_matrix[row[p], column[label]] = 1
+    expected = f1_score(truth_matrix, predicted_matrix, average="micro", zero_division=0)
+    assert result["catalog_micro_f1_vs_truth"] == pytest.approx(expected, abs=1e-4)
     errors = result["share_error_points_by_task"]
     assert {"category", "color", "pattern"} <= set(errors)  # the tasks the catalog draws
     assert result["share_error_points_mean"] == pytest.approx(
@@ -161,14 +212,13 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
     """The nightly run built the similarity index; a catalog photo given as --image finds its
     own product first (the same processing gives the same embedding); equivalents land in SQL."""
     import subprocess
-    import sys
 
     home, trained, result = flow_home
     folder, base_url = catalog_server
     assert result["score"]["similarity_index"]["action"] == "built"
 
     def fashion(*args):
-        return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+        return subprocess.run([*FASHION, *args, "--home", str(home)],
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
@@ -216,9 +266,8 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
 
 def _fashion_cli(*args, home):
     import subprocess
-    import sys
 
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(home)],
+    return subprocess.run([*FASHION, *args, "--home", str(home)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
@@ -245,13 +294,13 @@ def test_a_second_nightly_is_refused_naming_the_run_that_writes(flow_home, catal
     import time
 
     from fashion_model.errors import FashionError
-    from flows.nightly import nightly
+    from fashion_model.flows.nightly import nightly
 
     home, _, _ = flow_home
     folder, _ = catalog_server
     hold = (
         "import sys, time\n"
-        "from fashion_model.ops import warehouse_lock\n"
+        "from fashion_model.warehouse.lock import warehouse_lock\n"
         "with warehouse_lock(sys.argv[1], 'flow run nightly/eager-otter (1234)'):\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
@@ -261,8 +310,8 @@ def test_a_second_nightly_is_refused_naming_the_run_that_writes(flow_home, catal
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         with pytest.raises(FashionError, match=r"being written by flow run nightly/eager-otter"):
-            nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
-                    lock_wait_minutes=0.02)  # fmt: skip
+            nightly(catalog=str(folder / "catalog.csv"), home=str(home),
+                    config=NightlyConfig(lock_wait_minutes=0.02), download=LOCAL)  # fmt: skip
         assert 1.0 <= time.monotonic() - started < 60
     finally:
         holder.kill()
@@ -271,21 +320,42 @@ def test_a_second_nightly_is_refused_naming_the_run_that_writes(flow_home, catal
 
 def test_a_failed_stage_names_itself_and_the_resume_command(flow_home, catalog_server):
     from fashion_model.errors import StageFailed
-    from flows.nightly import nightly
+    from fashion_model.flows.nightly import nightly
 
     home, _, _ = flow_home
     folder, _ = catalog_server
     with webhook_receiver() as (url, received), pytest.raises(StageFailed) as failed:
-        nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
-                per_host_rate=0, report_task="fabric", notify_url=url)  # fmt: skip
+        nightly(catalog=str(folder / "catalog.csv"), home=str(home), download=LOCAL,
+                config=NightlyConfig(report=ReportConfig(retailer="Nowhere"),
+                                     notify_url=url))  # fmt: skip
     message = str(failed.value)
     assert [r["status"] for r in received] == ["failed"]
     assert received[0]["message"] == message and "nightly/" in received[0]["run"]
-    assert message.startswith("stage 'report' failed: ") and "fabric" in message
-    assert message.endswith(f"resume with: fashion report --home {home} --task fabric")
-    # ingest and score ran again and found nothing left to do; the lock is free again
-    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM products").fetchall()[0][0] > 0
+    assert message.startswith("stage 'report' failed: ") and "no scored products" in message
+    assert message.endswith(f"resume with: fashion report --home {home} --task pattern")
+    # the run let go of the warehouse: a writer takes the lock at once, with no wait
+    with warehouse_lock(home / "fashion.duckdb", "test", wait_seconds=0):
+        pass
+
+
+def test_a_bad_parameter_fails_at_once_in_one_line_before_any_work(flow_home, catalog_server):
+    from fashion_model.errors import BadInput
+    from fashion_model.flows.nightly import nightly
+
+    home, _, _ = flow_home
+    folder, _ = catalog_server
+    manifest = home / "manifests" / "catalog"
+    before = sorted(p.name for p in manifest.iterdir())
+    for parameters, expected in (
+        ({"download": {"concurrency": 0}}, "parameter download.concurrency=0: must be at least 1"),
+        ({"config": {"stage_timeout_minutes": -5}},
+         "parameter config.stage_timeout_minutes=-5: must be above 0"),
+        ({"config": {"report": {"task": "fabric"}}}, "parameter config.report.task="),
+    ):  # fmt: skip
+        with pytest.raises(BadInput) as refused:
+            nightly(catalog=str(folder / "catalog.csv"), home=str(home), **parameters)
+        assert str(refused.value).startswith(expected) and "\n" not in str(refused.value)
+    assert sorted(p.name for p in manifest.iterdir()) == before  # nothing was downloaded
 
 
 @contextmanager
@@ -293,7 +363,7 @@ def webhook_receiver():
     """A local webhook receiver: yields (url, list of the JSON bodies it was sent)."""
     from aiohttp import web
 
-    from fashion_model.server import running_app
+    from fashion_model.demo.server import running_app
 
     received: list[dict] = []
 
@@ -318,7 +388,7 @@ def silent_socket():
 
 def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catalog_server,
                                                                tmp_path):  # fmt: skip
-    from flows.nightly import nightly
+    from fashion_model.flows.nightly import nightly
 
     home, _, first = flow_home
     folder, _ = catalog_server
@@ -331,8 +401,8 @@ def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catal
     smaller.write_text("\n".join([lines[0], *(x for x in lines[1:] if x.split(",")[0] in kept)]))
     tomorrow = date.today() + timedelta(days=1)
     with silent_socket() as url:  # a receiver that never answers does not fail the run
-        second = nightly(str(smaller), home=str(home), allow_private=True, per_host_rate=0,
-                         as_of=tomorrow, notify_url=url)  # fmt: skip
+        second = nightly(catalog=str(smaller), home=str(home), download=LOCAL,
+                         config=NightlyConfig(as_of=tomorrow, notify_url=url))  # fmt: skip
     comparison = second["comparison"]
     assert comparison["previous_as_of"] == date.today().isoformat()
     assert comparison["products"] == len(kept) and comparison["added"] == 0
@@ -342,13 +412,14 @@ def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catal
         rows = con.execute("SELECT as_of, flagged, delisted FROM nightly_runs ORDER BY as_of")
         assert rows.fetchall()[-1] == (tomorrow, True, comparison["delisted"])
     with webhook_receiver() as (url, received):
-        again = nightly(str(smaller), home=str(home), allow_private=True, per_host_rate=0,
-                        as_of=tomorrow + timedelta(days=1), notify_url=url)  # fmt: skip
+        again = nightly(catalog=str(smaller), home=str(home), download=LOCAL,
+                        config=NightlyConfig(as_of=tomorrow + timedelta(days=1),
+                                             notify_url=url))  # fmt: skip
     assert not again["comparison"]["flagged"] and received == []  # nothing moved: no message
 
 
 def test_a_webhook_that_does_not_answer_is_reported_not_raised():
-    from fashion_model.runs import notify
+    from fashion_model.analytics.runs import notify
 
     with silent_socket() as url:
         outcome = notify(url, {"status": "failed"}, timeout=0.5)
@@ -363,8 +434,8 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     import subprocess
     import sys
 
-    from fashion_model import store
-    from fashion_model.registry import production_version
+    from fashion_model.ingest import store
+    from fashion_model.model.registry import production_version
 
     home = flow_home[0]
     db = home / "fashion.duckdb"
@@ -430,15 +501,14 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
     import shutil
     import signal
     import subprocess
-    import sys
     import time
 
-    from flows.nightly import nightly
+    from fashion_model.flows.nightly import nightly
 
     folder, _ = catalog_server
     home = tmp_path / "home"
     shutil.copytree(trained_home / "models", home / "models")
-    command = [sys.executable, "-m", "flows.cli", "nightly", str(folder / "catalog.csv"),
+    command = [*FASHION, "nightly", str(folder / "catalog.csv"),
                "--home", str(home), "--allow-private"]  # fmt: skip
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)  # fmt: skip
@@ -457,8 +527,7 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
         run.wait()
     assert not (home / "fashion-snapshot.duckdb").exists()  # the run did not finish
 
-    result = nightly(str(folder / "catalog.csv"), home=str(home), allow_private=True,
-                     per_host_rate=0)  # fmt: skip
+    result = nightly(catalog=str(folder / "catalog.csv"), home=str(home), download=LOCAL)
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
         duplicates = con.execute(
             "SELECT count(*) FROM (SELECT image_sha256, model_version FROM scores "

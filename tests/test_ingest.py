@@ -5,18 +5,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from fashion_model import store
 from fashion_model.errors import FashionError
-from fashion_model.ingest import ingest_source
+from fashion_model.ingest import store
+from fashion_model.ingest.manifest import MANIFEST_SCHEMA, manifest_lock, read_manifest
+from fashion_model.ingest.pipeline import ingest_source
+from fashion_model.ingest.sources import iter_records, open_source
 from fashion_model.labels import default_label_map
-from fashion_model.manifest import MANIFEST_SCHEMA, manifest_lock, read_manifest
-from fashion_model.sources import iter_records, open_source
 
 from .conftest import LOCAL
 from .faults import EXPECTED
@@ -163,7 +162,7 @@ def test_retry_failed_tries_only_the_retryable_failures(faulty_server, tmp_path)
     base, hits = faulty_server[:2]
     names = ["ok.jpg", "once-500-retry.jpg", "missing-retry.jpg", "noai.jpg"]
     catalog = _catalog(tmp_path / "c.csv", [f"{base}/{n}" for n in names])
-    once = replace(FAULTS, retries=0)  # the recovering server stays failed in the first run
+    once = FAULTS.replace(retries=0)  # the recovering server stays failed in the first run
     first = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
     assert first.statuses == {"disallowed": 1, "http_error": 2, "ok": 1}
     before = Counter(hits)
@@ -192,12 +191,11 @@ def test_a_second_writer_of_the_same_manifest_is_refused(tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from dataclasses import replace
 from pathlib import Path
-from fashion_model.ingest import ingest_source
+from fashion_model.ingest.pipeline import ingest_source
 from tests.faults import LOCAL
 catalog, manifest, images = map(Path, sys.argv[1:4])
-config = replace(LOCAL, concurrency=4, per_host=4)
+config = LOCAL.replace(concurrency=4, per_host=4)
 ingest_source(catalog, manifest, images, config, part_rows=25)
 """
 

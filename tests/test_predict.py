@@ -2,15 +2,16 @@
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from fashion_model.db import connect
 from fashion_model.errors import FashionError
-from fashion_model.manifest import read_manifest
-from fashion_model.predict import predict_images
-from fashion_model.score import score_images
+from fashion_model.ingest.manifest import read_manifest
+from fashion_model.score.images import score_images
+from fashion_model.score.predict import predict_images
+from fashion_model.warehouse.db import connect
+
+from .commands import FASHION
 
 
 def test_predict_matches_bulk_scoring(trained_home, catalog_server, tmp_path):
@@ -55,7 +56,7 @@ def test_predict_command_prints_json(trained_home, catalog_server, tmp_path):
     folder, _ = catalog_server
     image = next((folder / "images" / "catalog").glob("*.jpg"))
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "predict", str(image), "--home", str(trained_home),
+        [*FASHION, "predict", str(image), "--home", str(trained_home),
          "--format", "json"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

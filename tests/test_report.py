@@ -5,12 +5,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashion_model.db import MIGRATIONS_DIR, connect, migrations, refresh_analytics
-from fashion_model.errors import FashionError
-from fashion_model.labels import default_label_map
-from fashion_model.report import (
+from fashion_model.analytics.reports import (
     REPORTS_DIR,
-    check_warehouse,
     list_reports,
     plot_shares,
     run_report,
@@ -18,7 +14,11 @@ from fashion_model.report import (
     share_table,
     truth_micro_f1,
 )
-from fashion_model.sqlrun import parameters, statements
+from fashion_model.errors import FashionError
+from fashion_model.labels import default_label_map
+from fashion_model.warehouse.db import connect, migrations, refresh_analytics
+from fashion_model.warehouse.reader import check_warehouse
+from fashion_model.warehouse.sql import parameters, read_sql, statements
 
 LABELS = default_label_map()
 STRIPES = LABELS.label_id("pattern", "Stripes")
@@ -313,7 +313,7 @@ def test_an_old_warehouse_upgrades_in_place(tmp_path):
     old = duckdb.connect(str(path))
     old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR "
                 "NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
-    old.execute((MIGRATIONS_DIR / "001_initial.sql").read_text())
+    old.execute(read_sql("migrations/001_initial.sql"))
     old.execute("INSERT INTO schema_migrations VALUES (1, '001_initial.sql', now())")
     old.execute("INSERT INTO labels VALUES (?, 'pattern', 'Stripes', 0)", [STRIPES])
     old.execute("INSERT INTO models VALUES ('m1', now(), 'r', 64, 0.9, [0.5], true, 'x', '{}')")

@@ -13,11 +13,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fashion_model import shards
-from fashion_model.db import connect
+from fashion_model.config import DownloadConfig, ScaleOut, ScoreConfig
 from fashion_model.errors import FashionError
-from fashion_model.ingest import ingest_source
-from fashion_model.shards import ExecutorShards, ScaleOut
+from fashion_model.ingest.pipeline import ingest_source
+from fashion_model.scaleout import shards
+from fashion_model.scaleout.shards import ExecutorShards
+from fashion_model.warehouse.db import connect
 
 from .conftest import LOCAL
 
@@ -71,9 +72,9 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
-    from flows.ingest import ingest
-    from flows.nightly import nightly
-    from flows.score import score
+    from fashion_model.flows.ingest import ingest
+    from fashion_model.flows.nightly import nightly
+    from fashion_model.flows.score import score
 
     catalog = _catalog_with_faults(catalog_server, faulty_server, tmp_path)
     # Small shards, so that 36 records make several of each kind across the two workers.
@@ -81,13 +82,16 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     monkeypatch.setattr(shards, "SCORE_SHARD", 7)
     day = date(2026, 11, 27)
     default_home = _home_with_model(trained_home, tmp_path / "default")
-    default_ingest = ingest(str(catalog), home=str(default_home), name="catalog",
-                            allow_private=True, per_host_rate=0)  # fmt: skip
-    default_score = score(["catalog"], home=str(default_home), as_of=day)
-    # The dask side runs as the nightly deployment would, with its parameters.
+    local = DownloadConfig(allow_private=True, per_host_rate=0)
+    default_ingest = ingest(source=str(catalog), home=str(default_home), name="catalog",
+                            download=local)  # fmt: skip
+    default_score = score(manifests=["catalog"], home=str(default_home),
+                          config=ScoreConfig(as_of=day))  # fmt: skip
+    # The dask side runs as the nightly deployment would, with its parameters as mappings.
     dask_home = _home_with_model(trained_home, tmp_path / "dask")
-    result = nightly(str(catalog), home=str(dask_home), as_of=day, allow_private=True,
-                     per_host_rate=0, task_runner="dask", dask_workers=2)  # fmt: skip
+    result = nightly(catalog=str(catalog), home=str(dask_home), config={"as_of": day.isoformat()},
+                     download={"allow_private": True, "per_host_rate": 0},
+                     scale_out={"task_runner": "dask", "dask_workers": 2})  # fmt: skip
     dask_ingest, dask_score = result["ingest"], result["score"]
 
     assert dask_ingest["statuses"] == default_ingest["statuses"]
@@ -185,21 +189,22 @@ def test_a_slow_shard_does_not_hold_back_the_others_and_rows_stay_in_order(
 
 
 def test_bad_scale_out_options_are_one_line_errors():
-    with pytest.raises(FashionError, match="task runner 'spark' is not one of default, dask"):
-        ScaleOut.from_options("spark")
+    with pytest.raises(FashionError, match="task_runner='spark': is not one of 'default', 'dask'"):
+        ScaleOut.parse(task_runner="spark")
     with pytest.raises(FashionError, match="needs task runner 'dask'"):
-        ScaleOut.from_options("default", "tcp://scheduler:8786")
-    with pytest.raises(FashionError, match="must be at least 1"):
-        ScaleOut.from_options("dask", workers=0)
+        ScaleOut.parse(task_runner="default", dask_address="tcp://scheduler:8786")
+    with pytest.raises(FashionError, match="dask_workers=0: must be at least 1"):
+        ScaleOut.parse(task_runner="dask", dask_workers=0)
     with pytest.raises(FashionError, match="with an address"):
-        ScaleOut.from_options("dask", "tcp://scheduler:8786", 2)
+        ScaleOut.parse(task_runner="dask", dask_address="tcp://scheduler:8786", dask_workers=2)
 
 
 def test_the_address_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("FASHION_DASK_ADDRESS", "tcp://scheduler:8786")
-    assert ScaleOut.from_options("dask").address == "tcp://scheduler:8786"
-    assert ScaleOut.from_options("dask", "tcp://other:8786").address == "tcp://other:8786"
-    assert ScaleOut.from_options("default").address is None
+    assert ScaleOut.parse(task_runner="dask").dask_address == "tcp://scheduler:8786"
+    other = ScaleOut.parse(task_runner="dask", dask_address="tcp://other:8786")
+    assert other.dask_address == "tcp://other:8786"
+    assert ScaleOut.parse(task_runner="default").dask_address is None
 
 
 def test_per_host_limits_are_shared_by_the_shards_that_run_at_once():

@@ -5,13 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_model.db import connect, migrations, sync_labels
 from fashion_model.errors import FashionError
+from fashion_model.ingest.manifest import read_manifest
 from fashion_model.labels import LabelMap, default_label_map
-from fashion_model.manifest import read_manifest
-from fashion_model.products import load_catalog
-from fashion_model.registry import production_version
-from fashion_model.score import score_images
+from fashion_model.model.registry import production_version
+from fashion_model.score.images import score_images
+from fashion_model.warehouse.catalog import load_catalog
+from fashion_model.warehouse.db import connect, migrations, sync_labels
+
+from .commands import FASHION
 
 
 def _score(con, home, **options):
@@ -135,8 +137,8 @@ def test_corrupt_and_vanished_images_are_recorded_and_the_run_goes_on(trained_ho
 KILLED_SCORER = """
 import os, signal, sys
 from pathlib import Path
-from fashion_model.db import connect
-from fashion_model.score import score_images
+from fashion_model.warehouse.db import connect
+from fashion_model.score.images import score_images
 home = Path(sys.argv[1])
 def progress(done, total):
     if done >= 12:  # three chunks of four are committed by now
@@ -197,7 +199,7 @@ def test_a_killed_rescore_loses_nothing(trained_home, tmp_path):
 
 HOLDER = """
 import sys, time
-from fashion_model.db import connect
+from fashion_model.warehouse.db import connect
 con = connect(sys.argv[1])
 print("holding", flush=True)
 time.sleep(60)
@@ -216,7 +218,7 @@ def test_a_second_writer_stops_with_a_clear_message(trained_home, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "holding"
         result = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "score", "--home", str(trained_home), "--db",
+            [*FASHION, "score", "--home", str(trained_home), "--db",
              str(db)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
@@ -242,8 +244,8 @@ def test_a_database_keeps_one_label_map(tmp_path):
 
 
 def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
-    from fashion_model.download import DownloadConfig
-    from fashion_model.ingest import ingest_source
+    from fashion_model.config import DownloadConfig
+    from fashion_model.ingest.pipeline import ingest_source
 
     catalog = tmp_path / "c.csv"
     catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
@@ -261,8 +263,8 @@ def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
 def test_one_production_model_at_a_time(trained_home, tmp_path):
     from dataclasses import replace
 
-    from fashion_model.db import sync_model
-    from fashion_model.registry import load_card
+    from fashion_model.model.registry import load_card
+    from fashion_model.warehouse.db import sync_model
 
     card = load_card(trained_home / "models", production_version(trained_home / "models"))
     with connect(tmp_path / "w.duckdb") as con:
@@ -289,7 +291,7 @@ def _copy_version(models, source: str, name: str, label_rows: int | None = None)
 
 
 def test_promote_says_how_many_images_the_new_model_will_score(trained_home, tmp_path):
-    from fashion_model.score import promote
+    from fashion_model.score.promote import promote
 
     home = tmp_path / "home"
     home.mkdir()
@@ -340,7 +342,6 @@ def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_
 
 def test_score_refuses_a_model_of_another_label_map_before_any_work(trained_home, tmp_path):
     import subprocess
-    import sys
 
     home = tmp_path / "home"
     home.mkdir()
@@ -352,7 +353,7 @@ def test_score_refuses_a_model_of_another_label_map_before_any_work(trained_home
     with connect(home / "fashion.duckdb") as con:
         sync_labels(con, default_label_map())
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "score", "--home", str(home), "--model", other,
+        [*FASHION, "score", "--home", str(home), "--model", other,
          "--retailer", "R"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

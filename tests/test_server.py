@@ -3,8 +3,8 @@ import urllib.request
 
 import pytest
 
+from fashion_model.demo.server import free_port, make_app, running_image_server
 from fashion_model.errors import FashionError
-from fashion_model.server import free_port, make_app, running_image_server
 
 
 def test_serves_files_and_refuses_paths_outside_the_folder(tmp_path):

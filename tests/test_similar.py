@@ -2,7 +2,6 @@
 
 import hashlib
 import subprocess
-import sys
 from datetime import date
 
 import numpy as np
@@ -10,14 +9,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashion_model import vector_index
-from fashion_model.contact_sheet import similar_sheet
-from fashion_model.db import connect, refresh_analytics
+from fashion_model.analytics.reports import run_report
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
-from fashion_model.report import run_report
-from fashion_model.similar import find_equivalents, product_query, search_similar
-from fashion_model.vector_index import index_folder, load_index, update_index
+from fashion_model.match import index as vector_index
+from fashion_model.match.contact_sheet import similar_sheet
+from fashion_model.match.equivalents import find_equivalents
+from fashion_model.match.index import index_folder, load_index, update_index
+from fashion_model.match.similar import product_query, search_similar
+from fashion_model.warehouse.db import connect, refresh_analytics
+
+from .commands import FASHION
 
 LABELS = default_label_map()
 DRESSES = LABELS.label_id("category", "Dresses")
@@ -257,7 +259,7 @@ def test_equivalents_through_the_index_match_the_exact_scan(warehouse, monkeypat
     exact = find_equivalents(con, db, "R", "S", "m1", top=2)
     expected = con.execute("SELECT * FROM equivalents ORDER BY ALL").fetchall()
     update_index(con, db)
-    monkeypatch.setattr("fashion_model.similar.EXACT_MAX_PAIRS", 0)
+    monkeypatch.setattr("fashion_model.match.equivalents.EXACT_MAX_PAIRS", 0)
     indexed = find_equivalents(con, db, "R", "S", "m1", top=2)
     assert (exact.method, indexed.method) == ("exact", "index")
     got = con.execute("SELECT * FROM equivalents ORDER BY ALL").fetchall()
@@ -323,7 +325,7 @@ def test_cli_on_an_empty_warehouse_is_one_line(tmp_path):
     connect(tmp_path / "fashion.duckdb").close()
     for args in (["similar", "--product-id", "a"], ["equivalents", "--from", "R", "--to", "S"],
                  ["index"]):  # fmt: skip
-        result = subprocess.run([sys.executable, "-m", "flows.cli", *args, "--home", str(tmp_path)],
+        result = subprocess.run([*FASHION, *args, "--home", str(tmp_path)],
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert "the warehouse is empty" in result.stderr

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_model.errors import FashionError
-from fashion_model.labels import default_label_map
-from fashion_model.synth import (
+from fashion_model.demo.synth import (
     CATALOG_MONTHS,
     PLANTED_TRENDS,
     mix_for,
     synthesize_catalog,
 )
+from fashion_model.errors import FashionError
+from fashion_model.labels import default_label_map
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -6,9 +6,10 @@ import pytest
 from pytorch_lightning.callbacks import Callback
 from sklearn.metrics import f1_score
 
+from fashion_model.config import TrainConfig
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
-from fashion_model.metrics import (
+from fashion_model.model.metrics import (
     MIN_SUPPORT,
     evaluate,
     micro_f1,
@@ -17,14 +18,14 @@ from fashion_model.metrics import (
     tune_global,
     tune_per_label,
 )
-from fashion_model.registry import (
+from fashion_model.model.registry import (
     list_versions,
     load_model,
     production_version,
     resolve_version,
     set_production,
 )
-from fashion_model.train import TrainConfig, train_model
+from fashion_model.model.train import check_train_config, train_model
 
 
 def test_training_registers_a_complete_first_production_version(trained_home):
@@ -104,11 +105,11 @@ def test_unknown_versions_and_bad_options_fail_clearly(trained_home, tmp_path):
     with pytest.raises(FashionError, match="no production model"):
         resolve_version(tmp_path, "production")
     with pytest.raises(FashionError, match="--image-size must be at least 32"):
-        TrainConfig(image_size=8).validate()
+        TrainConfig.parse(image_size=8)
 
 
 def test_an_empty_training_set_is_refused_before_the_registry_is_touched(tmp_path, trained_home):
-    from fashion_model.manifest import ManifestWriter, schema_with_metadata
+    from fashion_model.ingest.manifest import ManifestWriter, schema_with_metadata
 
     writer = ManifestWriter(tmp_path / "empty", schema_with_metadata([], "imaterialist"))
     writer.commit()
@@ -121,8 +122,8 @@ def test_imagenet_weights_load_from_the_local_cache_never_downloaded(tmp_path, m
     import torch
     from torchvision.models import resnet34
 
-    from fashion_model.model import AttributeNet, load_backbone, resolve_weights
-    from fashion_model.train import AttributeModule
+    from fashion_model.model.net import AttributeNet, load_backbone, resolve_weights
+    from fashion_model.model.train import AttributeModule
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     expected = tmp_path / "torch" / "hub" / "checkpoints" / "resnet34-b627a593.pth"
@@ -131,7 +132,7 @@ def test_imagenet_weights_load_from_the_local_cache_never_downloaded(tmp_path, m
     with pytest.raises(FashionError, match=f"--weights imagenet: {expected} not found; copy"):
         resolve_weights("imagenet")
     with pytest.raises(FashionError, match="--weights imagenet: "):
-        TrainConfig(weights="imagenet").validate()
+        check_train_config(TrainConfig(weights="imagenet"))
 
     reference = resnet34(weights=None)
     with torch.no_grad():
@@ -165,7 +166,7 @@ def test_imagenet_weights_load_from_the_local_cache_never_downloaded(tmp_path, m
 def test_the_hold_out_is_stratified_per_label():
     """With no validation split, 15% of train is held out so that every label with enough
     examples lands on both sides in proportion (a random cut can miss a rare one)."""
-    from fashion_model.train import _split
+    from fashion_model.model.train import _split
 
     targets = np.zeros((200, 6), dtype=np.float32)
     for label, count in enumerate((100, 40, 20, 14, 7, 7)):
@@ -186,7 +187,7 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(trained_home, tmp_path
     import onnxruntime
     import torch
 
-    from fashion_model.onnx_export import TOLERANCE, export_onnx
+    from fashion_model.model.onnx_export import TOLERANCE, export_onnx
 
     models = trained_home / "models"
     result = export_onnx(models, "production", tmp_path / "exported" / "m.onnx")
@@ -212,9 +213,9 @@ def test_onnx_export_matches_pytorch_with_a_dynamic_batch(trained_home, tmp_path
 def test_production_is_judged_on_the_same_validation_images(trained_home):
     """Re-scoring the production model on this run's validation images with its own
     thresholds reproduces the micro-F1 its card recorded on them."""
-    from fashion_model.data import labelled_rows
-    from fashion_model.registry import load_card
-    from fashion_model.train import _production_f1, _split
+    from fashion_model.model.datasets import labelled_rows
+    from fashion_model.model.registry import load_card
+    from fashion_model.model.train import _production_f1, _split
 
     models = trained_home / "models"
     version = production_version(models)
@@ -231,7 +232,7 @@ def test_production_is_judged_on_the_same_validation_images(trained_home):
 def test_a_model_that_validates_worse_stays_out_of_production(trained_home, tmp_path, monkeypatch):
     import shutil
 
-    import fashion_model.train as train
+    import fashion_model.model.train as train
 
     models = tmp_path / "models"
     shutil.copytree(trained_home / "models", models)
@@ -264,13 +265,13 @@ def test_a_killed_training_run_resumes_from_its_last_checkpoint(trained_home, tm
     import sys
     import time
 
-    from fashion_model.registry import load_card
+    from fashion_model.model.registry import load_card
 
     models = tmp_path / "models"
     shutil.copytree(trained_home / "models", models)
     options = "epochs=4, image_size=32, batch_size=16, num_workers=0"
     script = (
-        "import sys; from pathlib import Path; from fashion_model.train import *\n"
+        "import sys; from pathlib import Path; from fashion_model.model.train import *\n"
         f"train_model([Path(p) for p in {[str(m) for m in _manifests(trained_home)]}], "
         f"Path({str(trained_home / 'images')!r}), Path({str(models)!r}), TrainConfig({options}))"
     )

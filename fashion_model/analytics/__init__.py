@@ -1,0 +1,1 @@
+"""Stage report: shipped reports, charts, and each nightly run compared with the previous one."""

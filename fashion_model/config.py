@@ -1,0 +1,254 @@
+"""One typed configuration per stage: every default and every check is declared here, once.
+
+The CLI builds these from its options, the flows take them as parameters (Prefect 3 validates
+pydantic parameters natively, and `prefect.yaml` writes them as nested mappings), and the
+library takes them as they are. Whatever the entry point, a bad value is the same one-line
+`BadInput` before any work: `parse` turns pydantic's report into "--concurrency 0: must be at
+least 1" for the CLI and "parameter download.concurrency=0: must be at least 1" elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fashion_model import __version__
+from fashion_model.errors import BadInput
+from fashion_model.ingest.imaging import MAX_PIXELS
+
+USER_AGENT = f"fashion-attributes/{__version__} (+catalog image fetcher)"
+DASK_ADDRESS_ENV = "FASHION_DASK_ADDRESS"
+
+
+class StageConfig(BaseModel):
+    """Frozen, unknown fields refused; `parse` is the one way in from user input."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def parse(cls, value: Any = None, *, where: str = "parameter", **fields: Any) -> Self:
+        """An instance from another instance, a mapping (a deployment's parameters) or None,
+        with `fields` laid over it; a bad value is one line naming it. `where` is "--" for the
+        CLI (options named --like-this) or a parameter path ("parameter download")."""
+        if isinstance(value, cls) and not fields:
+            return value
+        data = value.model_dump() if isinstance(value, BaseModel) else dict(value or {})
+        data.update(fields)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise BadInput(describe_error(error, where, data)) from None
+
+    def replace(self, **fields: Any) -> Self:
+        """A copy with some fields changed, validated like any other input."""
+        return type(self).parse(self, **fields)
+
+
+def describe_error(error: ValidationError, where: str, data: dict) -> str:
+    """pydantic's first complaint as one line: the field, the value, what is allowed."""
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    value = first.get("input") if first["loc"] else None
+    if first["loc"] and first["loc"][0] in data and len(first["loc"]) == 1:
+        value = data[first["loc"][0]]
+    reason = _reason(first)
+    if not path:  # a check across fields
+        return f"{'options' if where == '--' else where}: {reason}"
+    if where == "--":
+        return f"--{path.replace('_', '-')} {value}: {reason}"
+    prefix = f"{where}." if where != "parameter" else "parameter "
+    return f"{prefix}{path}={value!r}: {reason}"
+
+
+def _reason(error: dict) -> str:
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "greater_than_equal":
+        return "must be 0 or more" if ctx["ge"] == 0 else f"must be at least {ctx['ge']}"
+    if kind == "greater_than":
+        return f"must be above {ctx['gt']}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}"
+    if kind == "less_than":
+        return f"must be below {ctx['lt']}"
+    if kind == "literal_error":
+        return f"is not one of {ctx['expected'].replace(' or ', ', ')}"
+    if kind == "extra_forbidden":
+        return "is not a known option"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+class DownloadConfig(StageConfig):
+    """How the ingest stage fetches and stores images (see fashion_model.ingest.download)."""
+
+    concurrency: int = Field(64, ge=1, description="requests in flight across all hosts")
+    per_host: int = Field(16, ge=1, description="requests in flight to one host")
+    per_host_rate: float = Field(50.0, ge=0, description="requests/s to one host (0: no limit)")
+    image_size: int = Field(256, ge=1, description="shorter side of the stored image")
+    jpeg_quality: int = Field(90, ge=1, le=95, description="JPEG quality of stored images")
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0, description="longest silence reading a response")
+    total_timeout: float = Field(60.0, gt=0, description="one attempt, redirects included")
+    retries: int = Field(2, ge=0, description="extra attempts for transient failures")
+    backoff: float = Field(0.5, ge=0, description="seconds, doubled per attempt, with jitter")
+    max_retry_wait: float = Field(60.0, ge=0, description="a longer Retry-After ends the URL")
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(MAX_PIXELS, ge=1)
+    max_redirects: int = Field(5, ge=0)
+    allow_private: bool = Field(False, description="the SSRF guard: loopback/private hosts")
+    allow_networks: tuple[str, ...] = Field((), description="non-public networks allowed anyway")
+    honor_robots: bool = Field(True, description="X-Robots-Tag noai/noimageai -> disallowed")
+    user_agent: str = USER_AGENT
+    cpu_workers: int = Field(0, ge=0, description="image workers; 0: one per core")
+    cpu_pool: Literal["thread", "process"] = "thread"
+
+
+class ScaleOut(StageConfig):
+    """Where the download and scoring stages run: `default` in the flow's own process, `dask`
+    in shards on a Dask cluster (the scheduler at `dask_address`, else $FASHION_DASK_ADDRESS,
+    else a LocalCluster of `dask_workers` processes started for the stage)."""
+
+    task_runner: Literal["default", "dask"] = "default"
+    dask_address: str | None = None
+    dask_workers: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_from_environment(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("task_runner") == "dask":
+            data = {**data, "dask_address": data.get("dask_address")
+                    or os.environ.get(DASK_ADDRESS_ENV) or None}  # fmt: skip
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.task_runner != "dask" and (self.dask_address or self.dask_workers):
+            raise ValueError("a Dask address or worker count needs task runner 'dask'")
+        if self.dask_address and self.dask_workers:
+            raise ValueError(
+                "dask workers sets the size of a local cluster; with an address the cluster "
+                "has the workers it has"
+            )
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        return self.task_runner == "dask"
+
+    @property
+    def local_workers(self) -> int:
+        """Processes of the local cluster started when no address is given."""
+        return self.dask_workers or max(1, os.cpu_count() or 1)
+
+    def describe(self) -> str:
+        """For summaries: where the stage ran."""
+        if not self.sharded:
+            return "default (this process)"
+        if self.dask_address:
+            return f"dask at {self.dask_address}"
+        return f"dask, local cluster of {self.local_workers} workers"
+
+
+class TrainConfig(StageConfig):
+    """Training of a model version (see fashion_model.model.train)."""
+
+    epochs: int = Field(6, ge=1)
+    image_size: int = Field(64, ge=1, description="64 px trains ~38 img/s on 2 CPU cores")
+    batch_size: int = Field(16, ge=1, description="16 beat 32 on the demo (0.886 vs 0.862)")
+    learning_rate: float = Field(2e-3, gt=0, description="peak of the one-cycle schedule")
+    weight_decay: float = Field(1e-4, ge=0)
+    validation_share: float = Field(0.15, gt=0, lt=1, description="held out without a split")
+    num_workers: int | None = Field(None, ge=0, description="[1 on CPU, up to 8 on CUDA]")
+    seed: int = 0
+    max_steps: int = Field(-1, ge=-1, description=">0 caps the run; -1: the epochs decide")
+    accelerator: str = "auto"
+    devices: int | Literal["auto"] = Field("auto", description="N (DDP above 1) or auto")
+    weights: str = Field("auto", description="auto, imagenet, none or a weights file")
+    force_promote: bool = Field(False, description="production even if it validates worse")
+    resume: bool = Field(False, description="continue the interrupted run of the same data")
+    max_minutes: float | None = Field(None, gt=0, description="stop training after this long")
+    compile: bool = Field(False, description="torch.compile (long GPU runs)")
+    # Backbone learning rate as a share of the head's: None = 0.1 from pretrained weights (keep
+    # what they learnt), 1.0 from scratch (the backbone has everything to learn).
+    backbone_lr_factor: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "auto":
+            if not (value.isdigit() and int(value) >= 1):
+                raise ValueError("is not a positive number or auto")
+            return int(value)
+        if isinstance(value, int) and value < 1:
+            raise ValueError("is not a positive number or auto")
+        return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value: int) -> int:
+        if value < 32:
+            raise ValueError("must be at least 32 (ResNet34 downsamples 32x)")
+        return value
+
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the epochs decide) or at least 1")
+        return value
+
+
+class ScoreConfig(StageConfig):
+    """Scoring of manifest images into the warehouse (see fashion_model.score)."""
+
+    model: str = Field("production", min_length=1, description="a model version, or production")
+    as_of: date | None = Field(None, description="the run's date [default today]")
+    retailer: str | None = Field(None, description="for a catalog without a retailer column")
+    batch_size: int = Field(64, ge=1)
+    rescore: bool = Field(False, description="replace this model's existing scores")
+
+
+class ReportConfig(StageConfig):
+    """The trend report written at the end of a nightly run."""
+
+    task: str = Field("pattern", description="label task: pattern, color, category, ...")
+    retailer: str | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from fashion_model.labels import default_label_map
+
+        tasks = default_label_map().tasks
+        if value not in tasks:
+            raise ValueError(f"is not one of {', '.join(tasks)}")
+        return value
+
+
+class NightlyConfig(StageConfig):
+    """The nightly run around its stages (see flows/nightly.py)."""
+
+    name: str = Field("catalog", min_length=1, description="stable manifest name across nights")
+    retailer: str | None = Field(None, description="for a catalog without a retailer column")
+    as_of: date | None = Field(None, description="the run's date [default today]")
+    model: str = Field("production", min_length=1)
+    report: ReportConfig = ReportConfig()
+    retry_failed: bool = Field(True, description="retry the earlier nights' transient failures")
+    stage_timeout_minutes: float = Field(240.0, gt=0, description="time limit of each stage")
+    lock_wait_minutes: float = Field(0.0, ge=0, description="wait for a run writing the db")
+    notify_url: str | None = Field(None, description="webhook [env FASHION_NOTIFY_URL]")
+
+
+class DemoConfig(StageConfig):
+    """`make demo`: fits in about 8 minutes on 2 CPU cores (about 33 products per retailer and
+    month, 6 epochs at 64 px)."""
+
+    products: int = Field(1200, ge=1, description="catalog products to draw")
+    seed: int = 0
+    epochs: int = Field(6, ge=1)
+    image_size: int = Field(64, ge=32)
+    train_images: int = Field(1200, ge=1, description="labelled training photos")
+    validation_images: int = Field(300, ge=1, description="labelled validation photos")

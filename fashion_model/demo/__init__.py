@@ -1,0 +1,1 @@
+"""The embedded default data: a synthetic catalog and a loopback image server."""

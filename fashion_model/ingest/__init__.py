@@ -1,0 +1,3 @@
+"""Stage ingest: source files -> async download -> content-addressed image store -> Parquet
+manifest.
+"""

@@ -1,0 +1,400 @@
+"""Async image downloader (aiohttp): every URL ends as one outcome, never an exception.
+
+One `Downloader` is one aiohttp `ClientSession` with a global and a per-host concurrency limit,
+a per-host request rate (aiolimiter), timeouts, bounded retries with exponential backoff and
+jitter (honouring Retry-After), redirects followed by hand so that every hop passes the SSRF
+guard, and a resolver that refuses non-public addresses at connection time (DNS rebinding).
+Decoding, resizing and encoding run on a thread pool sized to the cores, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import socket
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiolimiter import AsyncLimiter
+
+from fashion_model.config import DownloadConfig
+from fashion_model.ingest import store
+from fashion_model.ingest.imaging import InvalidImage, TooManyPixels, process_image
+from fashion_model.ingest.outcomes import RETRYABLE_STATUS, Outcome
+
+ROBOTS_TOKEN = "fashion-attributes"  # the name an X-Robots-Tag may address us by
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+DISALLOWED_DIRECTIVES = frozenset({"noai", "noimageai"})
+
+
+class _Permanent(Exception):
+    """A failure that a retry cannot fix (404, too large, ...)."""
+
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
+class _Transient(Exception):
+    """A failure worth retrying (429, 5xx), with the server's Retry-After when it gave one."""
+
+    def __init__(self, outcome: Outcome, retry_after: float | None = None):
+        self.outcome = outcome
+        self.retry_after = retry_after
+
+
+class BlockedAddress(OSError):
+    """Raised by the resolver when every address of a host is refused by the SSRF guard."""
+
+
+class AddressPolicy:
+    """Which IP addresses may be connected to: public unicast ones, plus what config allows."""
+
+    def __init__(self, config: DownloadConfig):
+        self.allow_all = config.allow_private
+        self.allowed = [ipaddress.ip_network(n, strict=False) for n in config.allow_networks]
+
+    def refusal(self, address: str) -> str | None:
+        """Why `address` is refused, or None when it may be connected to."""
+        if self.allow_all:
+            return None
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_global and not ip.is_multicast:
+            return None
+        if any(ip in network for network in self.allowed):
+            return None
+        return f"non-public address {ip}"
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that drops refused addresses: the check is on what is connected to, so a
+    host that resolves to a public address for the pre-check and a private one for the
+    connection (DNS rebinding) is still refused."""
+
+    def __init__(self, policy: AddressPolicy):
+        self.policy = policy
+        self.inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        allowed = [r for r in results if self.policy.refusal(r["host"]) is None]
+        if not allowed:
+            raise BlockedAddress(f"{host} resolves to {self.policy.refusal(results[0]['host'])}")
+        return allowed
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def robots_refusal(values: Iterable[str], token: str = ROBOTS_TOKEN) -> str | None:
+    """The X-Robots-Tag directive that forbids AI use of the image, if any.
+
+    A value is `directives` (for every crawler) or `agent: directives` (for one agent only)."""
+    for value in values:
+        agent, _, rest = value.partition(":")
+        if rest and " " not in agent.strip() and "," not in agent:
+            if agent.strip().lower() not in (token, "*"):
+                continue
+            value = rest
+        for directive in value.split(","):
+            if directive.strip().lower() in DISALLOWED_DIRECTIVES:
+                return directive.strip().lower()
+    return None
+
+
+class Downloader:
+    """One ClientSession and one image thread pool; `submit` URLs, results arrive by callback."""
+
+    def __init__(self, config: DownloadConfig, images_root: Path):
+        self.config = config
+        self.images_root = Path(images_root)
+        self.policy = AddressPolicy(config)
+        self.semaphore = asyncio.Semaphore(config.concurrency)
+        self.limiters: dict[str, AsyncLimiter] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.session: aiohttp.ClientSession | None = None
+        self.pool: ThreadPoolExecutor | ProcessPoolExecutor | None = None
+
+    async def __aenter__(self) -> Downloader:
+        self.images_root.mkdir(parents=True, exist_ok=True)
+        config = self.config
+        connector = aiohttp.TCPConnector(
+            limit=config.concurrency,
+            limit_per_host=config.per_host,
+            resolver=GuardedResolver(self.policy),
+            ttl_dns_cache=60,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=config.total_timeout,
+            sock_connect=config.connect_timeout,
+            sock_read=config.read_timeout,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"User-Agent": config.user_agent},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+        )
+        workers = config.cpu_workers or max(1, os.cpu_count() or 1)
+        if config.cpu_pool == "process":
+            self.pool = ProcessPoolExecutor(max_workers=workers)
+        else:
+            self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-cpu")
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        try:
+            if exc_info[0] is None:
+                await self.drain()
+            else:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+        finally:
+            await self.session.close()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, url: str, done: Callable[[Outcome], None]) -> None:
+        """Start downloading `url` once fewer than `concurrency` are in flight."""
+        await self.semaphore.acquire()
+
+        async def run() -> None:
+            try:
+                outcome = await self.fetch(url)
+            finally:
+                self.semaphore.release()
+            done(outcome)
+
+        task = asyncio.create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()  # a bug, not a URL's fault: drain() re-raises it
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
+        if getattr(self, "failure", None) is not None:
+            raise self.failure
+
+    async def fetch(self, url: str) -> Outcome:
+        """Download, verify, resize and store one URL; the outcome says what happened."""
+        attempts = 0
+        outcome = Outcome("connection_error", "not attempted")
+        while attempts <= self.config.retries:
+            attempts += 1
+            wait: float | None = None
+            try:
+                async with asyncio.timeout(self.config.total_timeout):
+                    body = await self._follow(url)
+            except _Permanent as permanent:
+                outcome = permanent.outcome
+                break
+            except _Transient as transient:
+                outcome, wait = transient.outcome, transient.retry_after
+            except TimeoutError:
+                outcome = Outcome("timeout", "request timed out")
+            except aiohttp.ClientConnectorDNSError as error:
+                if isinstance(error.os_error, BlockedAddress):
+                    outcome = Outcome("blocked", str(error.os_error))
+                    break
+                outcome = Outcome("connection_error", f"DNS lookup failed: {error.os_error}")
+            except aiohttp.InvalidURL as error:
+                outcome = Outcome("bad_url", f"invalid URL: {error}")
+                break
+            except (aiohttp.ClientError, OSError) as error:
+                outcome = Outcome("connection_error", f"{type(error).__name__}: {error}"[:300])
+            else:
+                outcome = await self._store(body)
+                break
+            if attempts > self.config.retries:
+                break
+            if wait is not None and wait > self.config.max_retry_wait:
+                outcome.error_message += (
+                    f"; Retry-After {wait:.0f} s exceeds the {self.config.max_retry_wait:.0f} s "
+                    "limit (--retry-failed tries again later)"
+                )
+                break
+            delay = wait if wait is not None else self.config.backoff * 2 ** (attempts - 1)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        outcome.attempts = attempts
+        outcome.downloaded_at = datetime.now(UTC)
+        return outcome
+
+    async def _check_url(self, url: str) -> None:
+        """Refuse non-HTTP URLs, and hosts whose addresses the policy refuses (every hop)."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        except ValueError as error:
+            raise _Permanent(Outcome("bad_url", f"unparseable URL: {error}")) from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise _Permanent(
+                Outcome("bad_url", f"only http(s) URLs with a host are fetched: {url[:200]!r}")
+            )
+        if self.policy.allow_all:
+            return
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+            except (socket.gaierror, UnicodeError) as error:
+                outcome = Outcome("connection_error", f"DNS lookup failed: {error}")
+                raise _Transient(outcome) from None
+            addresses = [info[4][0] for info in infos]
+        for address in addresses:
+            refusal = self.policy.refusal(address)
+            if refusal:
+                raise _Permanent(Outcome("blocked", f"{host} resolves to {refusal}"))
+
+    def _limiter(self, url: str) -> AsyncLimiter | None:
+        if self.config.per_host_rate <= 0:
+            return None
+        host = (urlsplit(url).hostname or "").lower()
+        limiter = self.limiters.get(host)
+        if limiter is None:
+            limiter = self.limiters[host] = AsyncLimiter(self.config.per_host_rate, 1.0)
+        return limiter
+
+    async def _follow(self, url: str) -> bytes:
+        """GET `url`, following redirects by hand: each hop is checked before it is requested."""
+        seen = {url}
+        for _ in range(self.config.max_redirects + 1):
+            await self._check_url(url)
+            limiter = self._limiter(url)
+            if limiter is not None:
+                await limiter.acquire()
+            async with self.session.get(url, allow_redirects=False) as response:
+                self._check_peer(response)
+                if response.status in REDIRECT_STATUS:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise _Permanent(
+                            Outcome("http_error", "redirect without Location", response.status)
+                        )
+                    url = urljoin(url, location)
+                    if url in seen:
+                        raise _Permanent(
+                            Outcome("too_many_redirects", f"redirect loop at {url[:200]}")
+                        )
+                    seen.add(url)
+                    continue
+                return await self._read(response)
+        raise _Permanent(
+            Outcome("too_many_redirects", f"more than {self.config.max_redirects} redirects")
+        )
+
+    def _check_peer(self, response: aiohttp.ClientResponse) -> None:
+        """The address actually connected to passes the policy too (belt and braces)."""
+        connection = response.connection
+        transport = connection.transport if connection is not None else None
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer:
+            refusal = self.policy.refusal(peer[0])
+            if refusal:
+                raise _Permanent(Outcome("blocked", f"connected to {refusal}"))
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        status = response.status
+        if status in RETRYABLE_STATUS:
+            wait = _retry_after(response.headers.get("Retry-After"))
+            raise _Transient(Outcome("http_error", f"HTTP {status}", status), wait)
+        if status >= 400:
+            raise _Permanent(Outcome("http_error", f"HTTP {status}", status))
+        if status != 200:
+            raise _Permanent(Outcome("http_error", f"unexpected HTTP {status}", status))
+        if self.config.honor_robots:
+            directive = robots_refusal(response.headers.getall("X-Robots-Tag", []))
+            if directive:
+                raise _Permanent(
+                    Outcome("disallowed", f"X-Robots-Tag: {directive} (the server opts out)", 200)
+                )
+        limit = self.config.max_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            raise _Permanent(Outcome("too_large", f"{declared} bytes > {limit}", status))
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            body.extend(chunk)
+            if len(body) > limit:
+                raise _Permanent(Outcome("too_large", f"body over {limit} bytes", status))
+        return bytes(body)
+
+    async def _store(self, body: bytes) -> Outcome:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        try:
+            stored = await loop.run_in_executor(
+                self.pool,
+                _process_and_store,
+                body,
+                config.image_size,
+                config.jpeg_quality,
+                config.max_pixels,
+                self.images_root,
+            )
+        except TooManyPixels as error:
+            return Outcome("too_large", str(error)[:300], 200)
+        except InvalidImage as error:
+            return Outcome("invalid_image", str(error)[:300], 200)
+        return Outcome("ok", None, 200, *stored)
+
+
+def _process_and_store(body, image_size, quality, max_pixels, images_root) -> tuple:
+    """Worker: decode, resize, encode and store; returns the Outcome fields from sha256 to
+    bytes (small, so that a process pool sends little back)."""
+    processed = process_image(body, image_size, quality, max_pixels)
+    sha256, relative = store.put(images_root, processed.data)
+    return (
+        sha256,
+        relative,
+        processed.width,
+        processed.height,
+        processed.original_width,
+        processed.original_height,
+        len(processed.data),
+    )
+
+
+async def _download_all(urls: list[str], config: DownloadConfig, images_root: Path):
+    outcomes: list[Outcome | None] = [None] * len(urls)
+    async with Downloader(config, images_root) as downloader:
+        for index, url in enumerate(urls):
+            await downloader.submit(url, lambda o, i=index: outcomes.__setitem__(i, o))
+    return outcomes
+
+
+def download_batch(urls: list[str], config: DownloadConfig, images_root: Path) -> list[Outcome]:
+    """Download a list of URLs; outcomes come back in the order of `urls` (tests, `predict`)."""
+    return asyncio.run(_download_all(urls, config, images_root))

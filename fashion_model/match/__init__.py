@@ -1,0 +1,3 @@
+"""Stage match: the FAISS similarity index, similar products, competitor equivalents, contact
+sheets.
+"""

@@ -1,0 +1,317 @@
+"""Train stage: Lightning fits ResNet34 (multi-label BCE) on manifest rows, then registers it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics.classification import MultilabelF1Score
+
+from fashion_model.config import TrainConfig
+from fashion_model.errors import BadInput
+from fashion_model.labels import LabelMap, default_label_map
+from fashion_model.model.datasets import LabelledImages, labelled_rows
+from fashion_model.model.metrics import evaluate, micro_f1
+from fashion_model.model.net import AttributeNet, load_backbone, resolve_weights
+from fashion_model.model.presets import IMAGENET_MEAN, IMAGENET_STD, eval_preset, train_preset
+from fashion_model.model.registry import (
+    ModelCard,
+    list_versions,
+    load_model,
+    new_version_name,
+    production_version,
+    save_version,
+    set_production,
+)
+
+
+def check_train_config(config: TrainConfig) -> TrainConfig:
+    """What the model validates cannot check: the weights file is there (before any work)."""
+    resolve_weights(config.weights)
+    return config
+
+
+class AttributeModule(pl.LightningModule):
+    def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None):
+        super().__init__()
+        self.config = config
+        self.net = AttributeNet(n_labels)
+        if weights is not None:
+            load_backbone(self.net, weights)
+        factor = config.backbone_lr_factor
+        self.backbone_lr_factor = factor if factor is not None else (0.1 if weights else 1.0)
+        # channels_last pays on CUDA tensor cores; on CPU it measured 0.98x (benchmarks/train.py)
+        self.channels_last = torch.cuda.is_available() and config.accelerator != "cpu"
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        # Not registered as a submodule, so the state dict stays the plain network's.
+        object.__setattr__(self, "_run", torch.compile(self.net) if config.compile else self.net)
+        self.loss = nn.BCEWithLogitsLoss()
+        self.val_f1 = MultilabelF1Score(num_labels=n_labels, average="micro", threshold=0.5)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self._run(images)
+
+    def training_step(self, batch, batch_index):
+        images, targets = batch
+        loss = self.loss(self(images), targets)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_index):
+        images, targets = batch
+        logits = self(images)
+        self.val_f1.update(torch.sigmoid(logits), targets.int())
+        self.log("val_loss", self.loss(logits, targets), prog_bar=True)
+
+    def on_validation_epoch_end(self):
+        self.log("val_micro_f1", self.val_f1.compute(), prog_bar=True)
+        self.val_f1.reset()
+
+    def param_groups(self) -> list[dict]:
+        """The backbone at `backbone_lr_factor` times the head's learning rate."""
+        rate = self.config.learning_rate
+        return [
+            {"params": list(self.net.backbone.parameters()), "lr": rate * self.backbone_lr_factor},
+            {"params": list(self.net.head.parameters()), "lr": rate},
+        ]
+
+    def configure_optimizers(self):
+        groups = self.param_groups()
+        optimizer = torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in groups],
+            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            pct_start=0.25,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _manifest_hash(manifests: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for manifest in manifests:
+        for part in sorted(Path(manifest).glob("part-*.parquet")):
+            digest.update(part.read_bytes())
+    return digest.hexdigest()
+
+
+def _split(rows: dict, share: float, seed: int) -> tuple[tuple, tuple, str]:
+    """Use the manifests' validation split, else hold out `share` of train with multi-label
+    iterative stratification (Sechidis et al.; the `iterative-stratification` package), so
+    that rare labels are represented on both sides."""
+    if "validation" in rows and len(rows["validation"][0]):
+        return rows.get("train", ([], None)), rows["validation"], "validation"
+    paths, targets = rows.get("train", next(iter(rows.values())))
+    if len(paths) < 2:
+        return (paths, targets), ([], targets[:0]), "none: too few images to hold any out"
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+    kept, held = next(splitter.split(np.zeros(len(paths)), targets.astype(int)))
+    return (
+        ([paths[i] for i in kept], targets[kept]),
+        ([paths[i] for i in held], targets[held]),
+        f"stratified {share:.0%} of train",
+    )
+
+
+def _predict(net: AttributeNet, loader: DataLoader) -> tuple[np.ndarray, np.ndarray]:
+    net.eval()
+    probs, targets = [], []
+    with torch.inference_mode():
+        for images, target in loader:
+            probs.append(torch.sigmoid(net(images)).numpy())
+            targets.append(target.numpy())
+    return np.concatenate(probs), np.concatenate(targets)
+
+
+def _device_count(devices: int | str) -> int:
+    return devices if isinstance(devices, int) else 1
+
+
+def _run_key(manifests: list[Path], config: TrainConfig) -> str:
+    """One training run's identity: its data and the options that shape the model."""
+    shaping = {k: v for k, v in config.model_dump(mode="json").items()
+               if k not in ("resume", "force_promote", "max_minutes", "num_workers")}  # fmt: skip
+    text = _manifest_hash([Path(m) for m in manifests]) + json.dumps(shaping, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _production_f1(models_root, version, label_map, val_paths, val_targets, config):
+    """The production model's micro-F1 (its own thresholds and image size) on this run's
+    validation images, so that the new model is compared on the same data; None when its
+    labels differ from this run's."""
+    net, card, _ = load_model(models_root, version)
+    if card.label_ids != label_map.ids:
+        return None
+    size = card.image_size
+    loader = DataLoader(
+        LabelledImages(val_paths, val_targets, eval_preset(size), size),
+        batch_size=config.batch_size,
+    )
+    probs, targets = _predict(net, loader)
+    return round(micro_f1(probs, targets, card.label_thresholds()), 4)
+
+
+def train_model(
+    manifests: list[Path],
+    images_root: Path,
+    models_root: Path,
+    config: TrainConfig | None = None,
+    label_map: LabelMap | None = None,
+    log: Callable[[str], None] = print,
+    callbacks: list | None = None,
+) -> ModelCard:
+    """Fit, tune thresholds on validation, register the version. The first version becomes
+    production; a later one replaces it when it validates at least as well on the same
+    validation images (or with `force_promote`)."""
+    config = check_train_config(config or TrainConfig())
+    label_map = label_map or default_label_map()
+    rows = labelled_rows([Path(m) for m in manifests], images_root, label_map)
+    (train_paths, train_targets), (val_paths, val_targets), val_source = _split(
+        rows, config.validation_share, config.seed
+    )
+    if not train_paths:
+        raise BadInput("the training split is empty: no downloaded, labelled train images")
+    log(f"training on {len(train_paths)} images, validating on {len(val_paths)} ({val_source})")
+
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    size = config.image_size
+    workers = config.num_workers
+    if workers is None:
+        workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 1
+    loader_args = {"batch_size": config.batch_size, "num_workers": workers,
+                   "pin_memory": torch.cuda.is_available()}  # fmt: skip
+    if workers > 0:
+        loader_args["persistent_workers"] = True
+    train_loader = DataLoader(
+        LabelledImages(train_paths, train_targets, train_preset(size), size),
+        shuffle=True,
+        drop_last=len(train_paths) > config.batch_size,
+        **loader_args,
+    )
+    val_loader = DataLoader(
+        LabelledImages(val_paths, val_targets, eval_preset(size), size), **loader_args
+    )
+    weights, weights_used = resolve_weights(config.weights)
+    log(f"initial weights: {weights_used}")
+    module = AttributeModule(len(label_map), config, weights)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    run_dir = Path(models_root) / ".runs" / _run_key(manifests, config)
+    last = run_dir / "last.ckpt"
+    resume_from = None
+    if config.resume and last.is_file():
+        resume_from = last
+        log(f"resuming the interrupted run from {last}")
+    else:
+        if config.resume:
+            log(f"no interrupted run of this data and configuration ({last}): starting afresh")
+        shutil.rmtree(run_dir, ignore_errors=True)
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir, filename="best", monitor="val_micro_f1", mode="max", save_last=True,
+        save_top_k=1, enable_version_counter=False,
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=config.epochs,
+        max_steps=config.max_steps,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        logger=False,
+        callbacks=[checkpoints, *(callbacks or [])],
+        # Several devices: one process each, spawned (the CLI and the flow are not re-run per
+        # rank); gloo on CPU, NCCL on CUDA. Only this process registers the model afterwards.
+        strategy="ddp_spawn" if _device_count(config.devices) > 1 else "auto",
+        enable_model_summary=False,
+        enable_progress_bar=os.environ.get("FASHION_PROGRESS", "1") != "0",
+        deterministic=False,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=resume_from)
+    seconds = time.perf_counter() - started
+    best_epoch = None
+    if checkpoints.best_model_path and Path(checkpoints.best_model_path).is_file():
+        best = torch.load(checkpoints.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(best["state_dict"])
+        best_epoch = int(best["epoch"])
+        log(f"best checkpoint: epoch {best_epoch + 1} of {trainer.current_epoch}")
+
+    probs, targets = _predict(module.net.cpu(), val_loader)
+    tuned, thresholds = evaluate(probs, targets, [label.task for label in label_map.labels])
+    threshold = tuned["global_threshold"]
+    trained_on = train_targets.sum(axis=0) > 0
+    unseen = int((trained_on & (targets.sum(axis=0) == 0)).sum()) if len(targets) else 0
+    if unseen:
+        log(f"warning: {unseen} label(s) seen in training have no positive validation image; "
+            "they keep the global threshold and do not count in validation micro-F1")  # fmt: skip
+    current = production_version(models_root)
+    current_f1 = (
+        _production_f1(models_root, current, label_map, val_paths, val_targets, config)
+        if current and len(val_paths) else None
+    )  # fmt: skip
+    metrics = {
+        **tuned,
+        "production_val_micro_f1": current_f1,  # the production model on the same images
+        "initial_weights": weights_used,
+        "backbone_lr_factor": module.backbone_lr_factor,
+        "train_images": len(train_paths),
+        "val_images": len(val_paths),
+        "train_seconds": round(seconds, 1),
+        "epochs_run": trainer.current_epoch,
+        "best_epoch": None if best_epoch is None else best_epoch + 1,
+        "resumed": resume_from is not None,
+    }
+    card = ModelCard(
+        model_version=new_version_name(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        arch="resnet34",
+        image_size=size,
+        label_ids=label_map.ids,
+        label_map_fingerprint=label_map.fingerprint(),
+        threshold=threshold,
+        thresholds=[round(float(t), 2) for t in thresholds],
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+        metrics=metrics,
+        manifest_hash=_manifest_hash([Path(m) for m in manifests]),
+        config=config.model_dump(mode="json"),
+    )
+    save_version(models_root, module.net, card, label_map)
+    shutil.rmtree(run_dir, ignore_errors=True)  # registered: nothing left to resume
+    if current is None:
+        set_production(models_root, card.model_version)
+        log(f"model {card.model_version} is the first version: now production")
+    elif config.force_promote or current_f1 is None or metrics["val_micro_f1"] >= current_f1:
+        set_production(models_root, card.model_version)
+        why = "--force" if config.force_promote else f"{metrics['val_micro_f1']} >= {current_f1}"
+        log(f"model {card.model_version} is now production, replacing {current} ({why})")
+    else:
+        log(
+            f"production stays {current}: it scores {current_f1} on the same validation images, "
+            f"the new model {metrics['val_micro_f1']} (`fashion model promote` or --force)"
+        )
+    log(
+        f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "
+        f"thresholds ({metrics['labels_with_own_threshold']} labels tuned), "
+        f"{metrics['val_micro_f1_global']} at the global threshold {threshold}, "
+        f"{metrics['val_micro_f1_at_0.5']} at 0.5; {seconds:.0f}s, "
+        f"{len(list_versions(models_root))} version(s) in the registry"
+    )
+    return card

@@ -1,0 +1,3 @@
+"""Stage score: images -> probabilities, embeddings and predictions in DuckDB; promotion; ad-hoc
+predict.
+"""

@@ -1,0 +1,3 @@
+"""The DuckDB warehouse: connection and migrations, shipped SQL, catalog loads, writer lock and
+snapshot, gc.
+"""

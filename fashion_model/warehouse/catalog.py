@@ -1,0 +1,95 @@
+"""Load a catalog manifest into the warehouse: products, product_images, observations, images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from fashion_model.errors import BadInput
+from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
+from fashion_model.warehouse.sql import run_script, transaction
+
+# Catalog columns with a place of their own in `products`; the others go to source_columns.
+KNOWN_COLUMNS = ("retailer", "brand", "title", "first_seen", "price", "currency")
+
+
+@dataclass
+class CatalogLoad:
+    products: int
+    images_ok: int
+    images_failed: int
+    observed_on: str
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
+    extra = [c for c in columns if c not in CORE_COLUMNS and c not in KNOWN_COLUMNS]
+
+    def column(name: str, cast: str) -> str:
+        if name in columns:
+            return f"TRY_CAST(nullif(trim({_quote_identifier(name)}), '') AS {cast})"
+        return f"CAST(NULL AS {cast})"
+
+    retailer = "coalesce(nullif(trim(retailer), ''), $retailer)" if has_retailer else "$retailer"
+    pairs = ", ".join(f"{_quote_literal(c)}, {_quote_identifier(c)}" for c in extra)
+    source_columns = f"json_object({pairs})" if extra else "CAST(NULL AS JSON)"
+    return f"""
+        CREATE OR REPLACE TEMP TABLE staged_catalog AS
+        SELECT
+            {retailer} AS retailer,
+            source_id AS product_id,
+            CAST(row_number() OVER (
+                PARTITION BY {retailer}, source_id ORDER BY filename, file_row_number
+            ) - 1 AS INTEGER) AS position,
+            url AS image_url, status AS image_status, error_message,
+            sha256 AS image_sha256, width, height, original_width, original_height, bytes, path,
+            downloaded_at,
+            {column("brand", "VARCHAR")} AS brand,
+            {column("title", "VARCHAR")} AS title,
+            {column("first_seen", "DATE")} AS first_seen,
+            {column("price", "DOUBLE")} AS price,
+            {column("currency", "VARCHAR")} AS currency,
+            {source_columns} AS source_columns
+        FROM read_parquet({_quote_literal(parts)}, filename = true, file_row_number = true)
+    """
+
+
+def load_catalog(
+    con: duckdb.DuckDBPyConnection,
+    manifest_dir: Path,
+    as_of: date,
+    retailer: str | None = None,
+) -> CatalogLoad:
+    """Upsert one catalog run (a manifest dataset) in one transaction."""
+    columns = manifest_schema(manifest_dir).names
+    has_retailer = "retailer" in columns
+    if not has_retailer and not retailer:
+        raise BadInput(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")
+    parts = str(Path(manifest_dir) / "part-*.parquet")
+    params = {"retailer": retailer, "as_of": as_of}
+    with transaction(con):
+        con.execute(_staging_query(parts, columns, has_retailer), {"retailer": retailer})
+        missing = con.execute(
+            "SELECT count(*) FROM staged_catalog WHERE retailer IS NULL"
+        ).fetchone()
+        if missing[0]:
+            raise BadInput(
+                f"{manifest_dir}: {missing[0]} row(s) have an empty retailer; pass --retailer NAME"
+            )
+        run_script(con, "load/upsert_catalog.sql", params)
+        products, ok, failed = con.execute(
+            "SELECT count(DISTINCT (retailer, product_id)), count(*) FILTER (image_status = 'ok'),"
+            " count(*) FILTER (image_status <> 'ok') FROM staged_catalog"
+        ).fetchone()
+        con.execute("DROP TABLE staged_catalog")
+    return CatalogLoad(products, ok, failed, as_of.isoformat())

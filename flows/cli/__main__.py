@@ -1,0 +1,3 @@
+from fashion_model.flows.cli import main
+
+main()

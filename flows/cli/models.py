@@ -1,0 +1,213 @@
+"""`fashion model list|show|promote|export-onnx`, `fashion train` and `fashion retrain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fashion_model.config import DownloadConfig, TrainConfig
+from fashion_model.errors import BadInput
+from fashion_model.flows.cli.common import (
+    DOWNLOAD,
+    TRAIN,
+    AllowPrivateOption,
+    DbOption,
+    EpochsOption,
+    HomeOption,
+    PerHostRateOption,
+    WeightsOption,
+    console,
+    home_text,
+    print_summary,
+)
+from fashion_model.home import Home
+
+VersionArgument = Annotated[str, typer.Argument(help="The model version, or 'production'.")]
+ImageSizeOption = Annotated[int, typer.Option("--image-size", help="Training image size (px).")]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
+]
+
+
+def model_list(home: HomeOption = None) -> None:
+    """The registered model versions, newest last; * marks production."""
+    from fashion_model.model.registry import list_versions, load_card, production_version
+
+    models = Home.resolve(home).models
+    current = production_version(models)
+    versions = list_versions(models)
+    if not versions:
+        raise BadInput(f"no models in {models}; run `fashion train` first")
+    for version in versions:
+        card = load_card(models, version)
+        f1 = card.metrics.get("val_micro_f1")
+        print(
+            f"{'*' if version == current else ' '} {version}  {card.arch} {card.image_size}px  "
+            f"val micro-F1 {f1 if f1 is not None else 'n/a'}  created {card.created_at[:19]}"
+        )
+
+
+def model_show(version: VersionArgument, home: HomeOption = None) -> None:
+    """A version's card: metrics (micro-F1 at 0.5, global and per-label thresholds, per task),
+    thresholds, training data and configuration."""
+    from fashion_model.model.registry import load_card, production_version, resolve_version
+
+    models = Home.resolve(home).models
+    version = resolve_version(models, version)
+    card = load_card(models, version)
+    metrics = dict(card.metrics)
+    by_task = metrics.pop("val_micro_f1_by_task", {})
+    print(f"{version}{'  (production)' if version == production_version(models) else ''}")
+    print(f"  {card.arch} {card.image_size}px, created {card.created_at}, code {card.code_version}")
+    for key, value in metrics.items():
+        print(f"  {key}: {value}")
+    for task, value in by_task.items():
+        print(f"  val_micro_f1[{task}]: {value}")
+    thresholds = card.label_thresholds()
+    print(f"  thresholds: global {card.threshold}, per label {thresholds.min():.2f}-"
+          f"{thresholds.max():.2f} over {len(thresholds)} labels")  # fmt: skip
+    print(f"  training manifests sha256: {card.manifest_hash}")
+    print(f"  config: {json.dumps(card.config)}")
+
+
+def model_promote(
+    version: Annotated[str, typer.Argument(help="The model version to make production.")],
+    home: HomeOption = None,
+    db: DbOption = None,
+) -> None:
+    """Make a version the production model; say how many images it has yet to score."""
+    from fashion_model.score.promote import promote
+
+    paths = Home.resolve(home, db=db)
+    result = promote(paths.models, version, paths.db)
+    todo = result["images_to_score"]
+    if todo is not None:
+        console.print(
+            f"{todo} warehouse image(s) not yet scored by {version}: the next `fashion score` "
+            "or nightly run scores them",
+            highlight=False,
+        )
+    print_summary("promote", result)
+
+
+def model_export_onnx(
+    version: VersionArgument,
+    home: HomeOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="ONNX file [default HOME/models/VERSION/model.onnx]."),
+    ] = None,
+) -> None:
+    """Export a version as ONNX (dynamic batch; probabilities and embeddings), checked against
+    PyTorch with onnxruntime."""
+    from fashion_model.model.onnx_export import export_onnx
+
+    print_summary("export-onnx", export_onnx(Home.resolve(home).models, version, out))
+
+
+def train_command(
+    home: HomeOption = None,
+    manifest: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--manifest", help="Manifest name or path (repeatable) [default: train and validation]."
+        ),
+    ] = None,
+    epochs: EpochsOption = TRAIN.epochs,
+    image_size: ImageSizeOption = TRAIN.image_size,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = TRAIN.batch_size,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")
+    ] = TRAIN.max_steps,
+    seed: Annotated[int, typer.Option("--seed")] = TRAIN.seed,
+    weights: WeightsOption = TRAIN.weights,
+    force: Annotated[
+        bool, typer.Option("--force", help="Make it production even if it validates worse.")
+    ] = TRAIN.force_promote,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the interrupted run of the same data and options."),
+    ] = TRAIN.resume,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--max-minutes", help="Stop training after M minutes, then tune and register."
+        ),
+    ] = TRAIN.max_minutes,
+    devices: Annotated[
+        str, typer.Option("--devices", help="Devices to train on: N (DDP when above 1) or auto.")
+    ] = str(TRAIN.devices),
+    compile_net: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
+    ] = TRAIN.compile,
+) -> None:
+    """Train ResNet34 on labelled manifests; the new version lands in HOME/models and becomes
+    production when it validates at least as well as the current one on the same images."""
+    from fashion_model.ingest.manifest import resolve_manifest
+    from fashion_model.model.train import check_train_config
+
+    config = TrainConfig.parse(
+        where="--", epochs=epochs, image_size=image_size, batch_size=batch_size,
+        max_steps=max_steps, seed=seed, weights=weights, force_promote=force, resume=resume,
+        max_minutes=max_minutes, devices=devices, compile=compile_net,
+    )  # fmt: skip
+    check_train_config(config)
+    paths = Home.resolve(home)
+    names = manifest or [n for n in ("train", "validation") if (paths.manifests / n).is_dir()]
+    if not names:
+        raise BadInput(
+            f"no manifests named train or validation in {paths.manifests}; pass --manifest"
+        )
+    for name in names:
+        resolve_manifest(name, paths.manifests)
+    from fashion_model.flows.train import train
+
+    print_summary("train", train(manifests=names, home=home_text(home), config=config))
+
+
+def retrain_command(
+    train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],
+    validation_file: Annotated[
+        Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")
+    ] = None,
+    home: HomeOption = None,
+    epochs: EpochsOption = TRAIN.epochs,
+    image_size: ImageSizeOption = TRAIN.image_size,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = TRAIN.batch_size,
+    allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
+    per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
+    strict: StrictOption = False,
+    weights: WeightsOption = TRAIN.weights,
+) -> None:
+    """Flow `retrain`: ingest labelled files, then train and register a model."""
+    from fashion_model.ingest.pipeline import check_source
+    from fashion_model.model.train import check_train_config
+
+    train = check_train_config(
+        TrainConfig.parse(
+            where="--",
+            epochs=epochs,
+            image_size=image_size,
+            batch_size=batch_size,
+            weights=weights,
+        )  # fmt: skip
+    )
+    download = DownloadConfig.parse(
+        where="--", allow_private=allow_private, per_host_rate=per_host_rate
+    )
+    for path in filter(None, (train_file, validation_file)):
+        check_source(path, strict=strict)
+    from fashion_model.flows.retrain import retrain
+
+    result = retrain(
+        train_file=str(train_file),
+        validation_file=str(validation_file) if validation_file else None,
+        home=home_text(home),
+        strict=strict,
+        download=download,
+        train=train,
+    )
+    print_summary("retrain", result)
