@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format benchmark benchmark-download benchmark-scaleout clean
+.PHONY: install demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
 
 install: $(STAMP)
 
@@ -22,8 +22,19 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/fashion demo
 
+# Everything: the whole suite (slow tests included), then the installed wheel outside the checkout.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	PYTHON=$(BIN)/python .ci/wheel-check
+
+# The suite without the tests marked slow (a real Prefect server, a Dask cluster, kills, DDP,
+# the demo): a few minutes, for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# Build the wheel, install it into a fresh venv, run the CLI from another folder (.ci/wheel-check).
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python .ci/wheel-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ import torch
 from fashion_model.labels import default_label_map
 from fashion_model.model.datasets import ImageFiles
 from fashion_model.model.net import AttributeNet
-from fashion_model.model.presets import eval_preset
+from fashion_model.model.presets import Preprocessing, eval_preset
 from fashion_model.model.registry import ModelCard, save_version, set_production
 
 LABELS_PER_IMAGE = 10  # about what a trained model predicts per product photo
@@ -23,7 +23,7 @@ def make_model(root: Path, image_size: int, sample: list[str]) -> AttributeNet:
     writes unrealistically heavy)."""
     label_map = default_label_map()
     net = AttributeNet(len(label_map)).eval()
-    images = ImageFiles(sample, eval_preset(image_size), image_size)
+    images = ImageFiles(sample, eval_preset(Preprocessing(image_size)), image_size)
     batch = torch.stack([images[i][0] for i in range(len(images))])
     with torch.inference_mode():
         logits, _ = net.logits_and_embeddings(batch)

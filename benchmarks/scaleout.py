@@ -98,9 +98,10 @@ def main() -> None:
             count = write_catalog(corpus, base_url, root / "catalog.csv")
             print(f"{count} catalog images served by {server}", flush=True)
             for name, dask in runs.items():
-                result, seconds = timed(ingest, str(root / "catalog.csv"), home=str(homes[name]),
-                                        name="catalog", allow_private=True, per_host_rate=0,
-                                        **dask)  # fmt: skip
+                result, seconds = timed(ingest, source=str(root / "catalog.csv"),
+                                        home=str(homes[name]), name="catalog",
+                                        download={"allow_private": True, "per_host_rate": 0},
+                                        scale_out=dask)  # fmt: skip
                 rows[("download", name)] = (result["downloaded"], seconds)
             for name, dask in runs.items():
                 home = homes[name]
@@ -109,9 +110,9 @@ def main() -> None:
                     make_model(root / "shared", args.image_size, sample_paths(home, manifest))
                 (home / "models").rmdir()  # empty: the flows made it
                 (home / "models").symlink_to(root / "shared" / "models", target_is_directory=True)
-                result, seconds = timed(score, ["catalog"], home=str(home),
-                                        as_of=date(2026, 11, 27), retailer="Bench",
-                                        **dask)  # fmt: skip
+                result, seconds = timed(score, manifests=["catalog"], home=str(home),
+                                        config={"as_of": date(2026, 11, 27), "retailer": "Bench"},
+                                        scale_out=dask)  # fmt: skip
                 rows[("score", name)] = (result["scored"], seconds)
 
     print(f"\ncpu cores {os.cpu_count()}; dask: a local cluster of {args.workers} processes "

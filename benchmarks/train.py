@@ -27,7 +27,7 @@ from fashion_model.demo.synth import draw_photo, sample_garment
 from fashion_model.ingest import store
 from fashion_model.ingest.imaging import process_image
 from fashion_model.labels import default_label_map
-from fashion_model.model.presets import train_preset
+from fashion_model.model.presets import Preprocessing, train_preset
 from fashion_model.model.train import AttributeModule, LabelledImages
 
 WARMUP = 3
@@ -97,7 +97,7 @@ def main() -> None:
         paths = stored_photos(Path(scratch), 256)
         rng = np.random.default_rng(0)
         targets = (rng.random((len(paths), n_labels)) < 10 / n_labels).astype(np.float32)
-        dataset = LabelledImages(paths, targets, train_preset(size), size)
+        dataset = LabelledImages(paths, targets, train_preset(Preprocessing(size)), size)
         config = TrainConfig(image_size=size, batch_size=batch, num_workers=args.workers)
 
         torch.manual_seed(0)

@@ -55,14 +55,23 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [
+    [  # fmt: skip
         (["ingest", "{tmp}/missing.json"], "missing.json: source file not found"),
         (["ingest", "{tmp}/broken.json"], "broken.json: not valid JSON"),
         (["ingest", "{tmp}/catalog.csv", "--split", "holdout"], "--split 'holdout' is not one of"),
-        (["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"], "--jpeg-quality 0: must be at least 1"),
-        (["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"], "--per-host-rate -1.0: must be 0 or more"),
+        (
+            ["ingest", "{tmp}/catalog.csv", "--jpeg-quality", "0"],
+            "--jpeg-quality 0: must be at least 1",
+        ),
+        (
+            ["ingest", "{tmp}/catalog.csv", "--per-host-rate", "-1"],
+            "--per-host-rate -1.0: must be 0 or more",
+        ),
         (["ingest", "{tmp}/bad_row.csv"], "bad_row.csv:3: empty product_id"),
-        (["ingest", "{tmp}/catalog.csv", "--task-runner", "spark"], "--task-runner spark: is not one of 'default', 'dask'"),
+        (
+            ["ingest", "{tmp}/catalog.csv", "--task-runner", "spark"],
+            "--task-runner spark: is not one of 'default', 'dask'",
+        ),
         (["ingest", "{tmp}/catalog.csv", "--dask-workers", "2"], "needs task runner 'dask'"),
         (
             ["ingest", "{tmp}/catalog.csv", "--task-runner", "dask", "--dask-workers", "0"],
@@ -70,7 +79,10 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ),
         (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
-        (["report", "--home", "{tmp}", "--task", "fabric"], "--task fabric: is not one of category, color"),
+        (
+            ["report", "--home", "{tmp}", "--task", "fabric"],
+            "--task fabric: is not one of category, color",
+        ),
         (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
         (["demo", "--products", "0"], "--products 0: must be at least 1"),
         (["demo", "--home", "{tmp}/full/.."], "is not a demo catalog"),

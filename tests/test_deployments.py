@@ -90,6 +90,9 @@ def prefect_server(tmp_path_factory):
         log.close()
 
 
+pytestmark = pytest.mark.slow  # a real Prefect server, a worker and a deployment run
+
+
 def test_the_nightly_deployment_runs_on_a_real_server(
     prefect_server, trained_home, catalog_server, tmp_path
 ):
@@ -114,27 +117,44 @@ def test_the_nightly_deployment_runs_on_a_real_server(
         start_new_session=True,
     )
     try:
-        # a bad parameter fails at once, before any work
-        bad = subprocess.run(
-            [PREFECT, "deployment", "run", "nightly/nightly", "--param", "concurrency=many"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert bad.returncode != 0
-        assert "concurrency" in bad.stdout + bad.stderr
+        # A bad parameter fails at once, in one line naming it, before any work. The configs'
+        # constraints are in the deployment's parameter schema, so the server refuses the run;
+        # the checks a schema cannot say (a known label task) fail the run as it starts.
+        def run_nightly(parameters: dict) -> str:
+            started = time.monotonic()
+            refused = subprocess.run(
+                [PREFECT, "deployment", "run", "nightly/nightly", "--params",
+                 json.dumps({**parameters, "home": str(home)}), "--watch"],
+                env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            output = " ".join((refused.stdout + refused.stderr).split())
+            assert refused.returncode != 0, output
+            assert time.monotonic() - started < 120, output
+            return output
 
-        params = [
-            f"catalog={folder / 'catalog.csv'}",
-            f"home={home}",
-            "allow_private=true",
-            "per_host_rate=0",
-            "report_retailer=Northwind",
-        ]
-        args = [a for p in params for a in ("--param", p)]
-        _prefect(env, "deployment", "run", "nightly/nightly", *args, "--watch", timeout=900)
+        for bad, expected in (
+            ({"download": {"concurrency": 0}},
+             "Validation failed for field 'download.concurrency'. Failure reason: 0 is less "
+             "than the minimum of 1"),
+            ({"config": {"stage_timeout_minutes": -5}},
+             "Validation failed for field 'config.stage_timeout_minutes'."),
+        ):  # fmt: skip
+            assert expected in run_nightly(bad)
+        run_nightly({"catalog": str(folder / "catalog.csv"), "config": {"report": {"task": "x"}}})
+        failed = _api(env, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})[0]
+        assert failed["state_type"] == "FAILED"
+        message = failed["state"]["message"]
+        assert "parameter config.report.task='x': is not one of category, color" in message
+        assert not (home / "manifests").exists()  # nothing was downloaded
+
+        params = {
+            "catalog": str(folder / "catalog.csv"),
+            "home": str(home),
+            "download": {"allow_private": True, "per_host_rate": 0},
+            "config": {"report": {"retailer": "Northwind"}},
+        }
+        _prefect(env, "deployment", "run", "nightly/nightly", "--params", json.dumps(params),
+                 "--watch", timeout=900)  # fmt: skip
     finally:
         _stop(worker)
         worker_log.close()

@@ -151,6 +151,7 @@ def test_the_runs_left_artifacts(flow_home):
     assert "## pattern share by month" in artifacts["trend-pattern"].data
 
 
+@pytest.mark.slow
 def test_the_demo_runs_end_to_end_and_measures_itself_against_the_truth(prefect_harness, tmp_path):
     """A tiny demo learns little, so what is checked is the bookkeeping: the trend table's truth
     column and the catalog micro-F1 equal what an independent count over truth.csv gives."""
@@ -492,6 +493,7 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert "unreferenced images: 0 " in again.stderr and "old model versions: 0" in again.stderr
 
 
+@pytest.mark.slow
 def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
     trained_home, catalog_server, prefect_harness, tmp_path
 ):

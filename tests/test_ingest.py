@@ -200,6 +200,7 @@ ingest_source(catalog, manifest, images, config, part_rows=25)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_server, tmp_path):
     base, hits = faulty_server[:2]
     count = 400

@@ -6,7 +6,6 @@ import pytest
 from PIL import Image
 
 from fashion_model.analytics.reports import (
-    REPORTS_DIR,
     list_reports,
     plot_shares,
     run_report,
@@ -178,7 +177,7 @@ def test_every_shipped_report_documents_itself_and_runs(warehouse):
              "from_date": "2026-01-31", "to_date": "2026-02-28", "window": "1",
              "min_support": "1", "from_retailer": "R", "to_retailer": "S"}  # fmt: skip
     for name, declared in reports.items():
-        text = (REPORTS_DIR / f"{name}.sql").read_text()
+        text = read_sql(f"reports/{name}.sql")
         assert text.startswith(f"-- {name}:"), name
         assert "Output columns:" in text, name
         assert len(statements(text)) == 1

@@ -66,6 +66,7 @@ def _warehouse(home):
     return products, labels, failures, {sha: np.asarray(v, np.float64) for sha, v in vectors}
 
 
+@pytest.mark.slow
 def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embeddings(
     prefect_harness, trained_home, catalog_server, faulty_server, tmp_path, monkeypatch
 ):

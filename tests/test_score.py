@@ -150,6 +150,7 @@ with connect(Path(sys.argv[2])) as con:
 """
 
 
+@pytest.mark.slow
 def test_a_killed_scorer_rerun_leaves_exactly_one_row_per_image(trained_home, tmp_path):
     import subprocess
     import sys
@@ -176,6 +177,7 @@ def test_a_killed_scorer_rerun_leaves_exactly_one_row_per_image(trained_home, tm
         assert orphans == 0
 
 
+@pytest.mark.slow
 def test_a_killed_rescore_loses_nothing(trained_home, tmp_path):
     import subprocess
     import sys

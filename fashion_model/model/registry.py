@@ -21,6 +21,7 @@ from fashion_model import __version__
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap, load_label_map
 from fashion_model.model.net import AttributeNet
+from fashion_model.model.presets import Preprocessing
 
 PRODUCTION = "production"
 
@@ -41,6 +42,11 @@ class ModelCard:
     config: dict = field(default_factory=dict)
     code_version: str = __version__
     thresholds: list[float] = field(default_factory=list)  # per label, in label_ids order
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The input this model expects (the presets are built from it)."""
+        return Preprocessing(self.image_size, tuple(self.mean), tuple(self.std))
 
     def label_thresholds(self) -> np.ndarray:
         """The threshold of each output position: tuned per label, or the global one (cards

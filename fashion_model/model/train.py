@@ -26,7 +26,7 @@ from fashion_model.labels import LabelMap, default_label_map
 from fashion_model.model.datasets import LabelledImages, labelled_rows
 from fashion_model.model.metrics import evaluate, micro_f1
 from fashion_model.model.net import AttributeNet, load_backbone, resolve_weights
-from fashion_model.model.presets import IMAGENET_MEAN, IMAGENET_STD, eval_preset, train_preset
+from fashion_model.model.presets import Preprocessing, eval_preset, train_preset
 from fashion_model.model.registry import (
     ModelCard,
     list_versions,
@@ -160,9 +160,8 @@ def _production_f1(models_root, version, label_map, val_paths, val_targets, conf
     net, card, _ = load_model(models_root, version)
     if card.label_ids != label_map.ids:
         return None
-    size = card.image_size
     loader = DataLoader(
-        LabelledImages(val_paths, val_targets, eval_preset(size), size),
+        LabelledImages(val_paths, val_targets, eval_preset(card.preprocessing), card.image_size),
         batch_size=config.batch_size,
     )
     probs, targets = _predict(net, loader)
@@ -193,6 +192,7 @@ def train_model(
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
     size = config.image_size
+    pre = Preprocessing(size)  # ImageNet statistics: the backbone's, recorded on the card
     workers = config.num_workers
     if workers is None:
         workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 1
@@ -201,13 +201,13 @@ def train_model(
     if workers > 0:
         loader_args["persistent_workers"] = True
     train_loader = DataLoader(
-        LabelledImages(train_paths, train_targets, train_preset(size), size),
+        LabelledImages(train_paths, train_targets, train_preset(pre), size),
         shuffle=True,
         drop_last=len(train_paths) > config.batch_size,
         **loader_args,
     )
     val_loader = DataLoader(
-        LabelledImages(val_paths, val_targets, eval_preset(size), size), **loader_args
+        LabelledImages(val_paths, val_targets, eval_preset(pre), size), **loader_args
     )
     weights, weights_used = resolve_weights(config.weights)
     log(f"initial weights: {weights_used}")
@@ -287,8 +287,8 @@ def train_model(
         label_map_fingerprint=label_map.fingerprint(),
         threshold=threshold,
         thresholds=[round(float(t), 2) for t in thresholds],
-        mean=list(IMAGENET_MEAN),
-        std=list(IMAGENET_STD),
+        mean=list(pre.mean),
+        std=list(pre.std),
         metrics=metrics,
         manifest_hash=_manifest_hash([Path(m) for m in manifests]),
         config=config.model_dump(mode="json"),

@@ -171,7 +171,7 @@ def score_batches(
     if decode_bytes:
         dataset, collate = JpegBytes(paths), collate_bytes
     else:
-        dataset, collate = ImageFiles(paths, eval_preset(card.image_size), card.image_size), None
+        dataset, collate = ImageFiles(paths, eval_preset(card.preprocessing), card.image_size), None
     workers = num_workers if paths else 0
     loader = DataLoader(
         dataset,
@@ -181,7 +181,7 @@ def score_batches(
         pin_memory=on_gpu and not decode_bytes,
         prefetch_factor=4 if workers else None,
     )
-    tensor_preset = eval_tensor_preset(card.image_size)
+    tensor_preset = eval_tensor_preset(card.preprocessing)
     offset = 0
     with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
         for images, ok in loader:

@@ -95,7 +95,7 @@ def predict_images(
                     results[index].error = outcome.error_message or outcome.status
         order = sorted(paths)
         loader = DataLoader(
-            ImageFiles([paths[i] for i in order], eval_preset(card.image_size), card.image_size),
+            ImageFiles([paths[i] for i in order], eval_preset(card.preprocessing), card.image_size),
             batch_size=32,
         )
         probabilities, decoded, vectors = [], [], []

@@ -1,0 +1,94 @@
+"""The project as an installed package: every import declared, the wheel holds what runs (the
+SQL, the label map, the flows and tasks under the project's own name) and nothing generic."""
+
+import ast
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("fashion_model", "flows", "tasks", "sql")
+# Imported on purpose though not ours: precompile.py warms Prefect's own server dependency.
+NOT_OURS = {"key_value"}
+
+
+def _imported_top_level_names() -> dict[str, str]:
+    """Every absolute import in the shipped code: top-level module -> a file importing it."""
+    found = {}
+    for folder in SOURCES:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_third_party_import_is_a_declared_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    requirements += project["optional-dependencies"]["onnx"]  # fashion model export-onnx only
+    declared = {canonicalize_name(Requirement(r).name) for r in requirements}
+    providers = packages_distributions()
+    missing = {}
+    for module, where in _imported_top_level_names().items():
+        if module in sys.stdlib_module_names or module in {"fashion_model", *NOT_OURS}:
+            continue
+        distributions = {canonicalize_name(d) for d in providers.get(module, [])}
+        if not distributions & declared:
+            missing[module] = (where, sorted(distributions) or "not installed")
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools would reuse stale build/lib
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (built,) = out.glob("fashion_attributes-*.whl")
+    with zipfile.ZipFile(built) as archive:
+        yield archive
+
+
+def test_the_wheel_ships_the_sql_the_label_map_and_the_flows_under_the_project_name(wheel):
+    names = set(wheel.namelist())
+    shipped_sql = {p.relative_to(ROOT / "sql").as_posix() for p in (ROOT / "sql").rglob("*.sql")}
+    in_wheel = {n.removeprefix("fashion_model/sql/") for n in names if n.endswith(".sql")}
+    assert in_wheel == shipped_sql
+    assert "fashion_model/data/iMat_fashion_2018_label_map_228.csv" in names
+    for module in ("flows/nightly.py", "flows/cli/__init__.py", "tasks/ingest.py"):
+        assert f"fashion_model/{module}" in names
+    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"fashion_model"}  # no generic `flows`, `tasks` or `sql` package
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "fashion = fashion_model.flows.cli:main" in wheel.read(entry_points).decode()
+
+
+def test_a_missing_shipped_sql_file_is_a_loud_packaging_error(monkeypatch, tmp_path):
+    from fashion_model.errors import PackagingError
+    from fashion_model.warehouse import db, sql
+
+    empty = tmp_path / "sql"
+    (empty / "migrations").mkdir(parents=True)
+    monkeypatch.setattr(sql, "_shipped_root", lambda: empty)
+    with pytest.raises(PackagingError, match="no shipped SQL files in migrations/"):
+        db.migrations()
+    with pytest.raises(PackagingError, match="load/upsert_catalog.sql is missing"):
+        sql.read_sql("load/upsert_catalog.sql")
