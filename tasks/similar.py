@@ -10,11 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from fashion_model.errors import BadInput
 from fashion_model.match.contact_sheet import similar_sheet
+from fashion_model.match.equivalents import find_equivalents
 from fashion_model.match.similar import (
-    find_equivalents,
     product_query,
     resolve_model,
     search_similar,
+    showcase_product,
 )
 from fashion_model.tasks.common import progress_reporter, publish_summary
 from fashion_model.warehouse.db import connect
@@ -29,19 +30,13 @@ def similar_products_sheet(
     and its k most similar products (sharing the `same` tasks), as a contact sheet PNG."""
     with connect(db, read_only=True) as con:
         version = resolve_model(con, None)
-        picked = con.execute(
-            "SELECT p.product_id FROM analytics_products AS p "
-            "LEFT JOIN analytics_labels AS a ON a.product_key = p.product_key AND a.label_id = ? "
-            "WHERE p.retailer = ? AND p.model_version IS NOT NULL "
-            "ORDER BY a.label_id IS NULL, p.first_seen DESC, p.product_id LIMIT 1",
-            [label_id, retailer],
-        ).fetchall()
-        if not picked:
+        picked = showcase_product(con, retailer, label_id)
+        if picked is None:
             raise BadInput(f"retailer {retailer!r} has no scored product to show")
-        query = product_query(con, version, picked[0][0], retailer)
+        query = product_query(con, version, picked, retailer)
         same = [task for task in same if query.labels.get(task)]  # a weak model may have none
         result = search_similar(con, db, query, version, k, same=same)
-        out = reports_dir / f"similar_{retailer}_{picked[0][0]}.png".lower().replace(" ", "_")
+        out = reports_dir / f"similar_{retailer}_{picked}.png".lower().replace(" ", "_")
         similar_sheet(query, result, images_root, out)
     shown = result.frame[["rank", "similarity", "retailer", "product_id", "brand", "title"]]
     create_markdown_artifact(

@@ -266,3 +266,12 @@ def image_query(
     for label_id in prediction.label_ids:
         labels.setdefault(tasks.get(label_id, "?"), set()).add(label_id)
     return Query(prediction.embedding, f"image {image}", prediction.stored_path, labels)
+
+
+def showcase_product(
+    con: duckdb.DuckDBPyConnection, retailer: str, label_id: int | None
+) -> str | None:
+    """The product a contact sheet shows for `retailer` (sql/similar/showcase_product.sql)."""
+    params = {"retailer": retailer, "label_id": label_id}
+    found = run_statement(con, similar_sql("showcase_product.sql"), params).fetchall()
+    return found[0][0] if found else None

@@ -64,6 +64,15 @@ def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
     """
 
 
+def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> bool:
+    """A catalog manifest names its retailer in a column or through `retailer`; returns whether
+    it has the column."""
+    has_retailer = "retailer" in manifest_schema(manifest_dir).names
+    if not has_retailer and not retailer:
+        raise BadInput(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")
+    return has_retailer
+
+
 def load_catalog(
     con: duckdb.DuckDBPyConnection,
     manifest_dir: Path,
@@ -72,9 +81,7 @@ def load_catalog(
 ) -> CatalogLoad:
     """Upsert one catalog run (a manifest dataset) in one transaction."""
     columns = manifest_schema(manifest_dir).names
-    has_retailer = "retailer" in columns
-    if not has_retailer and not retailer:
-        raise BadInput(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")
+    has_retailer = check_catalog_manifest(manifest_dir, retailer)
     parts = str(Path(manifest_dir) / "part-*.parquet")
     params = {"retailer": retailer, "as_of": as_of}
     with transaction(con):

@@ -184,8 +184,9 @@ def score_command(
     dask_workers: DaskWorkersOption = None,
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
-    from fashion_model.ingest.manifest import manifest_kind, manifest_schema, resolve_manifest
+    from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
     from fashion_model.model.registry import resolve_version
+    from fashion_model.warehouse.catalog import check_catalog_manifest
 
     config = ScoreConfig.parse(
         where="--", model=model, as_of=parse_as_of(as_of), retailer=retailer,
@@ -196,9 +197,8 @@ def score_command(
     names = manifest or ["catalog"]
     for name in names:
         found = resolve_manifest(name, paths.manifests)
-        catalog_without_retailer = "retailer" not in manifest_schema(found).names
-        if manifest_kind(found) == "catalog" and catalog_without_retailer and not retailer:
-            raise BadInput(f"{found}: catalog has no retailer column; pass --retailer NAME")
+        if manifest_kind(found) == "catalog":
+            check_catalog_manifest(found, retailer)
     check_writable(paths.db, paths.models, resolve_version(paths.models, model))
     from fashion_model.flows.score import score
 
