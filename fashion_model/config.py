@@ -40,20 +40,18 @@ class StageConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            raise BadInput(describe_error(error, where, data)) from None
+            raise BadInput(describe_error(error, where)) from None
 
     def replace(self, **fields: Any) -> Self:
         """A copy with some fields changed, validated like any other input."""
         return type(self).parse(self, **fields)
 
 
-def describe_error(error: ValidationError, where: str, data: dict) -> str:
+def describe_error(error: ValidationError, where: str) -> str:
     """pydantic's first complaint as one line: the field, the value, what is allowed."""
     first = error.errors()[0]
     path = ".".join(str(part) for part in first["loc"])
-    value = first.get("input") if first["loc"] else None
-    if first["loc"] and first["loc"][0] in data and len(first["loc"]) == 1:
-        value = data[first["loc"][0]]
+    value = first.get("input")
     reason = _reason(first)
     if not path:  # a check across fields
         return f"{'options' if where == '--' else where}: {reason}"

@@ -93,7 +93,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
                 raise BadInput(f"{catalog} exists and is not a demo catalog; use another --home")
             shutil.rmtree(catalog)  # the demo's own data, drawn afresh for a new port or size
         base_url = f"http://127.0.0.1:{free_port()}"
-        synthesize_catalog_images(catalog, base_url=base_url, **wanted)
+        synthesize_catalog_images(out=catalog, base_url=base_url, **wanted)
     port = int(base_url.rsplit(":", 1)[1])
     # The images are served from loopback by our own server: no need to spare it.
     local = DownloadConfig(allow_private=True, per_host_rate=0)
@@ -107,7 +107,9 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             train=TrainConfig(epochs=config.epochs, image_size=config.image_size),
         )
         # The demo's home is its own: the model it just trained is the one to show.
-        promote_model_version(paths.models, trained["model_version"], paths.db)
+        promote_model_version(
+            models_root=paths.models, version=trained["model_version"], db=paths.db
+        )
         nightly_result = nightly(
             catalog=str(catalog / "catalog.csv"),
             home=str(paths.root),
@@ -116,10 +118,13 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         )
 
     trend_label = default_label_map().label_id(TREND.task, TREND.label)
-    sheet = similar_products_sheet(paths.db, paths.images, paths.reports, TREND.retailer,
-                                   trend_label)  # fmt: skip
+    sheet = similar_products_sheet(db=paths.db, images_root=paths.images,
+                                   reports_dir=paths.reports, retailer=TREND.retailer,
+                                   label_id=trend_label)  # fmt: skip
     rival = next(r for r in ("Southbay", "Eastpeak") if r != TREND.retailer)
-    equivalents = find_competitor_equivalents(paths.db, TREND.retailer, rival, ("category",))
+    equivalents = find_competitor_equivalents(
+        db=paths.db, from_retailer=TREND.retailer, to_retailer=rival, same=("category",)
+    )
     with connect(paths.db, read_only=True) as con:
         shares = run_report(
             con, "attribute_share", {"task": TREND.task, "retailer": TREND.retailer}

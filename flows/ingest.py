@@ -32,10 +32,10 @@ def ingest(
     paths = Home.resolve(home).ensure()
     manifest_dir = paths.manifests / (name or source_path.stem)
     return download_images(
-        source_path,
-        manifest_dir,
-        paths.images,
-        download,
+        source=source_path,
+        manifest_dir=manifest_dir,
+        images_root=paths.images,
+        config=download,
         split=split,
         strict=strict,
         retry_failed=retry_failed,

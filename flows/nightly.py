@@ -128,8 +128,9 @@ def _run_stages(
             config=config.report,
         )
         comparison = compare_with_previous_run(
-            paths.db, as_of, name, ingested["records"], ingested["failure_rate"]
-        )
+            db=paths.db, as_of=as_of, manifest=name, records=ingested["records"],
+            failure_rate=ingested["failure_rate"],
+        )  # fmt: skip
         snapshot = publish_snapshot(paths.db)
     get_run_logger().info("published the read-only snapshot %s", snapshot)
     return {

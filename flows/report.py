@@ -15,4 +15,6 @@ def report(
 ) -> dict:
     config = ReportConfig.parse(config, where="parameter config")
     paths = Home.resolve(home, db=db).ensure()
-    return write_trend_report(paths.db, paths.reports, config.task, config.retailer)
+    return write_trend_report(
+        db=paths.db, reports_dir=paths.reports, task_name=config.task, retailer=config.retailer
+    )

@@ -35,12 +35,15 @@ def score(
     as_of = config.as_of or date.today()
     with warehouse_lock(paths.db, run_holder()):  # re-entered when nightly holds it
         loads = [
-            load_catalog_run(paths.db, manifest, as_of, config.retailer)
+            load_catalog_run(
+                db=paths.db, manifest_dir=manifest, as_of=as_of, retailer=config.retailer
+            )  # fmt: skip
             for manifest in resolved
             if manifest_kind(manifest) == "catalog"
         ]
         scored = score_manifest_images(
-            paths.db, resolved, paths.images, paths.models, config, scale_out, paths.root
-        )
-        index = update_similarity_index(paths.db, rebuild=config.rescore)
+            db=paths.db, manifests=resolved, images_root=paths.images, models_root=paths.models,
+            config=config, scale=scale_out, home_root=paths.root,
+        )  # fmt: skip
+        index = update_similarity_index(db=paths.db, rebuild=config.rescore)
     return {"catalog_loads": loads, **scored, "similarity_index": index}

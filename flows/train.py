@@ -18,4 +18,6 @@ def train(
     config = check_train_config(TrainConfig.parse(config, where="parameter config"))
     paths = Home.resolve(home).ensure()
     resolved = [resolve_manifest(m, paths.manifests) for m in manifests]
-    return train_model_version(resolved, paths.images, paths.models, config)
+    return train_model_version(
+        manifests=resolved, images_root=paths.images, models_root=paths.models, config=config
+    )

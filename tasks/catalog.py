@@ -23,7 +23,8 @@ def synthesize_catalog_images(
 ) -> dict:
     with progress_reporter("drawing images") as progress:
         summary = synthesize_catalog(
-            out, products, seed, base_url, train_images, validation_images, progress=progress
-        )
+            out, products=products, seed=seed, base_url=base_url, train_images=train_images,
+            validation_images=validation_images, progress=progress,
+        )  # fmt: skip
     publish_summary("synthetic-catalog", asdict(summary), f"Synthetic catalog in {out}")
     return asdict(summary)

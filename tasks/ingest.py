@@ -38,7 +38,7 @@ def download_images(
             source,
             manifest_dir,
             images_root,
-            config,
+            config=config,
             split=split,
             strict=strict,
             progress=progress,

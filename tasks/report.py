@@ -41,7 +41,9 @@ def compare_with_previous_run(
 ) -> dict:
     """Flag what moved since the previous nightly run; a markdown artifact shows it."""
     with connect(db) as con:
-        comparison = compare_and_record(con, as_of, manifest, records, failure_rate)
+        comparison = compare_and_record(
+            con, as_of=as_of, manifest=manifest, records=records, failure_rate=failure_rate
+        )
     create_markdown_artifact(
         key="nightly-comparison",
         markdown=comparison.markdown(),

@@ -57,14 +57,15 @@ def score_manifest_images(
     with connect(db) as con, progress_reporter("scoring images") as progress:
         if pool is None:
             summary = score_images(
-                con, manifests, images_root, models_root, config.model, config.batch_size,
-                rescore=config.rescore, progress=progress,
+                con, manifests, images_root, models_root, model_version=config.model,
+                batch_size=config.batch_size, rescore=config.rescore, progress=progress,
             )  # fmt: skip
         else:
             scratch = home_root or Path(images_root).parent
             summary = score_images_sharded(
-                con, manifests, images_root, models_root, scratch, pool, config.model,
-                config.batch_size, rescore=config.rescore, progress=progress,
+                con, manifests, images_root, models_root, home_root=scratch, pool=pool,
+                model_version=config.model, batch_size=config.batch_size, rescore=config.rescore,
+                progress=progress,
             )  # fmt: skip
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     publish_summary("score", result, f"Scoring with model {summary.model_version}")

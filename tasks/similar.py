@@ -56,8 +56,9 @@ def find_competitor_equivalents(
     with connect(db) as con, progress_reporter("matching products", "product") as progress:
         version = resolve_model(con, None)
         result = find_equivalents(
-            con, db, from_retailer, to_retailer, version, list(same), top, progress=progress
-        )
+            con, db, from_retailer=from_retailer, to_retailer=to_retailer, version=version,
+            same=list(same), top=top, progress=progress,
+        )  # fmt: skip
     summary = result.as_dict()
     publish_summary("equivalents", summary, f"Equivalents {from_retailer} -> {to_retailer}")
     return summary

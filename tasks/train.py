@@ -18,7 +18,7 @@ def train_model_version(
     manifests: list[Path], images_root: Path, models_root: Path, config: TrainConfig
 ) -> dict:
     logger = get_run_logger()
-    card = train_model(manifests, images_root, models_root, config, log=logger.info)
+    card = train_model(manifests, images_root, models_root, config=config, log=logger.info)
     summary = {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
     publish_summary("train", summary, f"Model {card.model_version}")
     return summary
