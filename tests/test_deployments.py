@@ -17,6 +17,7 @@ import pytest
 
 from fashion_model.demo.server import free_port
 
+pytestmark = pytest.mark.slow  # a real Prefect server, a worker and a deployment run
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -88,9 +89,6 @@ def prefect_server(tmp_path_factory):
     finally:
         _stop(server)
         log.close()
-
-
-pytestmark = pytest.mark.slow  # a real Prefect server, a worker and a deployment run
 
 
 def test_the_nightly_deployment_runs_on_a_real_server(
