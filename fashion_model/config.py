@@ -74,6 +74,8 @@ def _reason(error: dict) -> str:
         return f"must be below {ctx['lt']}"
     if kind == "literal_error":
         return f"is not one of {ctx['expected'].replace(' or ', ', ')}"
+    if kind.startswith("date_"):
+        return "is not a date like 2026-11-27"
     if kind == "extra_forbidden":
         return "is not a known option"
     return str(error["msg"]).removeprefix("Value error, ")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -99,26 +98,11 @@ def home_text(home: Path | None) -> str | None:
     return str(home) if home else None
 
 
-def parse_as_of(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise BadInput(f"--as-of {value!r} is not a date like 2026-11-27") from None
-
-
 def scale_out(task_runner: str, dask_address: str | None, dask_workers: int | None) -> ScaleOut:
     """The scale-out options, checked here so that a bad one fails before Prefect starts."""
     return ScaleOut.parse(
         where="--", task_runner=task_runner, dask_address=dask_address, dask_workers=dask_workers
     )
-
-
-def check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise BadInput(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
 def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:

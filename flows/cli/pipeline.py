@@ -28,7 +28,6 @@ from fashion_model.flows.cli.common import (
     check_writable,
     console,
     home_text,
-    parse_as_of,
     print_summary,
     progress_bar,
     scale_out,
@@ -189,7 +188,7 @@ def score_command(
     from fashion_model.warehouse.catalog import check_catalog_manifest
 
     config = ScoreConfig.parse(
-        where="--", model=model, as_of=parse_as_of(as_of), retailer=retailer,
+        where="--", model=model, as_of=as_of, retailer=retailer,
         batch_size=batch_size, rescore=rescore,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
@@ -241,7 +240,7 @@ def nightly_command(
     from fashion_model.model.registry import resolve_version
 
     config = NightlyConfig.parse(
-        where="--", name=name, retailer=retailer, as_of=parse_as_of(as_of),
+        where="--", name=name, retailer=retailer, as_of=as_of,
         stage_timeout_minutes=stage_timeout_minutes, lock_wait_minutes=lock_wait_minutes,
     )  # fmt: skip
     download = DownloadConfig.parse(
