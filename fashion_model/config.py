@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fashion_model import __version__
 from fashion_model.errors import BadInput
-from fashion_model.ingest.imaging import MAX_PIXELS
 
 USER_AGENT = f"fashion-attributes/{__version__} (+catalog image fetcher)"
 DASK_ADDRESS_ENV = "FASHION_DASK_ADDRESS"
+MAX_PIXELS = 64_000_000  # default decompression-bomb limit (an 8000 x 8000 photo)
 
 
 class StageConfig(BaseModel):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-MAX_PIXELS = 64_000_000  # default decompression-bomb limit (an 8000 x 8000 photo)
+from fashion_model.config import MAX_PIXELS
+
 # process_image enforces its own limit, checked from the header before any pixel is decoded;
 # Pillow's guard stays as the backstop (it raises above twice this) without its warning.
 Image.MAX_IMAGE_PIXELS = 100_000_000
