@@ -98,12 +98,72 @@ class DownloadConfig(StageConfig):
     max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(MAX_PIXELS, ge=1)
     max_redirects: int = Field(5, ge=0)
+    max_feed_bytes: int = Field(2 * 1024**3, ge=1, description="a feed fetched from a URL")
     allow_private: bool = Field(False, description="the SSRF guard: loopback/private hosts")
     allow_networks: tuple[str, ...] = Field((), description="non-public networks allowed anyway")
     honor_robots: bool = Field(True, description="X-Robots-Tag noai/noimageai -> disallowed")
     user_agent: str = USER_AGENT
     cpu_workers: int = Field(0, ge=0, description="image workers; 0: one per core")
     cpu_pool: Literal["thread", "process"] = "thread"
+
+
+CATALOG_FIELDS = (
+    "product_id", "image_url", "retailer", "brand", "title", "first_seen", "price", "currency",
+    "sale_price", "availability",
+)  # fmt: skip
+FEED_FORMATS = ("auto", "catalog", "merchant", "merchant-xml", "shopify")
+
+
+class FeedConfig(StageConfig):
+    """How a catalog feed is read (see fashion_model.ingest.feeds): its format (detected from
+    the file by default), a column mapping onto the catalog fields, and the defaults for what
+    the feed leaves unsaid."""
+
+    format: Literal["auto", "catalog", "merchant", "merchant-xml", "shopify"] = "auto"
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="catalog field -> the feed's column (product_id=sku)"
+    )
+    delimiter: str | None = Field(None, description="CSV delimiter [default: detected]")
+    date_order: Literal["dmy", "mdy"] = Field("dmy", description="for 01/02/2026: day first?")
+    currency: str | None = Field(None, description="currency of prices written without one")
+    retailer: str | None = Field(None, description="for a feed without a retailer column")
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, column in value.items():
+            if key not in CATALOG_FIELDS:
+                raise ValueError(f"{key!r} is not a catalog field ({', '.join(CATALOG_FIELDS)})")
+            if not str(column).strip():
+                raise ValueError(f"{key} is mapped to an empty column name")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ","}.get(value, value)
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError("must be one character, or tab")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (len(value) == 3 and value.isalpha()):
+            raise ValueError("is not a three-letter currency code like EUR")
+        return value.upper()
+
+
+class FeedSpec(FeedConfig):
+    """One feed of a nightly run: where it is (a path or an https:// URL), whose it is, and
+    the manifest name it is ingested under [default: NAME-retailer]."""
+
+    source: str = Field(min_length=1)
+    name: str | None = Field(None, min_length=1)
 
 
 class ScaleOut(StageConfig):
@@ -236,6 +296,8 @@ class NightlyConfig(StageConfig):
     as_of: date | None = Field(None, description="the run's date [default today]")
     model: str = Field("production", min_length=1)
     report: ReportConfig = ReportConfig()
+    feed: FeedConfig = Field(FeedConfig(), description="how the one catalog is read")
+    feeds: tuple[FeedSpec, ...] = Field((), description="several feeds, each its own manifest")
     retry_failed: bool = Field(True, description="retry the earlier nights' transient failures")
     stage_timeout_minutes: float = Field(240.0, gt=0, description="time limit of each stage")
     lock_wait_minutes: float = Field(0.0, ge=0, description="wait for a run writing the db")

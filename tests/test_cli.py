@@ -86,12 +86,15 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
         (["catalog", "synth", "--out", "{tmp}/full"], "not empty"),
         (["demo", "--products", "0"], "--products 0: must be at least 1"),
         (["demo", "--home", "{tmp}/full/.."], "is not a demo catalog"),
-        (["nightly", "{tmp}/catalog.csv"], "catalog has no retailer column; pass --retailer"),
+        (
+            ["nightly", "{tmp}/catalog.csv"],
+            "no retailer (no retailer column, or empty values); pass --retailer",
+        ),
     ],
 )
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     (tmp_path / "broken.json").write_text("{nope")
-    (tmp_path / "catalog.csv").write_text("product_id,image_url\n")
+    (tmp_path / "catalog.csv").write_text("product_id,image_url\na,http://x/a.jpg\n")
     (tmp_path / "bad_row.csv").write_text("product_id,image_url\na,http://x/a.jpg\n,http://x/b\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("x")
@@ -144,7 +147,9 @@ def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
     (tmp_path / "models").symlink_to(trained_home / "models")
     result = _fashion("score", "--home", str(tmp_path), "--manifest", "ours")
     assert result.returncode == 2
-    assert "catalog has no retailer column; pass --retailer NAME" in result.stderr
+    assert (
+        "no retailer (no retailer column, or empty values); pass --retailer NAME" in result.stderr
+    )
     assert not (tmp_path / "fashion.duckdb").exists()
 
 

@@ -99,8 +99,8 @@ def test_catalog_problems_name_the_file(tmp_path):
     with pytest.raises(FashionError, match="bad.csv: catalog lacks column.*product_id, image_url"):
         open_source(bad, label_map)
     with pytest.raises(FashionError, match="unsupported source type"):
-        (tmp_path / "x.txt").write_text("")
-        open_source(tmp_path / "x.txt", label_map)
+        (tmp_path / "x.xlsx").write_text("")
+        open_source(tmp_path / "x.xlsx", label_map)
 
 
 def test_ids_stay_data_never_paths(tmp_path):
@@ -126,7 +126,7 @@ def test_parquet_catalogs_read_like_csv(tmp_path):
     source = open_source(path, default_label_map())
     records = list(iter_records(source, default_label_map()))
     assert [r.source_id for r in records] == ["a", "b"]
-    assert records[0].metadata == {"price": "1.5"}
+    assert records[0].metadata["price"] == "1.5" and records[0].metadata["source_columns"] == "{}"
 
 
 def _catalog(path, urls, ids=None):

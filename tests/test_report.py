@@ -88,7 +88,11 @@ def warehouse(tmp_path):
         ("R", "e", date(2026, 2, 28), 5.0, "EUR"),
         ("S", "d", date(2026, 2, 28), 40.0, "USD"),
     ]
-    con.executemany("INSERT INTO product_observations VALUES (?, ?, ?, ?, ?, NULL)", observations)
+    con.executemany(
+        "INSERT INTO product_observations (retailer, product_id, observed_on, price, currency,"
+        " image_sha256) VALUES (?, ?, ?, ?, ?, NULL)",
+        observations,
+    )
     con.execute("INSERT INTO equivalents VALUES ('m1', 'R', 'a', 'S', 'd', 0.9, 1)")
     refresh_analytics(con)
     yield con

@@ -253,7 +253,9 @@ def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
     catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
     ingest_source(catalog, tmp_path / "m", tmp_path / "images", DownloadConfig())
     with connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(FashionError, match="no retailer column; pass --retailer"):
+        with pytest.raises(
+            FashionError, match=r"no retailer column, or empty values\); pass --retailer"
+        ):
             load_catalog(con, tmp_path / "m", date(2026, 1, 1))
         load_catalog(con, tmp_path / "m", date(2026, 1, 1), retailer="Ours")
         assert con.execute(

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from fashion_model.config import DownloadConfig
+from fashion_model.config import DownloadConfig, FeedConfig
 from fashion_model.errors import BadInput
 from fashion_model.ingest.download import Downloader
 from fashion_model.ingest.manifest import (
@@ -240,24 +240,38 @@ def check_source(
     split: str | None = None,
     strict: bool = False,
     label_map: LabelMap | None = None,
+    feed: FeedConfig | None = None,
 ) -> Source:
     """Everything about a source that can be wrong, checked before any download: its type,
-    columns and every record (a streamed pass), and with `strict` its label ids."""
-    source = open_source(source_path, label_map or default_label_map(), split)
+    columns and every record (a streamed pass), and with `strict` its label ids and every
+    catalog value (a price, date or availability that does not parse is then an error)."""
+    source = open_source(source_path, label_map or default_label_map(), split, feed)
     if strict and source.unknown_label_count:
         raise BadInput(
             f"{source.path}: {source.unknown_label_count} label id(s) are not in the label map "
             "(--strict)"
         )
+    report = source.feed_report
+    if strict and report and report.problem_count:
+        raise BadInput(
+            f"{source.path}: {report.problem_count} value(s) did not parse (--strict): "
+            f"{report.describe_problems()}"
+        )
     return source
 
 
-def check_catalog(source_path: Path, retailer: str | None = None) -> Source:
+def check_catalog(
+    source_path: Path, retailer: str | None = None, feed: FeedConfig | None = None
+) -> Source:
     """A catalog for the nightly run: a valid source that names its retailer, in a column or
     through `retailer`."""
-    source = check_source(source_path)
-    if "retailer" not in source.metadata_columns and not retailer:
-        raise BadInput(f"{source_path}: catalog has no retailer column; pass --retailer NAME")
+    source = check_source(source_path, feed=feed)
+    missing = source.feed_report.without_retailer if source.feed_report else 0
+    if missing and not retailer:
+        raise BadInput(
+            f"{source_path}: {missing} product(s) have no retailer (no retailer column, or "
+            "empty values); pass --retailer NAME"
+        )
     return source
 
 

@@ -1,23 +1,31 @@
-"""Readers for the two input kinds: iMaterialist JSON (labelled) and product catalogs (CSV/Parquet).
+"""Readers for the two input kinds: iMaterialist JSON (labelled) and product catalogs (catalog
+CSV/Parquet, Google Merchant feeds, Shopify exports: see fashion_model.ingest.feeds).
 
 Both yield `SourceRecord`s in file order. Ids are data: nothing here turns an id into a path.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ijson
-import pyarrow.parquet as pq
 
+from fashion_model.config import FeedConfig
 from fashion_model.errors import BadInput
+from fashion_model.ingest.feeds import (
+    METADATA_COLUMNS,
+    FeedReport,
+    NormalisedFeed,
+    iter_feed_records,
+    read_feed,
+)
 from fashion_model.labels import LabelMap
 
 SPLITS = ("train", "validation", "test")
 CATALOG_REQUIRED = ("product_id", "image_url")
+FEED_SUFFIXES = (".csv", ".tsv", ".txt", ".xml", ".rss", ".atom", ".parquet")
 
 
 @dataclass
@@ -40,6 +48,11 @@ class Source:
     unknown_label_count: int = 0
     records: int | None = None  # counted when opening is cheap (JSON is validated in full)
     labelled: bool = False
+    feed: NormalisedFeed | None = None  # a catalog, read and checked in full at opening
+
+    @property
+    def feed_report(self) -> FeedReport | None:
+        return self.feed.report if self.feed else None
 
 
 def split_from_name(path: Path) -> str | None:
@@ -47,15 +60,23 @@ def split_from_name(path: Path) -> str | None:
     return next((s for s in SPLITS if s in stem), None)
 
 
-def open_source(path: Path | str, label_map: LabelMap, split: str | None = None) -> Source:
-    """Check that `path` exists and has the right shape, before any work starts."""
+def open_source(
+    path: Path | str,
+    label_map: LabelMap,
+    split: str | None = None,
+    feed: FeedConfig | None = None,
+) -> Source:
+    """Check that `path` exists and has the right shape, before any work starts. A catalog is
+    read whole here (one streamed pass: a bad row fails before any download)."""
     path = Path(path)
+    feed = feed or FeedConfig()
     if not path.is_file():
         raise BadInput(f"{path}: source file not found")
     if split is not None and split not in SPLITS:
         raise BadInput(f"--split {split!r} is not one of {', '.join(SPLITS)}")
-    suffix = path.suffix.lower()
-    if suffix == ".json":
+    name = path.name.lower()
+    suffix = Path(name.removesuffix(".gz")).suffix
+    if suffix == ".json" and feed.format == "auto":
         labelled = "annotations" in _top_level_shape(path)
         records = unknown = 0
         for record in _iter_imaterialist(path, label_map, labelled):  # validates every item
@@ -64,30 +85,24 @@ def open_source(path: Path | str, label_map: LabelMap, split: str | None = None)
         source = Source(path, "imaterialist", split or split_from_name(path), [], unknown)
         source.records, source.labelled = records, labelled
         return source
-    if suffix in (".csv", ".parquet"):
-        columns = _catalog_columns(path)
-        missing = [c for c in CATALOG_REQUIRED if c not in columns]
-        if missing:
-            raise BadInput(
-                f"{path}: catalog lacks column(s) {', '.join(missing)} "
-                f"(found: {', '.join(columns)})"
-            )
-        extra = [c for c in columns if c not in CATALOG_REQUIRED]
-        source = Source(path, "catalog", split, extra)
-        # One streamed pass validates every row (a bad row fails before any download) and
-        # gives the progress bar its total.
-        source.records = sum(1 for _ in iter_records(source, label_map))
+    if suffix in FEED_SUFFIXES or feed.format != "auto":
+        normalised = read_feed(path, feed)
+        source = Source(path, "catalog", split, list(METADATA_COLUMNS), feed=normalised)
+        source.records = normalised.report.records
         return source
-    raise BadInput(f"{path}: unsupported source type {suffix!r}; use .json, .csv or .parquet")
+    raise BadInput(
+        f"{path}: unsupported source type {suffix!r}; use .json (iMaterialist), a catalog "
+        ".csv/.parquet, a Merchant feed (.tsv, .txt, .xml, optionally .gz) or a Shopify .csv"
+    )
 
 
 def iter_records(source: Source, label_map: LabelMap) -> Iterator[SourceRecord]:
     if source.kind == "imaterialist":
         yield from _iter_imaterialist(source.path, label_map, source.labelled)
-    elif source.path.suffix.lower() == ".csv":
-        yield from _iter_catalog_csv(source.path)
-    else:
-        yield from _iter_catalog_parquet(source.path)
+        return
+    for row in iter_feed_records(source.feed):
+        metadata = {c: row[c] for c in METADATA_COLUMNS}
+        yield SourceRecord(source_id=row["source_id"], url=row["url"], metadata=metadata)
 
 
 def _json_items(path: Path, prefix: str) -> Iterator[tuple[int, object]]:
@@ -176,52 +191,3 @@ def _id_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _catalog_columns(path: Path) -> list[str]:
-    if path.suffix.lower() == ".parquet":
-        try:
-            return list(pq.read_schema(path).names)
-        except Exception as error:  # pyarrow raises several types for a bad file
-            raise BadInput(f"{path}: not a readable Parquet file ({error})") from None
-    with path.open(newline="", encoding="utf-8") as handle:
-        try:
-            header = next(csv.reader(handle), None)
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise BadInput(f"{path}: not a readable CSV file ({error})") from None
-    if not header:
-        raise BadInput(f"{path}: catalog is empty (no header row)")
-    return [name.strip() for name in header]
-
-
-def _catalog_record(row: dict, where: str) -> SourceRecord:
-    product_id = (row.get("product_id") or "").strip()
-    if not product_id:
-        raise BadInput(f"{where}: empty product_id")
-    metadata = {k: (None if v is None or v == "" else str(v)) for k, v in row.items()}
-    for key in CATALOG_REQUIRED:
-        metadata.pop(key, None)
-    return SourceRecord(
-        source_id=product_id, url=(row.get("image_url") or "").strip(), metadata=metadata
-    )
-
-
-def _iter_catalog_csv(path: Path) -> Iterator[SourceRecord]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        line_no = 1
-        try:
-            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-            for row in reader:
-                line_no = reader.line_num
-                yield _catalog_record(row, f"{path}:{line_no}")
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise BadInput(f"{path}: unreadable CSV after line {line_no} ({error})") from None
-
-
-def _iter_catalog_parquet(path: Path) -> Iterator[SourceRecord]:
-    row_no = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
-            row_no += 1
-            yield _catalog_record(row, f"{path}: row {row_no}")

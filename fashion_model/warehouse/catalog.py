@@ -7,13 +7,16 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from fashion_model.errors import BadInput
 from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
 from fashion_model.warehouse.sql import run_script, transaction
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
-KNOWN_COLUMNS = ("retailer", "brand", "title", "first_seen", "price", "currency")
+KNOWN_COLUMNS = (
+    "retailer", "brand", "title", "first_seen", "price", "currency", "sale_price", "availability",
+)  # fmt: skip
 
 
 @dataclass
@@ -33,7 +36,12 @@ def _quote_literal(text: str) -> str:
 
 
 def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
-    extra = [c for c in columns if c not in CORE_COLUMNS and c not in KNOWN_COLUMNS]
+    # Manifests of feeds carry the other columns as one JSON text column, `source_columns`;
+    # older manifests carry each as a column of its own.
+    extra = [
+        c for c in columns
+        if c not in CORE_COLUMNS and c not in KNOWN_COLUMNS and c != "source_columns"
+    ]  # fmt: skip
 
     def column(name: str, cast: str) -> str:
         if name in columns:
@@ -43,6 +51,10 @@ def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
     retailer = "coalesce(nullif(trim(retailer), ''), $retailer)" if has_retailer else "$retailer"
     pairs = ", ".join(f"{_quote_literal(c)}, {_quote_identifier(c)}" for c in extra)
     source_columns = f"json_object({pairs})" if extra else "CAST(NULL AS JSON)"
+    if "source_columns" in columns:
+        source_columns = "CAST(nullif(source_columns, '{}') AS JSON)"
+        if extra:
+            source_columns = f"json_merge_patch(json_object({pairs}), {source_columns})"
     return f"""
         CREATE OR REPLACE TEMP TABLE staged_catalog AS
         SELECT
@@ -59,6 +71,8 @@ def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
             {column("first_seen", "DATE")} AS first_seen,
             {column("price", "DOUBLE")} AS price,
             {column("currency", "VARCHAR")} AS currency,
+            {column("sale_price", "DOUBLE")} AS sale_price,
+            {column("availability", "VARCHAR")} AS availability,
             {source_columns} AS source_columns
         FROM read_parquet({_quote_literal(parts)}, filename = true, file_row_number = true)
     """
@@ -68,8 +82,19 @@ def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> b
     """A catalog manifest names its retailer in a column or through `retailer`; returns whether
     it has the column."""
     has_retailer = "retailer" in manifest_schema(manifest_dir).names
-    if not has_retailer and not retailer:
+    if retailer:
+        return has_retailer
+    if not has_retailer:
         raise BadInput(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")
+    parts = sorted(Path(manifest_dir).glob("part-*.parquet"))
+    empty = sum(
+        pq.read_table(part, columns=["retailer"]).column(0).null_count for part in parts
+    )  # feeds write NULL for a missing retailer
+    if empty:
+        raise BadInput(
+            f"{manifest_dir}: {empty} row(s) have no retailer (no retailer column, or empty "
+            "values); pass --retailer NAME"
+        )
     return has_retailer
 
 
