@@ -129,9 +129,12 @@ _ITEM_SCHEMA = pa.schema(
 # --- detection ------------------------------------------------------------------------------
 
 
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")  # noqa: SIM115
+
+
 def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
 
 
 def _inner_suffix(path: Path) -> str:
@@ -258,8 +261,8 @@ class _Reader:
         if values.get("price") is not None and "currency" not in values and default_currency:
             values["currency"] = default_currency
         if "price" in values and "currency" not in values:
-            self.report.problem("currency", where, str(raw.get("price")),
-                                "no currency in the value or the feed (set --currency)")  # fmt: skip
+            reason = "no currency in the value or the feed (set --currency)"
+            self.report.problem("currency", where, str(raw.get("price")), reason)
         text = (raw.get("first_seen") or "").strip()
         if text:
             try:
@@ -362,8 +365,8 @@ def _merchant_item(reader: _Reader, where: str, fields: dict[str, list[str]], se
         (seq * 100.0 + i, url) for i, url in enumerate(additional[:MAX_ADDITIONAL_IMAGES], 1)
     ]
     if len(additional) > MAX_ADDITIONAL_IMAGES:
-        reader.report.problem("additional_image_link", where, str(len(additional)),
-                              f"more than {MAX_ADDITIONAL_IMAGES} images; the first kept")  # fmt: skip
+        reason = f"more than {MAX_ADDITIONAL_IMAGES} images; the first kept"
+        reader.report.problem("additional_image_link", where, str(len(additional)), reason)
     raw = {c: one(column) for c, column in columns.items()}
     values, unparsed = reader.values(raw, where)
     used = set(columns.values()) | {"additional_image_link"}
@@ -458,8 +461,10 @@ def _merchant_xml_items(reader: _Reader) -> Iterator[_Item]:
 def _shopify_items(reader: _Reader, header, delimiter) -> Iterator[_Item]:
     found = _shopify_columns(header)
     if found is None:
-        raise BadInput(f"{reader.path}: not a Shopify export: needs Handle (or URL handle) and "
-                       f"Image Src (or Product image URL) (found: {', '.join(header)})")  # fmt: skip
+        raise BadInput(
+            f"{reader.path}: not a Shopify export: needs Handle (or URL handle) and Image Src "
+            f"(or Product image URL) (found: {', '.join(header)})"
+        )
     columns = reader.mapped(header, found)
     canonical = {c: columns[c] for c in CATALOG_FIELDS if c in columns}
     used = set(columns.values())
