@@ -35,6 +35,11 @@ class Home:
         chosen = {k: Path(v).expanduser().absolute() for k, v in overrides.items() if v}
         return replace(home, **chosen)
 
+    @property
+    def feeds(self) -> Path:
+        """Feeds fetched from URLs, kept with the run: feeds/NAME/<stamp>-<file>."""
+        return self.root / "feeds"
+
     def ensure(self) -> Home:
         for folder in (self.root, self.images, self.manifests, self.models, self.reports):
             folder.mkdir(parents=True, exist_ok=True)

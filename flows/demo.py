@@ -36,6 +36,8 @@ from fashion_model.tasks.train import promote_model_version
 from fashion_model.warehouse.db import connect
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
+# One retailer per feed format, as real catalogs come: Merchant TSV, Shopify, the plain CSV.
+DEMO_FEEDS = ("merchant-tsv", "shopify", "catalog")
 
 
 def _reusable(catalog: Path, wanted: dict) -> str | None:
@@ -85,6 +87,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         "seed": config.seed,
         "train_images": config.train_images,
         "validation_images": config.validation_images,
+        "feed_formats": list(DEMO_FEEDS),
     }
     base_url = _reusable(catalog, wanted)
     if base_url is None:
@@ -93,7 +96,9 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
                 raise BadInput(f"{catalog} exists and is not a demo catalog; use another --home")
             shutil.rmtree(catalog)  # the demo's own data, drawn afresh for a new port or size
         base_url = f"http://127.0.0.1:{free_port()}"
-        synthesize_catalog_images(out=catalog, base_url=base_url, **wanted)
+        synthesize_catalog_images(
+            out=catalog, base_url=base_url, **{**wanted, "feed_formats": DEMO_FEEDS}
+        )
     port = int(base_url.rsplit(":", 1)[1])
     # The images are served from loopback by our own server: no need to spare it.
     local = DownloadConfig(allow_private=True, per_host_rate=0)
@@ -111,7 +116,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             models_root=paths.models, version=trained["model_version"], db=paths.db
         )
         nightly_result = nightly(
-            catalog=str(catalog / "catalog.csv"),
+            catalog=str(catalog / "feeds.yaml"),
             home=str(paths.root),
             config=NightlyConfig(report=ReportConfig(task=TREND.task, retailer=TREND.retailer)),
             download=local,
@@ -150,6 +155,10 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         "share_error_points_by_task": share_errors["mean"].to_dict(),
         "top_trend": _top_trend(trending),
         "scored_images": nightly_result["score"]["scored"],
+        "feeds": {
+            name: f"{result['feed']['format']}, {result['feed']['products']} products"
+            for name, result in nightly_result["ingest"].items()
+        },  # fmt: skip
         "chart": nightly_result["report"]["chart"],
         "contact_sheet": sheet["sheet"],
         "equivalents": f"{equivalents['rows']} {TREND.retailer} products matched to {rival} "

@@ -1,4 +1,5 @@
-"""Flow `ingest`: a source (iMaterialist JSON, catalog CSV/Parquet) -> image store + manifest."""
+"""Flow `ingest`: a source (iMaterialist JSON, a catalog feed: file or URL) -> image store +
+manifest."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 from prefect import flow
 
-from fashion_model.config import DownloadConfig, ScaleOut
+from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.home import Home
-from fashion_model.tasks.ingest import download_images
+from fashion_model.ingest.remote import is_url
+from fashion_model.tasks.ingest import download_images, fetch_feed_file
 
 
 @flow(name="ingest", log_prints=True, validate_parameters=False)
@@ -21,15 +23,24 @@ def ingest(
     retry_failed: bool = False,
     download: DownloadConfig = DownloadConfig(),
     scale_out: ScaleOut = ScaleOut(),
+    feed: FeedConfig = FeedConfig(),
 ) -> dict:
     """Download every image of `source`; the manifest lands in HOME/manifests/NAME.
 
+    `source` is a file or an http(s) URL of a feed, fetched first and kept in HOME/feeds/NAME.
+    `feed` says how a catalog is read (format, column mapping, currency, date order).
     `scale_out.task_runner` "dask" downloads in shards on Dask workers; this flow still writes
     the manifest. The source is checked whole before any download (bad input: one line)."""
     download = DownloadConfig.parse(download, where="parameter download")
     scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
-    source_path = Path(source).absolute()
+    feed = FeedConfig.parse(feed, where="parameter feed")
     paths = Home.resolve(home).ensure()
+    if is_url(source):
+        stem = Path(source.split("?", 1)[0].rstrip("/")).stem or "feed"
+        name = name or stem
+        source_path = fetch_feed_file(url=source, folder=paths.feeds / name, config=download)
+    else:
+        source_path = Path(source).absolute()
     manifest_dir = paths.manifests / (name or source_path.stem)
     return download_images(
         source=source_path,
@@ -40,4 +51,5 @@ def ingest(
         strict=strict,
         retry_failed=retry_failed,
         scale=scale_out,
+        feed=feed,
     )

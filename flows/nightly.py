@@ -1,9 +1,14 @@
-"""Flow `nightly`: ingest a catalog -> score it into DuckDB -> report trends -> snapshot.
+"""Flow `nightly`: ingest the catalog feeds -> score them into DuckDB -> report trends ->
+snapshot.
 
-The whole run holds the warehouse's writer lock (a second run fails at once naming the first,
-or waits `config.lock_wait_minutes`); each stage has a timeout; a failed stage fails the run
-with a message that names the stage, the cause and the command that resumes it. At the end the
-database is published as HOME/fashion-snapshot.duckdb for the read-only commands.
+One catalog, or several feeds (a feeds YAML file, or `config.feeds`): the team's own export and
+each competitor's, each ingested under its own manifest name, scored and compared in one run.
+A feed that fails to download or parse fails that feed (reported; the run is flagged), not the
+night, unless it was the only one. The whole run holds the warehouse's writer lock (a second
+run fails at once naming the first, or waits `config.lock_wait_minutes`); each stage has a
+timeout; a failed stage fails the run with a message that names the stage, the cause and the
+command that resumes it. At the end the database is published as HOME/fashion-snapshot.duckdb
+for the read-only commands.
 """
 
 from __future__ import annotations
@@ -15,13 +20,22 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from fashion_model.analytics.runs import notify
-from fashion_model.config import DownloadConfig, NightlyConfig, ScaleOut, ScoreConfig
-from fashion_model.errors import StageFailed
+from fashion_model.config import (
+    DownloadConfig,
+    FeedConfig,
+    FeedSpec,
+    NightlyConfig,
+    ScaleOut,
+    ScoreConfig,
+)
+from fashion_model.errors import BadInput, StageFailed
 from fashion_model.flows.ingest import ingest
 from fashion_model.flows.report import report
 from fashion_model.flows.score import score
 from fashion_model.home import Home
+from fashion_model.ingest.feedlist import check_feed_location, plan_feeds
 from fashion_model.ingest.pipeline import check_catalog
+from fashion_model.ingest.remote import is_url
 from fashion_model.model.registry import resolve_version
 from fashion_model.tasks.common import run_holder
 from fashion_model.tasks.report import compare_with_previous_run
@@ -43,13 +57,16 @@ def run_stage(stage: str, resume: str, minutes: float, subflow, **parameters):
 
 @flow(name="nightly", log_prints=True, validate_parameters=False)
 def nightly(
-    catalog: str,
+    catalog: str | None = None,
     home: str | None = None,
     config: NightlyConfig = NightlyConfig(),
     download: DownloadConfig = DownloadConfig(),
     scale_out: ScaleOut = ScaleOut(),
 ) -> dict:
-    """`config.name` stays the same night after night so that incremental runs find their
+    """`catalog`: a feed (file or http(s) URL; read as `config.feed` says), or a feeds YAML
+    file; or leave it out and list `config.feeds`.
+
+    `config.name` stays the same night after night so that incremental runs find their
     history; by default each night also retries the previous nights' transient failures.
 
     `config.notify_url` (or $FASHION_NOTIFY_URL): a webhook that gets a JSON POST when the run
@@ -68,10 +85,14 @@ def nightly(
         notify_url = config.notify_url or notify_url
         download = DownloadConfig.parse(download, where="parameter download")
         scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
-        check_catalog(Path(catalog), config.retailer)
+        feeds = plan_feeds(catalog, config)
+        for spec in feeds:
+            check_feed_location(spec)
+        if len(feeds) == 1 and not is_url(feeds[0].source):
+            check_catalog(Path(feeds[0].source), config.retailer, feeds[0])
         resolve_version(Home.resolve(home).models, config.model)
         paths = Home.resolve(home).ensure()
-        result = _run_stages(paths, holder, catalog, home, config, download, scale_out)
+        result = _run_stages(paths, holder, feeds, home, config, download, scale_out)
     except Exception as error:
         message = " ".join(str(error).split()) or type(error).__name__
         payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
@@ -84,37 +105,64 @@ def nightly(
     return result
 
 
+def _feed_config(spec: FeedSpec) -> FeedConfig:
+    return FeedConfig.parse(spec.model_dump(exclude={"source", "name"}))
+
+
 def _run_stages(
     paths: Home,
     holder: str,
-    catalog: str,
+    feeds: list[FeedSpec],
     home: str | None,
     config: NightlyConfig,
     download: DownloadConfig,
     scale_out: ScaleOut,
 ) -> dict:
     where = f"--home {paths.root}"
-    name, minutes = config.name, config.stage_timeout_minutes
+    minutes = config.stage_timeout_minutes
     as_of = config.as_of or date.today()
+    ingested, failed = {}, {}
     with warehouse_lock(paths.db, holder, config.lock_wait_minutes * 60):
-        ingested = run_stage(
-            "ingest",
-            f"fashion nightly {catalog} {where} --name {name} (finished downloads are kept)",
-            minutes,
-            ingest,
-            source=catalog,
-            home=home,
-            name=name,
-            retry_failed=config.retry_failed,
-            download=download,
-            scale_out=scale_out,
-        )
+        for spec in feeds:
+            try:
+                result = run_stage(
+                    "ingest",
+                    f"fashion nightly {spec.source} {where} --name {spec.name} "
+                    "(finished downloads are kept)",
+                    minutes,
+                    ingest,
+                    source=spec.source,
+                    home=home,
+                    name=spec.name,
+                    retry_failed=config.retry_failed,
+                    download=download,
+                    scale_out=scale_out,
+                    feed=_feed_config(spec),
+                )
+                missing = (result.get("feed") or {}).get("without_retailer", 0)
+                if missing and not config.retailer:
+                    raise StageFailed(
+                        f"stage 'ingest' failed: {spec.source}: {missing} product(s) have no "
+                        "retailer; give the feed a retailer", BadInput("no retailer")
+                    )  # fmt: skip
+                ingested[spec.name] = result
+            except StageFailed as error:
+                if len(feeds) == 1:
+                    raise
+                failed[spec.name] = str(error)
+                get_run_logger().error("feed %s (%s) failed: %s", spec.name, spec.source, error)
+        if not ingested:
+            raise StageFailed(
+                f"stage 'ingest' failed for every feed: {'; '.join(failed.values())[:800]}", None
+            )
+        names = list(ingested)
         scored = run_stage(
             "score",
-            f"fashion score {where} --manifest {name}, then fashion report {where}",
+            f"fashion score {where} {' '.join(f'--manifest {n}' for n in names)}, "
+            f"then fashion report {where}",
             minutes,
             score,
-            manifests=[name],
+            manifests=names,
             home=home,
             config=ScoreConfig(model=config.model, as_of=as_of, retailer=config.retailer),
             scale_out=scale_out,
@@ -127,14 +175,19 @@ def _run_stages(
             home=home,
             config=config.report,
         )
+        records = sum(result["records"] for result in ingested.values())
+        failures = sum(result["failure_rate"] * result["records"] for result in ingested.values())
         comparison = compare_with_previous_run(
-            db=paths.db, as_of=as_of, manifest=name, records=ingested["records"],
-            failure_rate=ingested["failure_rate"],
+            db=paths.db, as_of=as_of, manifest=",".join(names), records=records,
+            failure_rate=failures / records if records else 0.0,
+            problems=[f"feed {name} failed: {message}" for name, message in failed.items()],
         )  # fmt: skip
         snapshot = publish_snapshot(paths.db)
     get_run_logger().info("published the read-only snapshot %s", snapshot)
+    single = len(feeds) == 1
     return {
-        "ingest": ingested,
+        "ingest": ingested[names[0]] if single else ingested,
+        "failed_feeds": failed,
         "score": scored,
         "report": reported,
         "comparison": comparison,

@@ -20,11 +20,12 @@ def synthesize_catalog_images(
     base_url: str,
     train_images: int | None = None,
     validation_images: int | None = None,
+    feed_formats: tuple[str, ...] = (),
 ) -> dict:
     with progress_reporter("drawing images") as progress:
         summary = synthesize_catalog(
             out, products=products, seed=seed, base_url=base_url, train_images=train_images,
-            validation_images=validation_images, progress=progress,
+            validation_images=validation_images, progress=progress, feed_formats=feed_formats,
         )  # fmt: skip
     publish_summary("synthetic-catalog", asdict(summary), f"Synthetic catalog in {out}")
     return asdict(summary)

@@ -8,10 +8,25 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from fashion_model.config import DownloadConfig, ScaleOut
+from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.ingest.pipeline import ingest_source
+from fashion_model.ingest.remote import fetch_feed
 from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 from fashion_model.tasks.scaleout import shard_pool
+
+
+@task(
+    name="fetch-feed",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_unless_bad_input,
+    cache_policy=NO_CACHE,
+)
+def fetch_feed_file(url: str, folder: Path, config: DownloadConfig) -> Path:
+    """A feed URL fetched through the downloader's guard and kept in `folder`."""
+    path = fetch_feed(url, folder, config)
+    get_run_logger().info("fetched %s -> %s (%d bytes)", url, path, path.stat().st_size)
+    return path
 
 
 # Downloads are never cached: their result changes when a server recovers. A retry of the task
@@ -32,6 +47,7 @@ def download_images(
     strict: bool = False,
     retry_failed: bool = False,
     scale: ScaleOut | None = None,
+    feed: FeedConfig | None = None,
 ) -> dict:
     with progress_reporter(f"download {source.name}") as progress:
         summary = ingest_source(
@@ -44,6 +60,7 @@ def download_images(
             progress=progress,
             retry_failed=retry_failed,
             shards=shard_pool(scale),
+            feed=feed,
         )
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     get_run_logger().info(
@@ -55,6 +72,13 @@ def download_images(
         ", ".join(f"{k}={v}" for k, v in summary.statuses.items()),
         summary.unknown_labels,
     )
+    if summary.feed and summary.feed["unparsed_values"]:
+        for column, entry in summary.feed["unparsed_values"].items():
+            get_run_logger().warning(
+                "%s: %d %s value(s) did not parse (%s; e.g. %s); kept as text in "
+                "source_columns", source.name, entry["count"], column, ", ".join(entry["rows"]),
+                entry["example"],
+            )  # fmt: skip
     key = f"ingest-{manifest_dir.name}".lower().replace("_", "-")
     publish_summary(key, result, f"Ingest of {source}")
     create_table_artifact(

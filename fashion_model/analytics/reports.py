@@ -168,6 +168,26 @@ def plot_shares(
     return out
 
 
+def plot_nothing(title: str, note: str, out: Path) -> Path:
+    """The chart of an empty report: its title and why there is nothing to draw, so that a
+    night without predictions for a task still leaves a picture that says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 3), dpi=110)
+    axis.set_axis_off()
+    axis.set_title(title, fontsize=13, loc="left")
+    axis.text(0.5, 0.5, note, ha="center", va="center", fontsize=12, color="#555555", wrap=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    figure.savefig(tmp, bbox_inches="tight")
+    plt.close(figure)
+    tmp.replace(out)
+    return out
+
+
 def _spread(ends: dict[str, float], gap: float) -> dict[str, float]:
     """Label heights near each line's end value, at least `gap` apart (bottom to top)."""
     placed: dict[str, float] = {}

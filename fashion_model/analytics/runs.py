@@ -90,8 +90,10 @@ def compare_and_record(
     records: int,
     failure_rate: float,
     thresholds: Thresholds = Thresholds(),
+    problems: list[str] = (),
 ) -> RunComparison:
-    """Compare this run with the previous one, flag what moved, and append to nightly_runs."""
+    """Compare this run with the previous one, flag what moved (and `problems` the run met
+    itself, e.g. a feed that failed), and append to nightly_runs."""
     previous = con.execute(
         "SELECT max(observed_on) FROM product_observations WHERE observed_on < ?", [as_of]
     ).fetchall()[0][0]
@@ -115,6 +117,7 @@ def compare_and_record(
         moved = relation(con, read_sql("ops/share_moves.sql"), params).to_arrow_table()
         comparison.moved = moved.to_pylist()
     _flag(comparison, thresholds)
+    comparison.flags.extend(problems)
     con.execute(
         "INSERT INTO nightly_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

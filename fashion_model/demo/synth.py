@@ -28,6 +28,7 @@ from fashion_model.demo.drawing import (
     Garment,
     draw_photo,
 )
+from fashion_model.demo.feeds import FEED_FORMATS, write_feeds
 from fashion_model.errors import BadInput
 from fashion_model.labels import default_label_map
 
@@ -85,6 +86,7 @@ class SynthSummary:
     missing_catalog_images: int
     months: int
     planted_trends: list[dict] = field(default_factory=list)
+    feed_formats: list[str] = field(default_factory=list)  # feeds/ and feeds.yaml when given
 
 
 # --------------------------------------------------------------------------- sampling
@@ -224,8 +226,13 @@ def _write_json(path: Path, payload: object) -> None:
     os.replace(tmp, path)
 
 
-def check_arguments(out: Path, products: int, base_url: str) -> None:
+def check_arguments(
+    out: Path, products: int, base_url: str, feed_formats: tuple[str, ...] = ()
+) -> None:
     """Refuse bad options before any work starts."""
+    for fmt in feed_formats:
+        if fmt not in FEED_FORMATS:
+            raise BadInput(f"--feed-format {fmt!r} is not one of {', '.join(FEED_FORMATS)}")
     if products < len(RETAILERS):
         raise BadInput(f"--products must be at least {len(RETAILERS)} (one per retailer)")
     if not base_url.startswith(("http://", "https://")):
@@ -245,13 +252,15 @@ def synthesize_catalog(
     missing_share: float = 0.02,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    feed_formats: tuple[str, ...] = (),
 ) -> SynthSummary:
-    """Write train.json, validation.json, catalog.csv, truth.csv and the images under `out`.
+    """Write train.json, validation.json, catalog.csv, truth.csv and the images under `out`;
+    with `feed_formats`, also one feed per retailer under feeds/ and feeds.yaml listing them.
 
     The whole output is built in a sibling temp folder and renamed into place, so a crash
     never leaves half a catalog behind.
     """
-    check_arguments(out, products, base_url)
+    check_arguments(out, products, base_url, feed_formats)
     base_url = base_url.rstrip("/")
     train_images = 2 * products if train_images is None else train_images
     validation_images = max(1, products // 2) if validation_images is None else validation_images
@@ -277,6 +286,8 @@ def synthesize_catalog(
     _write_json(staging / "validation.json", validation)
     _write_csv(staging / "catalog.csv", rows)
     _write_csv(staging / "truth.csv", truth)
+    if feed_formats:  # the same catalog as real feeds come: one retailer per feed
+        write_feeds(staging, rows, list(feed_formats))
     summary = SynthSummary(
         out=str(out),
         base_url=base_url,
@@ -287,6 +298,7 @@ def synthesize_catalog(
         missing_catalog_images=missing,
         months=CATALOG_MONTHS,
         planted_trends=[asdict(t) for t in PLANTED_TRENDS],
+        feed_formats=list(feed_formats),
     )
     _write_json(staging / "synth.json", asdict(summary))
     if out.exists():

@@ -287,8 +287,9 @@ class Downloader:
             limiter = self.limiters[host] = AsyncLimiter(self.config.per_host_rate, 1.0)
         return limiter
 
-    async def _follow(self, url: str) -> bytes:
-        """GET `url`, following redirects by hand: each hop is checked before it is requested."""
+    async def _follow(self, url: str, read=None) -> bytes:
+        """GET `url`, following redirects by hand: each hop is checked before it is requested.
+        `read(response)` reads the final answer [default: the image body, in memory]."""
         seen = {url}
         for _ in range(self.config.max_redirects + 1):
             await self._check_url(url)
@@ -310,7 +311,7 @@ class Downloader:
                         )
                     seen.add(url)
                     continue
-                return await self._read(response)
+                return await (read or self._read)(response)
         raise _Permanent(
             Outcome("too_many_redirects", f"more than {self.config.max_redirects} redirects")
         )
@@ -326,6 +327,20 @@ class Downloader:
                 raise _Permanent(Outcome("blocked", f"connected to {refusal}"))
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        self._check_answer(response)
+        limit = self.config.max_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            raise _Permanent(Outcome("too_large", f"{declared} bytes > {limit}", response.status))
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(256 * 1024):
+            body.extend(chunk)
+            if len(body) > limit:
+                raise _Permanent(Outcome("too_large", f"body over {limit} bytes", 200))
+        return bytes(body)
+
+    def _check_answer(self, response: aiohttp.ClientResponse) -> None:
+        """The status and the robots directive of a final (non-redirect) answer."""
         status = response.status
         if status in RETRYABLE_STATUS:
             wait = _retry_after(response.headers.get("Retry-After"))
@@ -340,16 +355,45 @@ class Downloader:
                 raise _Permanent(
                     Outcome("disallowed", f"X-Robots-Tag: {directive} (the server opts out)", 200)
                 )
-        limit = self.config.max_bytes
-        declared = response.content_length
-        if declared is not None and declared > limit:
-            raise _Permanent(Outcome("too_large", f"{declared} bytes > {limit}", status))
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(256 * 1024):
-            body.extend(chunk)
-            if len(body) > limit:
-                raise _Permanent(Outcome("too_large", f"body over {limit} bytes", status))
-        return bytes(body)
+
+    async def fetch_file(self, url: str, target: Path) -> Outcome:
+        """Fetch `url` (a feed) to `target` through the same guard, politeness and timeouts
+        as images, streamed to disk up to `max_feed_bytes`; the outcome says what happened.
+        A failed fetch leaves no file."""
+        limit = self.config.max_feed_bytes
+        partial = target.with_name(f".{target.name}.partial")
+
+        async def to_file(response: aiohttp.ClientResponse) -> bytes:
+            self._check_answer(response)
+            written = 0
+            with partial.open("wb") as handle:
+                async for chunk in response.content.iter_chunked(1024 * 1024):
+                    written += len(chunk)
+                    if written > limit:
+                        raise _Permanent(Outcome("too_large", f"feed over {limit} bytes", 200))
+                    handle.write(chunk)
+            return b""
+
+        outcome = Outcome("connection_error", "not attempted")
+        try:
+            for attempt in range(self.config.retries + 1):
+                try:
+                    async with asyncio.timeout(max(self.config.total_timeout, 600)):
+                        await self._follow(url, to_file)
+                    partial.replace(target)
+                    return Outcome("ok", None, 200)
+                except _Permanent as permanent:
+                    return permanent.outcome
+                except _Transient as transient:
+                    outcome = transient.outcome
+                except TimeoutError:
+                    outcome = Outcome("timeout", "request timed out")
+                except (aiohttp.ClientError, OSError) as error:
+                    outcome = Outcome("connection_error", f"{type(error).__name__}: {error}"[:300])
+                await asyncio.sleep(self.config.backoff * 2**attempt)
+            return outcome
+        finally:
+            partial.unlink(missing_ok=True)
 
     async def _store(self, body: bytes) -> Outcome:
         loop = asyncio.get_running_loop()

@@ -89,6 +89,7 @@ class FeedReport:
             "duplicates": self.duplicates,
             "duplicate_rows": self.duplicate_rows,
             "merged_variants": self.merged_variants,
+            "without_retailer": self.without_retailer,
             "unparsed_values": {c: dict(e) for c, e in self.problems.items()},
         }
 

@@ -50,6 +50,7 @@ class IngestSummary:
     statuses: dict[str, int] = field(default_factory=dict)  # over every row of the manifest
     new_statuses: dict[str, int] = field(default_factory=dict)  # this run's downloads only
     unknown_labels: int = 0
+    feed: dict | None = None  # how a catalog feed was read (format, products, unparsed values)
     bytes: int = 0  # stored bytes of the images downloaded this run
     seconds: float = 0.0
 
@@ -287,6 +288,7 @@ def ingest_source(
     retry_failed: bool = False,
     part_rows: int = CHUNK,
     shards: ShardPool | None = None,
+    feed: FeedConfig | None = None,
 ) -> IngestSummary:
     """Download every record of `source_path` not already done; commit the manifest at the end.
 
@@ -299,9 +301,10 @@ def ingest_source(
     machines; this process still writes the manifest, in the same order, with the same rows."""
     config = config or DownloadConfig()
     label_map = label_map or default_label_map()
-    source = check_source(source_path, split, strict, label_map)
+    source = check_source(source_path, split, strict, label_map, feed)
     manifest_dir = Path(manifest_dir)
     summary = IngestSummary(source=str(source.path), manifest=str(manifest_dir))
+    summary.feed = source.feed_report.as_dict() if source.feed_report else None
     started = time.perf_counter()
     with manifest_lock(manifest_dir):
         files, superseded = previous_part_files(manifest_dir)

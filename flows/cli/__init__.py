@@ -64,7 +64,10 @@ def main() -> None:
     try:
         app()
     except FashionError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        from fashion_model.flows.cli import common
+
+        where = f" (details: {common.LOG_FILE})" if common.LOG_FILE and error.exit_code != 2 else ""
+        console.print(f"[red]error:[/red] {error}{where}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: finished work is kept; run again to resume")

@@ -7,6 +7,7 @@ config's own one-line error, named as the option ("--concurrency 0: must be at l
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from fashion_model.config import DownloadConfig, ScaleOut, ScoreConfig, TrainConfig
+from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut, ScoreConfig, TrainConfig
 from fashion_model.errors import BadInput
 from fashion_model.home import Home
 
@@ -27,6 +28,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network
 
 console = Console(stderr=True)
 DOWNLOAD, TRAIN, SCORE, SCALE_OUT = DownloadConfig(), TrainConfig(), ScoreConfig(), ScaleOut()
+FEED = FeedConfig()
 
 HomeOption = Annotated[
     Path | None,
@@ -92,6 +94,131 @@ PerHostRateOption = Annotated[
     float,
     typer.Option("--per-host-rate", help="Requests per second to one host (0: no limit)."),
 ]
+
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Feed format: auto (from the extension, header or XML root), catalog (CSV/Parquet "
+        "with product_id, image_url), merchant (Google Merchant TSV), merchant-xml (RSS/Atom), "
+        "shopify (product export).",
+    ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="FIELD=COLUMN: read a catalog field from another column (repeatable), e.g. "
+        "--map product_id=sku --map image_url=picture.",
+    ),
+]
+DelimiterOption = Annotated[
+    str | None, typer.Option("--delimiter", help="CSV delimiter: , ; | or tab [default: detected].")
+]
+CurrencyOption = Annotated[
+    str | None,
+    typer.Option("--currency", help="Currency of prices the feed writes without one (EUR)."),
+]
+DateOrderOption = Annotated[
+    str,
+    typer.Option(
+        "--date-order", help="dmy or mdy: how 01/02/2026 is read when both parts are <= 12."
+    ),
+]
+
+
+def feed_config(
+    output_format: str,
+    maps: list[str] | None,
+    delimiter: str | None,
+    currency: str | None,
+    date_order: str,
+    retailer: str | None = None,
+) -> FeedConfig:
+    """The feed options as a FeedConfig; `--map` is FIELD=COLUMN."""
+    mapping = {}
+    for item in maps or []:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise BadInput(f"--map {item!r}: write FIELD=COLUMN, e.g. --map product_id=sku")
+        mapping[field.strip()] = column.strip()
+    return FeedConfig.parse(
+        where="--", format=output_format, mapping=mapping, delimiter=delimiter,
+        currency=currency, date_order=date_order, retailer=retailer,
+    )  # fmt: skip
+
+
+def print_feed(result: dict) -> None:
+    """How the feed was read, and every value that did not parse, before the summary."""
+    feed = result.pop("feed", None)
+    if not feed:
+        return
+    console.print(
+        f"read a {feed['format']} feed: {feed['items']} rows/items -> {feed['products']} "
+        f"products, {feed['records']} images"
+        + (f", {feed['merged_variants']} variants folded" if feed["merged_variants"] else "")
+        + (f", {feed['duplicates']} duplicates dropped" if feed["duplicates"] else ""),
+        highlight=False,
+    )
+    for column, entry in feed["unparsed_values"].items():
+        console.print(
+            f"[yellow]{column}: {entry['count']} value(s) did not parse[/yellow] "
+            f"({', '.join(entry['rows'])}; e.g. {entry['example']}): kept as text in "
+            "source_columns (--strict refuses them)",
+            highlight=False,
+        )
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Wraps a console handler's formatter: the record's first line, never its traceback
+    (the log file and the Prefect API still get the whole record)."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            text = self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+        return text.split("\nTraceback (most recent call last)", 1)[0]
+
+
+def flow_logging(home: Path | None) -> Path:
+    """Before a command runs a flow: Prefect's console lines without tracebacks, and every
+    record in full in HOME/logs/fashion.log (named in the one-line error of a failed run)."""
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+    log_file = Home.resolve(home).root / "logs" / "fashion.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    prefect_logger = logging.getLogger("prefect")
+    loggers = [logging.getLogger(), prefect_logger] + [
+        logger for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith("prefect") and isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ) and not isinstance(handler.formatter, _WithoutTraceback):  # fmt: skip
+                handler.setFormatter(_WithoutTraceback(handler.formatter))
+    if not any(getattr(h, "baseFilename", None) == str(log_file) for h in prefect_logger.handlers):
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        prefect_logger.addHandler(file_handler)
+    global LOG_FILE
+    LOG_FILE = log_file
+    return log_file
+
+
+LOG_FILE: Path | None = None  # where flow_logging sends the full records
 
 
 def home_text(home: Path | None) -> str | None:

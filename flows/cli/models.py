@@ -20,6 +20,7 @@ from fashion_model.flows.cli.common import (
     PerHostRateOption,
     WeightsOption,
     console,
+    flow_logging,
     home_text,
     print_summary,
 )
@@ -163,6 +164,7 @@ def train_command(
         )
     for name in names:
         resolve_manifest(name, paths.manifests)
+    flow_logging(home)
     from fashion_model.flows.train import train
 
     print_summary("train", train(manifests=names, home=home_text(home), config=config))
@@ -200,6 +202,7 @@ def retrain_command(
     )
     for path in filter(None, (train_file, validation_file)):
         check_source(path, strict=strict)
+    flow_logging(home)
     from fashion_model.flows.retrain import retrain
 
     result = retrain(

@@ -9,25 +9,34 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DemoConfig, DownloadConfig, NightlyConfig, ScoreConfig
+from fashion_model.config import DemoConfig, DownloadConfig, FeedSpec, NightlyConfig, ScoreConfig
 from fashion_model.demo.synth import DEFAULT_BASE_URL
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DOWNLOAD,
+    FEED,
     SCALE_OUT,
     SCORE,
     AllowPrivateOption,
     AsOfOption,
+    CurrencyOption,
     DaskAddressOption,
     DaskWorkersOption,
+    DateOrderOption,
     DbOption,
+    DelimiterOption,
+    FormatOption,
     HomeOption,
+    MapOption,
     PerHostRateOption,
     TaskRunnerOption,
     check_choice,
     check_writable,
     console,
+    feed_config,
+    flow_logging,
     home_text,
+    print_feed,
     print_summary,
     progress_bar,
     scale_out,
@@ -56,11 +65,22 @@ def catalog_synth(
             "--validation-images", help="Labelled validation images [default products / 2]."
         ),
     ] = None,
+    feed_formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feed-format",
+            help="Also write the catalog as feeds, one retailer per feed, the formats in turn "
+            "(repeatable): catalog, merchant-tsv, merchant-xml, shopify, shopify-legacy; "
+            "feeds.yaml lists them for `fashion nightly`.",
+        ),
+    ] = None,
 ) -> None:
-    """Draw a synthetic catalog: train.json, validation.json, catalog.csv, truth.csv and images."""
+    """Draw a synthetic catalog: train.json, validation.json, catalog.csv, truth.csv and images
+    (and with --feed-format the same catalog as Merchant / Shopify feeds)."""
     from fashion_model.demo.synth import check_arguments, synthesize_catalog
 
-    check_arguments(out, products, base_url)
+    formats = tuple(feed_formats or ())
+    check_arguments(out, products, base_url, formats)
     with progress_bar() as progress:
         bar = progress.add_task("drawing images", total=None)
         summary = synthesize_catalog(
@@ -71,11 +91,12 @@ def catalog_synth(
             train_images,
             validation_images,
             progress=lambda done, total: progress.update(bar, completed=done, total=total),
+            feed_formats=formats,
         )
     console.print(
         f"wrote {summary.train_images} train, {summary.validation_images} validation images and "
         f"{summary.products} catalog products ({summary.missing_catalog_images} dead links) "
-        f"to {out}"
+        f"to {out}" + (f", and the feeds listed in {out}/feeds.yaml" if formats else "")
     )
 
 
@@ -93,7 +114,13 @@ def serve_images_command(
 
 
 def ingest_command(
-    source: Annotated[Path, typer.Argument(help="iMaterialist JSON file, or catalog CSV/Parquet.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="iMaterialist JSON, or a catalog feed (CSV/Parquet, Merchant TSV/XML, Shopify "
+            "export), as a file or an http(s) URL."
+        ),
+    ],
     home: HomeOption = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Manifest name [default: the source file's stem].")
@@ -133,8 +160,22 @@ def ingest_command(
     ] = not DOWNLOAD.honor_robots,
     allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Label ids not in the label map, and catalog values that do not parse "
+            "(prices, dates, availability), are an error.",
+        ),
     ] = False,
+    output_format: FormatOption = FEED.format,
+    maps: MapOption = None,
+    delimiter: DelimiterOption = None,
+    currency: CurrencyOption = None,
+    date_order: DateOrderOption = FEED.date_order,
+    retailer: Annotated[
+        str | None,
+        typer.Option("--retailer", help="Retailer of a feed without a retailer column."),
+    ] = None,
     task_runner: TaskRunnerOption = SCALE_OUT.task_runner,
     dask_address: DaskAddressOption = None,
     dask_workers: DaskWorkersOption = None,
@@ -144,6 +185,9 @@ def ingest_command(
     A rerun with the same NAME skips what is already ok and keeps recorded failures (add
     --retry-failed to try the transient ones again); an interrupted run resumes where it died."""
     from fashion_model.ingest.pipeline import check_source
+    from fashion_model.ingest.remote import check_feed_url, is_url
+
+    feed = feed_config(output_format, maps, delimiter, currency, date_order, retailer)
 
     download = DownloadConfig.parse(
         where="--", image_size=image_size, concurrency=concurrency, per_host=per_host,
@@ -151,13 +195,19 @@ def ingest_command(
         honor_robots=not ignore_robots_tag,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
-    check_source(source, split, strict)  # bad input fails before Prefect starts
+    if is_url(source):
+        check_feed_url(source)  # fetched by the flow, then checked whole
+    else:
+        check_source(Path(source), split, strict, feed=feed)  # fails before Prefect starts
+        source = str(Path(source).absolute())
+    flow_logging(home)
     from fashion_model.flows.ingest import ingest
 
     result = ingest(
-        source=str(source), home=home_text(home), name=name, split=split, strict=strict,
-        retry_failed=retry_failed, download=download, scale_out=scale,
+        source=source, home=home_text(home), name=name, split=split, strict=strict,
+        retry_failed=retry_failed, download=download, scale_out=scale, feed=feed,
     )  # fmt: skip
+    print_feed(result)
     print_summary("ingest", result)
 
 
@@ -199,6 +249,7 @@ def score_command(
         if manifest_kind(found) == "catalog":
             check_catalog_manifest(found, retailer)
     check_writable(paths.db, paths.models, resolve_version(paths.models, model))
+    flow_logging(home)
     from fashion_model.flows.score import score
 
     result = score(
@@ -209,16 +260,37 @@ def score_command(
 
 
 def nightly_command(
-    catalog: Annotated[Path, typer.Argument(help="Catalog CSV or Parquet.")],
+    catalogs: Annotated[
+        list[str],
+        typer.Argument(
+            help="One or more catalog feeds (files or http(s) URLs: catalog CSV/Parquet, "
+            "Merchant TSV/XML, Shopify export), or one feeds YAML file listing them."
+        ),
+    ],
     home: HomeOption = None,
     name: Annotated[
-        str, typer.Option("--name", help="Stable manifest name across nights.")
+        str,
+        typer.Option(
+            "--name", help="Stable manifest name across nights (several feeds: NAME-retailer)."
+        ),
     ] = NIGHTLY.name,
     retailer: Annotated[
-        str | None,
-        typer.Option("--retailer", help="Retailer for a catalog without a retailer column."),
+        list[str] | None,
+        typer.Option(
+            "--retailer",
+            help="Retailer of a feed without a retailer column; with several feeds, once per "
+            "feed in the same order.",
+        ),
     ] = None,
     as_of: AsOfOption = None,
+    output_format: FormatOption = FEED.format,
+    maps: MapOption = None,
+    delimiter: DelimiterOption = None,
+    currency: CurrencyOption = None,
+    date_order: DateOrderOption = FEED.date_order,
+    report_task: Annotated[
+        str, typer.Option("--report-task", help="Task of the trend report.")
+    ] = NIGHTLY.report.task,
     allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
     per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
     stage_timeout_minutes: Annotated[
@@ -234,30 +306,79 @@ def nightly_command(
     dask_address: DaskAddressOption = None,
     dask_workers: DaskWorkersOption = None,
 ) -> None:
-    """Flow `nightly`: ingest a catalog, score it into DuckDB, write the trend report, and
-    publish HOME/fashion-snapshot.duckdb for readers."""
+    """Flow `nightly`: ingest the catalog feeds (each under its own manifest), score them into
+    DuckDB, write the trend report, and publish HOME/fashion-snapshot.duckdb for readers.
+
+    A feed that fails to download or parse fails that feed, not the night (the run is
+    flagged); with one feed, the night."""
+    from fashion_model.ingest.feedlist import check_feed_location, is_feed_list, plan_feeds
     from fashion_model.ingest.pipeline import check_catalog
+    from fashion_model.ingest.remote import is_url
     from fashion_model.model.registry import resolve_version
 
+    retailers = retailer or []
+    if len(catalogs) > 1 and any(is_feed_list(c) for c in catalogs):
+        raise BadInput("a feeds YAML file is given alone: list every feed in it")
+    if len(retailers) > 1 and len(retailers) != len(catalogs):
+        raise BadInput(
+            f"--retailer given {len(retailers)} times for {len(catalogs)} feeds: give it once, "
+            "or once per feed"
+        )
+    feed = feed_config(output_format, maps, delimiter, currency, date_order)
+    one = retailers[0] if len(retailers) == 1 else None
+    feeds = ()
+    if len(catalogs) > 1:
+        feeds = tuple(
+            FeedSpec.parse(
+                where="--",
+                **feed.model_dump(),
+                source=_absolute(source),
+                retailer=retailers[i] if len(retailers) > 1 else one,
+            )  # fmt: skip
+            for i, source in enumerate(catalogs)
+        )
     config = NightlyConfig.parse(
-        where="--", name=name, retailer=retailer, as_of=as_of,
+        where="--", name=name, retailer=one if len(catalogs) == 1 else None, as_of=as_of,
         stage_timeout_minutes=stage_timeout_minutes, lock_wait_minutes=lock_wait_minutes,
+        feed=feed, feeds=feeds, report={"task": report_task},
     )  # fmt: skip
     download = DownloadConfig.parse(
         where="--", allow_private=allow_private, per_host_rate=per_host_rate
     )
     scale = scale_out(task_runner, dask_address, dask_workers)
-    check_catalog(catalog, retailer)
+    catalog = _absolute(catalogs[0]) if len(catalogs) == 1 else None
+    planned = plan_feeds(catalog, config)  # the feeds file, names: all before Prefect starts
+    for spec in planned:
+        check_feed_location(spec)
+    if catalog and not is_feed_list(catalog) and not is_url(catalog):
+        check_catalog(Path(catalog), config.retailer, feed)
     paths = Home.resolve(home)
     check_writable(paths.db, paths.models, resolve_version(paths.models, config.model))
+    flow_logging(home)
     from fashion_model.flows.nightly import nightly
 
     result = nightly(
-        catalog=str(catalog), home=home_text(home), config=config, download=download,
+        catalog=catalog, home=home_text(home), config=config, download=download,
         scale_out=scale,
     )  # fmt: skip
+    ingested = result["ingest"] if len(planned) > 1 else {planned[0].name: result["ingest"]}
+    for manifest, outcome in ingested.items():
+        console.print(f"[bold]{manifest}[/bold]", highlight=False)
+        print_feed(dict(outcome))
+    for manifest, message in result["failed_feeds"].items():
+        console.print(f"[red]feed {manifest} failed:[/red] {message}", highlight=False)
     summary = {"chart": result["report"]["chart"], "snapshot": result["snapshot"]}
+    if result["report"].get("empty"):
+        summary["report"] = result["report"]["table"]
+    if result["comparison"]["flagged"]:
+        summary["flagged"] = "; ".join(result["comparison"]["flags"])
     print_summary("nightly", {**summary, **result["score"]})
+
+
+def _absolute(source: str) -> str:
+    from fashion_model.ingest.remote import is_url
+
+    return source if is_url(source) else str(Path(source).absolute())
 
 
 def demo_command(
@@ -283,6 +404,7 @@ def demo_command(
     catalog = Home.resolve(home).catalog
     if catalog.exists() and not (catalog / "synth.json").is_file():
         raise BadInput(f"{catalog} exists and is not a demo catalog; use another --home")
+    flow_logging(home)
     from fashion_model.flows.demo import demo
 
     result = demo(home=home_text(home), config=config)
