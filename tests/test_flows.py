@@ -324,19 +324,97 @@ def test_a_failed_stage_names_itself_and_the_resume_command(flow_home, catalog_s
     from fashion_model.flows.nightly import nightly
 
     home, _, _ = flow_home
-    folder, _ = catalog_server
+    _, base_url = catalog_server
+    feed = f"{base_url}/no-such-feed.xml"
     with webhook_receiver() as (url, received), pytest.raises(StageFailed) as failed:
-        nightly(catalog=str(folder / "catalog.csv"), home=str(home), download=LOCAL,
-                config=NightlyConfig(report=ReportConfig(retailer="Nowhere"),
-                                     notify_url=url))  # fmt: skip
+        nightly(catalog=feed, home=str(home), download=LOCAL,
+                config=NightlyConfig(notify_url=url))  # fmt: skip
     message = str(failed.value)
     assert [r["status"] for r in received] == ["failed"]
     assert received[0]["message"] == message and "nightly/" in received[0]["run"]
-    assert message.startswith("stage 'report' failed: ") and "no scored products" in message
-    assert message.endswith(f"resume with: fashion report --home {home} --task pattern")
+    assert message.startswith("stage 'ingest' failed: ") and "HTTP 404" in message
+    assert message.endswith(
+        f"resume with: fashion nightly {feed} --home {home} --name catalog "
+        "(finished downloads are kept)"
+    )
     # the run let go of the warehouse: a writer takes the lock at once, with no wait
     with warehouse_lock(home / "fashion.duckdb", "test", wait_seconds=0):
         pass
+
+
+def test_a_report_without_predictions_completes_the_night(flow_home, catalog_server):
+    from fashion_model.flows.report import report
+
+    home, _, _ = flow_home
+    result = report(home=str(home), config=ReportConfig(retailer="Nowhere"))
+    assert result["empty"] and "no scored product of Nowhere" in result["table"]
+    with Image.open(result["chart"]) as image:
+        assert image.format == "PNG"
+    assert Path(result["csv"]).read_text().startswith("period")
+
+
+def test_nightly_over_merchant_and_shopify_feeds_of_three_retailers(
+    flow_home, catalog_server, tmp_path
+):
+    """Merchant TSV, Merchant XML and a Shopify export, one retailer each, plus a feed whose
+    URL fails: one run, one lock, one snapshot; every product, image, price, availability and
+    date lands as written; the failed feed is reported and flags the run."""
+    import csv
+    import shutil
+
+    from fashion_model.demo.feeds import availability_of, write_feeds
+    from fashion_model.flows.nightly import nightly
+
+    source_home, _, _ = flow_home
+    folder, base_url = catalog_server
+    home = tmp_path / "home"
+    shutil.copytree(source_home / "models", home / "models")
+    with (folder / "catalog.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    listing = write_feeds(tmp_path, rows, ["merchant-tsv", "merchant-xml", "shopify"])
+    with listing.open("a", encoding="utf-8") as handle:
+        handle.write(f"  - source: {base_url}/gone.xml\n    retailer: Ghost\n")
+    result = nightly(catalog=str(listing), home=str(home), download=LOCAL,
+                     config=NightlyConfig(as_of=date(2026, 12, 1)))  # fmt: skip
+    assert set(result["ingest"]) == {"catalog-northwind", "catalog-southbay", "catalog-eastpeak"}
+    assert {r["feed"]["format"] for r in result["ingest"].values()} == {
+        "merchant", "merchant-xml", "shopify"
+    }  # fmt: skip
+    assert list(result["failed_feeds"]) == ["catalog-ghost"]
+    assert "HTTP 404" in result["failed_feeds"]["catalog-ghost"]
+    assert result["comparison"]["flagged"]
+    assert any("feed catalog-ghost failed" in f for f in result["comparison"]["flags"])
+    assert Path(result["snapshot"]).is_file()
+    with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
+        products = {
+            (r[0], r[1]): r[2:]
+            for r in con.execute(
+                "SELECT retailer, product_id, price, currency, availability, first_seen "
+                "FROM products"
+            ).fetchall()
+        }
+        images = dict(
+            ((r[0], r[1]), r[2:])
+            for r in con.execute(
+                "SELECT retailer, product_id, image_url, image_status FROM product_images"
+            ).fetchall()
+        )
+        observed = con.execute(
+            "SELECT count(*), count(availability) FROM product_observations"
+        ).fetchone()
+    assert len(products) == len(rows) and observed == (len(rows), len(rows))
+    per_retailer = {}
+    for row in rows:
+        index = per_retailer.setdefault(row["retailer"], [])
+        expected = availability_of(len(index))
+        index.append(row)
+        if row["retailer"] == "Eastpeak":  # the Shopify export states stock only
+            expected = "in_stock" if expected == "in_stock" else "out_of_stock"
+        price, currency, availability, first_seen = products[(row["retailer"], row["product_id"])]
+        assert price == pytest.approx(float(row["price"])) and currency == "EUR"
+        assert availability == expected and first_seen.isoformat() == row["first_seen"]
+        assert images[(row["retailer"], row["product_id"])][0] == row["image_url"]
+    assert sum(status == "ok" for _, status in images.values()) == result["score"]["scored"]
 
 
 def test_a_bad_parameter_fails_at_once_in_one_line_before_any_work(flow_home, catalog_server):

@@ -443,6 +443,8 @@ def _merchant_xml_items(reader: _Reader) -> Iterator[_Item]:
                     target = google if namespace == GOOGLE_NS else plain
                     target.setdefault(_normal(name), []).append(text)
                 google_seen = google_seen or bool(google)
+                if not google_seen:
+                    break  # not a Merchant feed: said below
                 fields = {**plain, **google}  # g:id wins over Atom's own <id>
                 seq += 1
                 yield _merchant_item(reader, f"item {seq}", fields, seq - 1)
