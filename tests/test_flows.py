@@ -622,3 +622,26 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
     lines = (folder / "catalog.csv").read_text().splitlines()[1:]
     assert products == len({line.split(",")[0] for line in lines})
     assert result["snapshot"] == str(home / "fashion-snapshot.duckdb")
+
+
+def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
+    flow_home, catalog_server, tmp_path
+):
+    import shutil
+    import subprocess
+
+    source_home, _, _ = flow_home
+    _, base_url = catalog_server
+    home = tmp_path / "home"
+    shutil.copytree(source_home / "models", home / "models")
+    result = subprocess.run(
+        [*FASHION, "nightly", f"{base_url}/missing.tsv", "--home", str(home), "--allow-private"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "stage 'ingest' failed:" in errors[0]
+    assert "resume with: fashion nightly" in errors[0]
+    log = (home / "logs" / "fashion.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and "HTTP 404" in log  # the details went to the log file

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from fashion_model.errors import FashionError
+from fashion_model.errors import FashionError, StageFailed
 from fashion_model.flows.cli import match, models, ops, pipeline, query
 from fashion_model.flows.cli.common import console
 
@@ -66,7 +66,8 @@ def main() -> None:
     except FashionError as error:
         from fashion_model.flows.cli import common
 
-        where = f" (details: {common.LOG_FILE})" if common.LOG_FILE and error.exit_code != 2 else ""
+        failed_run = isinstance(error, StageFailed) or error.exit_code != 2
+        where = f" (details: {common.LOG_FILE})" if common.LOG_FILE and failed_run else ""
         console.print(f"[red]error:[/red] {error}{where}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
