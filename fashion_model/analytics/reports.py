@@ -159,6 +159,13 @@ def plot_shares(
     axis.margins(x=0.02)
     figure.autofmt_xdate()
     figure.tight_layout()
+    return _save_png(figure, out)
+
+
+def _save_png(figure, out: Path) -> Path:
+    """Write a chart atomically (a reader never sees half a PNG) and free the figure."""
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
@@ -180,12 +187,7 @@ def plot_nothing(title: str, note: str, out: Path) -> Path:
     axis.set_axis_off()
     axis.set_title(title, fontsize=13, loc="left")
     axis.text(0.5, 0.5, note, ha="center", va="center", fontsize=12, color="#555555", wrap=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    figure.savefig(tmp, bbox_inches="tight")
-    plt.close(figure)
-    tmp.replace(out)
-    return out
+    return _save_png(figure, out)
 
 
 def _spread(ends: dict[str, float], gap: float) -> dict[str, float]:
