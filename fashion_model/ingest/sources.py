@@ -24,7 +24,6 @@ from fashion_model.ingest.feeds import (
 from fashion_model.labels import LabelMap
 
 SPLITS = ("train", "validation", "test")
-CATALOG_REQUIRED = ("product_id", "image_url")
 FEED_SUFFIXES = (".csv", ".tsv", ".txt", ".xml", ".rss", ".atom", ".parquet")
 
 
