@@ -227,6 +227,9 @@ class TrainConfig(StageConfig):
     accelerator: str = "auto"
     devices: int | Literal["auto"] = Field("auto", description="N (DDP above 1) or auto")
     weights: str = Field("auto", description="auto, imagenet, none or a weights file")
+    reviewed_in_validation: bool = Field(
+        False, description="the hold-out may draw from reviewed images (no validation file)"
+    )
     force_promote: bool = Field(False, description="production even if it validates worse")
     resume: bool = Field(False, description="continue the interrupted run of the same data")
     max_minutes: float | None = Field(None, gt=0, description="stop training after this long")

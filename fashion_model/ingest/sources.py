@@ -23,7 +23,7 @@ from fashion_model.ingest.feeds import (
 )
 from fashion_model.labels import LabelMap
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "reviewed")  # reviewed: trained on, never held out
 FEED_SUFFIXES = (".csv", ".tsv", ".txt", ".xml", ".rss", ".atom", ".parquet")
 
 

@@ -111,10 +111,33 @@ def _manifest_hash(manifests: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _split(rows: dict, share: float, seed: int) -> tuple[tuple, tuple, str]:
+def _split(
+    rows: dict, share: float, seed: int, reviewed_in_validation: bool = False
+) -> tuple[tuple, tuple, str]:
     """Use the manifests' validation split, else hold out `share` of train with multi-label
     iterative stratification (Sechidis et al.; the `iterative-stratification` package), so
-    that rare labels are represented on both sides."""
+    that rare labels are represented on both sides. Reviewed images (split `reviewed`) are
+    trained on and never held out, unless `reviewed_in_validation` (and no validation split)."""
+    rows = dict(rows)
+    reviewed = rows.pop("reviewed", None)
+    if reviewed is not None and not rows:
+        return reviewed, ([], reviewed[1][:0]), "none: only reviewed images"
+    if reviewed is not None and reviewed_in_validation and "validation" not in rows:
+        rows["train"] = _joined(rows.get("train"), reviewed)
+        reviewed = None
+    (train, validation, source) = _split_train(rows, share, seed)
+    if reviewed is not None:
+        train = _joined(train, reviewed)
+    return train, validation, source
+
+
+def _joined(first: tuple | None, second: tuple) -> tuple:
+    if first is None or not len(first[0]):
+        return second
+    return first[0] + second[0], np.concatenate([first[1], second[1]])
+
+
+def _split_train(rows: dict, share: float, seed: int) -> tuple[tuple, tuple, str]:
     if "validation" in rows and len(rows["validation"][0]):
         return rows.get("train", ([], None)), rows["validation"], "validation"
     paths, targets = rows.get("train", next(iter(rows.values())))
@@ -184,7 +207,7 @@ def train_model(
     label_map = label_map or default_label_map()
     rows = labelled_rows([Path(m) for m in manifests], images_root, label_map)
     (train_paths, train_targets), (val_paths, val_targets), val_source = _split(
-        rows, config.validation_share, config.seed
+        rows, config.validation_share, config.seed, config.reviewed_in_validation
     )
     if not train_paths:
         raise BadInput("the training split is empty: no downloaded, labelled train images")

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from fashion_model.errors import FashionError, StageFailed
-from fashion_model.flows.cli import match, models, ops, pipeline, query
+from fashion_model.flows.cli import match, models, ops, pipeline, query, review
 from fashion_model.flows.cli.common import console
 
 app = typer.Typer(
@@ -30,7 +30,14 @@ model_app = typer.Typer(
     help="The model registry: list and show versions, promote one, export one as ONNX.",
     no_args_is_help=True,
 )
+review_app = typer.Typer(
+    help="The review loop with Label Studio: export uncertain predictions, import answers.",
+    no_args_is_help=True,
+)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(review_app, name="review")
+review_app.command("export")(review.review_export)
+review_app.command("import")(review.review_import)
 app.add_typer(model_app, name="model")
 
 catalog_app.command("synth")(pipeline.catalog_synth)

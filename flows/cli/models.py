@@ -183,8 +183,26 @@ def retrain_command(
     per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
     strict: StrictOption = False,
     weights: WeightsOption = TRAIN.weights,
+    extra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra",
+            help="More labelled files (repeatable), e.g. reviewed.json from `fashion review "
+            "import`: trained on, never held out for validation (unless "
+            "--validate-on-reviewed).",
+        ),
+    ] = None,
+    validate_on_reviewed: Annotated[
+        bool,
+        typer.Option(
+            "--validate-on-reviewed",
+            help="Let the hold-out draw from the --extra files too (only without a "
+            "validation file).",
+        ),
+    ] = TRAIN.reviewed_in_validation,
 ) -> None:
-    """Flow `retrain`: ingest labelled files, then train and register a model."""
+    """Flow `retrain`: ingest labelled files (and --extra ones), then train and register a
+    model; the new version becomes production only if it validates at least as well."""
     from fashion_model.ingest.pipeline import check_source
     from fashion_model.model.train import check_train_config
 
@@ -195,12 +213,13 @@ def retrain_command(
             image_size=image_size,
             batch_size=batch_size,
             weights=weights,
+            reviewed_in_validation=validate_on_reviewed,
         )  # fmt: skip
     )
     download = DownloadConfig.parse(
         where="--", allow_private=allow_private, per_host_rate=per_host_rate
     )
-    for path in filter(None, (train_file, validation_file)):
+    for path in filter(None, (train_file, validation_file, *(extra or []))):
         check_source(path, strict=strict)
     flow_logging(home)
     from fashion_model.flows.retrain import retrain
@@ -212,5 +231,6 @@ def retrain_command(
         strict=strict,
         download=download,
         train=train,
+        extra=[str(path) for path in extra or []],
     )
     print_summary("retrain", result)

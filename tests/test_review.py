@@ -1,0 +1,205 @@
+"""The review loop: export to Label Studio's task format, a simulated annotation, import back
+into a training file and `reviewed_labels`; bad exports as one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ElementTree
+from datetime import date
+
+import numpy as np
+import pytest
+
+from fashion_model.errors import FashionError
+from fashion_model.home import Home
+from fashion_model.labels import default_label_map
+from fashion_model.review.loop import export_review, import_review
+from fashion_model.score.images import score_images
+from fashion_model.warehouse.catalog import load_catalog
+from fashion_model.warehouse.db import connect, refresh_analytics
+
+LABELS = default_label_map()
+
+
+@pytest.fixture()
+def home(trained_home, tmp_path):
+    """A scored warehouse of the tiny synthetic catalog; images and models shared read-only."""
+    root = tmp_path / "home"
+    root.mkdir()
+    for name in ("images", "models", "manifests"):
+        (root / name).symlink_to(trained_home / name)
+    paths = Home.resolve(root)
+    with connect(paths.db) as con:
+        load_catalog(con, paths.manifests / "catalog", date(2026, 11, 1))
+        score_images(con, [paths.manifests / "catalog"], paths.images, paths.models,
+                     num_workers=0)  # fmt: skip
+        refresh_analytics(con)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def truth(catalog_server):
+    folder, _ = catalog_server
+    by_product: dict[str, list[int]] = {}
+    with (folder / "truth.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            by_product.setdefault(row["product_id"], []).append(int(row["label_id"]))
+    return by_product
+
+
+def _annotate(tasks: list[dict], truth: dict, **extra) -> list[dict]:
+    """What Label Studio exports after a reviewer answered every task with the truth."""
+    names = {label.label_id: label for label in LABELS.labels}
+    exported = []
+    for number, task in enumerate(tasks, start=1):
+        by_task: dict[str, list[str]] = {}
+        for label_id in truth[task["data"]["product_id"]]:
+            by_task.setdefault(names[label_id].task, []).append(names[label_id].name)
+        result = [
+            {"id": f"a{number}-{t}", "from_name": t, "to_name": "image", "type": "choices",
+             "value": {"choices": chosen}, "origin": "manual"}
+            for t, chosen in by_task.items()
+        ]  # fmt: skip
+        annotation = {"id": number, "completed_by": {"id": 1, "email": "ana@example.com"},
+                      "result": result, "was_cancelled": False, "ground_truth": False,
+                      "created_at": "2026-12-01T10:00:00.000000Z",
+                      "updated_at": "2026-12-01T10:00:00.000000Z", "lead_time": 4.2}  # fmt: skip
+        exported.append({"id": number, **task, "annotations": [annotation], **extra})
+    return exported
+
+
+def test_export_writes_label_studio_tasks_least_certain_first(home, tmp_path):
+    out, config = tmp_path / "tasks.json", tmp_path / "config.xml"
+    result = export_review(home, [], out, config, limit=10)
+    tasks = json.loads(out.read_text())
+    assert result.tasks == len(tasks) == 10
+    for task in tasks:  # Label Studio's import format: data + predictions[].result[]
+        assert set(task) == {"data", "predictions"}
+        assert {"image", "retailer", "product_id", "sha256", "model_version"} <= set(task["data"])
+        assert task["data"]["image"].startswith("http://127.0.0.1")
+        (prediction,) = task["predictions"]
+        assert prediction["model_version"] == result.model_version
+        assert 0 <= prediction["score"] <= 0.1
+        for item in prediction["result"]:
+            assert item["type"] == "choices" and item["to_name"] == "image"
+            assert item["from_name"] in LABELS.tasks and item["value"]["choices"]
+    scores = [t["predictions"][0]["score"] for t in tasks]
+    assert scores == sorted(scores)  # the least certain first
+    ids = [item["id"] for t in tasks for item in t["predictions"][0]["result"]]
+    assert len(ids) == len(set(ids))
+    view = ElementTree.fromstring(config.read_text())
+    controls = {c.get("name"): c for c in view.iter("Choices")}
+    assert set(controls) == set(LABELS.tasks)
+    assert controls["gender"].get("choice") == "single"
+    assert controls["pattern"].get("choice") == "multiple"
+    assert {c.get("value") for c in controls["pattern"]} == {
+        label.name for label in LABELS.labels if label.task == "pattern"
+    }
+    for task in tasks:  # every pre-annotated choice exists in the config
+        for item in task["predictions"][0]["result"]:
+            allowed = {c.get("value") for c in controls[item["from_name"]]}
+            assert set(item["value"]["choices"]) <= allowed
+    # once per image and model version, unless --again
+    export_review(home, [], tmp_path / "rest.json", limit=10_000)
+    rest = {t["data"]["sha256"] for t in json.loads((tmp_path / "rest.json").read_text())}
+    assert not rest & {t["data"]["sha256"] for t in tasks}
+    with pytest.raises(FashionError, match="not exported before"):
+        export_review(home, [], tmp_path / "none.json", limit=10_000)
+    assert not (tmp_path / "none.json").exists()
+    assert export_review(home, [], tmp_path / "again.json", limit=10, again=True).tasks == 10
+
+
+def test_export_annotate_import_gives_the_answers_back(home, tmp_path, truth):
+    out = tmp_path / "tasks.json"
+    export_review(home, ["pattern", "color"], out, limit=8)
+    tasks = json.loads(out.read_text())
+    assert {i["from_name"] for t in tasks for i in t["predictions"][0]["result"]} <= {
+        "pattern", "color"
+    }  # fmt: skip
+    exported = tmp_path / "export.json"
+    exported.write_text(json.dumps(_annotate(tasks, truth)))
+    report, written = import_review(home, exported, tmp_path / "reviewed.json")
+    assert report.imported == len(tasks) and not report.conflicts and not report.problems
+    training = json.loads(written.read_text())
+    by_image = {a["imageId"]: sorted(int(i) for i in a["labelId"])
+                for a in training["annotations"]}  # fmt: skip
+    for task in tasks:
+        assert by_image[task["data"]["sha256"]] == sorted(truth[task["data"]["product_id"]])
+    assert {i["imageId"]: i["url"] for i in training["images"]} == {
+        t["data"]["sha256"]: t["data"]["image_url"] for t in tasks
+    }
+    with connect(home.db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT image_sha256, label_id, verdict, reviewer, model_version FROM reviewed_labels"
+        ).fetchall()
+    given = {(sha, label) for sha, label, verdict, _, _ in rows if verdict != "removed"}
+    assert given == {(sha, int(i)) for sha, ids in by_image.items() for i in ids}
+    assert {r[3] for r in rows} == {"ana@example.com"}
+    assert {r[4] for r in rows} == {tasks[0]["predictions"][0]["model_version"]}
+    for sha, label, verdict, _, _ in rows:  # removed = predicted, and the reviewer took it out
+        task = next(t for t in tasks if t["data"]["sha256"] == sha)
+        predicted = {
+            name for i in task["predictions"][0]["result"] for name in i["value"]["choices"]
+        }
+        name = next(lb.name for lb in LABELS.labels if lb.label_id == label)
+        assert (verdict in ("confirmed", "removed")) == (name in predicted)
+
+
+def test_conflicts_cancellations_and_unknown_choices_are_reported(home, tmp_path, truth):
+    out = tmp_path / "tasks.json"
+    export_review(home, [], out, limit=3)
+    tasks = _annotate(json.loads(out.read_text()), truth)
+    later = json.loads(json.dumps(tasks[0]["annotations"][0]))
+    later.update(id=99, completed_by=2, updated_at="2026-12-02T09:00:00Z",
+                 result=[{"from_name": "pattern", "to_name": "image", "type": "choices",
+                          "value": {"choices": ["Stripes", "Polka Dots of Doom"]}}])  # fmt: skip
+    tasks[0]["annotations"].append(later)
+    tasks[1]["annotations"][0]["was_cancelled"] = True
+    tasks.append({"id": 77, "data": {"sha256": "0" * 64, "product_id": "ghost"},
+                  "annotations": tasks[2]["annotations"]})  # fmt: skip
+    exported = tmp_path / "export.json"
+    exported.write_text(json.dumps(tasks))
+    report, written = import_review(home, exported, tmp_path / "reviewed.json")
+    assert report.tasks == 4 and report.imported == 2 and report.skipped == 1
+    assert len(report.conflicts) == 1 and report.unknown_choices == {
+        "pattern: Polka Dots of Doom": 1
+    }
+    assert report.missing_images == ["0" * 64]
+    first = json.loads(written.read_text())["annotations"][0]
+    striped = next(lb.label_id for lb in LABELS.labels if lb.name == "Stripes")
+    assert first["labelId"] == [str(striped)]  # the most recent annotation wins
+    report, written = import_review(home, exported, tmp_path / "agreed.json", agreement=True)
+    assert report.imported == 1 and report.dropped_for_disagreement == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[]", "the export holds no tasks"),
+        ('{"tasks": []}', "not a Label Studio JSON export"),
+        ('[{"image": "x.jpg", "choice": "a"}]', "not a Label Studio JSON export"),
+        ('[{"data": {"image": "x"}}]', "no task has 'annotations'"),
+        ("[{", "not valid JSON"),
+    ],
+)
+def test_bad_exports_are_one_line(home, tmp_path, content, message):
+    path = tmp_path / "export.json"
+    path.write_text(content)
+    with pytest.raises(FashionError, match=message):
+        import_review(home, path, tmp_path / "reviewed.json")
+    assert not (tmp_path / "reviewed.json").exists()
+
+
+def test_reviewed_images_are_trained_on_and_never_held_out():
+    from fashion_model.model.train import _split
+
+    targets = np.eye(4, dtype=np.float32)[np.arange(40) % 4]
+    rows = {"train": ([f"t{i}" for i in range(40)], targets),
+            "reviewed": ([f"r{i}" for i in range(8)], targets[:8])}  # fmt: skip
+    (train, _), (validation, _), _ = _split(rows, 0.25, seed=0)
+    _, (alone, _), _ = _split({"train": rows["train"]}, 0.25, seed=0)
+    assert {f"r{i}" for i in range(8)} <= set(train) and len(train) + len(validation) == 48
+    assert validation == alone  # the same hold-out as without the reviewed images
+    (train, _), (validation, _), _ = _split(rows, 0.25, seed=0, reviewed_in_validation=True)
+    assert len(train) + len(validation) == 48 and len(validation) > len(alone)
