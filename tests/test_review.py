@@ -203,3 +203,16 @@ def test_reviewed_images_are_trained_on_and_never_held_out():
     assert validation == alone  # the same hold-out as without the reviewed images
     (train, _), (validation, _), _ = _split(rows, 0.25, seed=0, reviewed_in_validation=True)
     assert len(train) + len(validation) == 48 and len(validation) > len(alone)
+
+
+def test_label_studio_sdk_accepts_the_config_and_the_tasks(home, tmp_path):
+    """Against Label Studio's own parsing, where label-studio-sdk installs (it is not a
+    dependency: it pulls OpenCV, NLTK and more). Checked by hand here with 2.1.2."""
+    sdk = pytest.importorskip("label_studio_sdk.label_interface")
+    out, config = tmp_path / "tasks.json", tmp_path / "config.xml"
+    export_review(home, [], out, config, limit=10)
+    interface = sdk.LabelInterface(config.read_text())
+    interface.validate()
+    for task in json.loads(out.read_text()):
+        assert interface.validate_task({"data": task["data"]})
+        assert all(interface.validate_prediction(p) for p in task["predictions"])
