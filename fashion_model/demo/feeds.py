@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from fashion_model.files import write_text
+
 FEED_FORMATS = ("catalog", "merchant-tsv", "merchant-xml", "shopify", "shopify-legacy")
 SHOPIFY_FIRST_SEEN = "First seen (product.metafields.custom.first_seen)"
 _SUFFIX = {
@@ -31,12 +33,6 @@ _AVAILABILITY = ("in_stock", "in_stock", "in_stock", "out_of_stock", "preorder",
 def availability_of(index: int) -> str:
     """The availability a synthetic product's feed states (deterministic, mostly in stock)."""
     return _AVAILABILITY[index % len(_AVAILABILITY)]
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _write_rows(path: Path, header: list[str], rows: list[dict], delimiter: str = ",") -> None:
@@ -137,7 +133,7 @@ def write_feed(rows: list[dict], fmt: str, path: Path, retailer: str) -> Path:
         items = _merchant_items(rows)
         _write_rows(path, list(items[0]), items, delimiter="\t")
     elif fmt == "merchant-xml":
-        _write_text(path, _merchant_xml(_merchant_items(rows), retailer))
+        write_text(path, _merchant_xml(_merchant_items(rows), retailer))
     elif fmt in ("shopify", "shopify-legacy"):
         header, out = _shopify_rows(rows, legacy=fmt == "shopify-legacy")
         _write_rows(path, header, out)
@@ -171,6 +167,6 @@ def write_feeds(out: Path, rows: list[dict], formats: list[str]) -> Path:
         write_feed(own, fmt, folder / name, retailer)
         entries.append(feed_entry(fmt, f"feeds/{name}", retailer))
     listing = Path(out) / "feeds.yaml"
-    _write_text(listing, "# the synthetic retailers, one feed each\nfeeds:\n"
+    write_text(listing, "# the synthetic retailers, one feed each\nfeeds:\n"
                 + "\n".join(entries) + "\n")  # fmt: skip
     return listing

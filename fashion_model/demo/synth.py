@@ -9,7 +9,6 @@ parallel.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from fashion_model.demo.drawing import (
 )
 from fashion_model.demo.feeds import FEED_FORMATS, write_feeds
 from fashion_model.errors import BadInput
+from fashion_model.files import write_json
 from fashion_model.labels import default_label_map
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
@@ -220,12 +220,6 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _write_json(path: Path, payload: object) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def check_arguments(
     out: Path, products: int, base_url: str, feed_formats: tuple[str, ...] = ()
 ) -> None:
@@ -282,8 +276,8 @@ def synthesize_catalog(
             if progress:
                 progress(done, len(jobs))
 
-    _write_json(staging / "train.json", train)
-    _write_json(staging / "validation.json", validation)
+    write_json(staging / "train.json", train)
+    write_json(staging / "validation.json", validation)
     _write_csv(staging / "catalog.csv", rows)
     _write_csv(staging / "truth.csv", truth)
     if feed_formats:  # the same catalog as real feeds come: one retailer per feed
@@ -300,7 +294,7 @@ def synthesize_catalog(
         planted_trends=[asdict(t) for t in PLANTED_TRENDS],
         feed_formats=list(feed_formats),
     )
-    _write_json(staging / "synth.json", asdict(summary))
+    write_json(staging / "synth.json", asdict(summary))
     if out.exists():
         out.rmdir()
     os.replace(staging, out)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fashion_model.errors import BadInput
+from fashion_model.files import write_json, write_text
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
 from fashion_model.model.registry import production_version
@@ -19,8 +20,6 @@ from fashion_model.review.labelstudio import (
     resolve_answers,
     reviewed_rows,
     training_file,
-    write_json,
-    write_text,
 )
 from fashion_model.warehouse.db import connect
 from fashion_model.warehouse.lock import warehouse_lock
