@@ -645,3 +645,49 @@ def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
     assert "resume with: fashion nightly" in errors[0]
     log = (home / "logs" / "fashion.log").read_text(encoding="utf-8")
     assert "Traceback" in log and "HTTP 404" in log  # the details went to the log file
+
+
+def test_retrain_trains_on_reviewed_labels_and_never_validates_on_them(
+    flow_home, catalog_server, tmp_path
+):
+    """export -> a reviewer's answers -> import -> `retrain --extra`: the reviewed images land
+    as the `reviewed` split and are trained on; validation stays the validation file."""
+    import csv
+    import shutil
+
+    from fashion_model.flows.retrain import retrain
+    from fashion_model.home import Home
+    from fashion_model.labels import default_label_map
+    from fashion_model.review.loop import export_review, import_review
+
+    source_home, trained, _ = flow_home
+    folder, _ = catalog_server
+    home = tmp_path / "home"
+    shutil.copytree(source_home, home, ignore=shutil.ignore_patterns("*.lock"))
+    paths = Home.resolve(home)
+    export_review(paths, [], tmp_path / "tasks.json", limit=5, again=True)
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    names = {label.label_id: label for label in default_label_map().labels}
+    truth: dict[str, list[int]] = {}
+    with (folder / "truth.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            truth.setdefault(row["product_id"], []).append(int(row["label_id"]))
+    for task in tasks:
+        chosen: dict[str, list[str]] = {}
+        for label_id in truth[task["data"]["product_id"]]:
+            chosen.setdefault(names[label_id].task, []).append(names[label_id].name)
+        task["annotations"] = [{"completed_by": 1, "result": [
+            {"from_name": t, "to_name": "image", "type": "choices", "value": {"choices": c}}
+            for t, c in chosen.items()]}]  # fmt: skip
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    import_review(paths, tmp_path / "export.json", tmp_path / "reviewed.json")
+    result = retrain(
+        train_file=str(folder / "train.json"), validation_file=str(folder / "validation.json"),
+        home=str(home), download=LOCAL, extra=[str(tmp_path / "reviewed.json")],
+        train=TrainConfig(epochs=1, image_size=32),
+    )  # fmt: skip
+    reviewed = read_manifest(home / "manifests" / "reviewed")
+    assert set(reviewed["split"].to_pylist()) == {"reviewed"}
+    assert reviewed.num_rows == len(tasks) and set(reviewed["status"].to_pylist()) == {"ok"}
+    assert result["train_images"] == trained["train_images"] + len(tasks)
+    assert result["val_images"] == trained["val_images"]  # reviewed images are never held out
