@@ -535,6 +535,11 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     being_written = half_written.with_name(f".tmp-{os.getpid()}-{store.HOST}-efgh_456.jpg")
     for temp in (half_written, being_written):
         temp.write_bytes(b"\xff\xd8 part of a download")
+    fetched = home / "feeds" / "rival"
+    fetched.mkdir(parents=True)
+    stamps = [f"202611{day:02d}T023000Z-feed.xml" for day in range(1, 10)]
+    for name in stamps:
+        (fetched / name).write_text("<rss/>")
     production = production_version(home / "models")
     counts = "SELECT model_version, count(*) FROM {} GROUP BY ALL ORDER BY ALL"
     with duckdb.connect(str(db)) as con:
@@ -551,6 +556,7 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert "leftover journals and shard folders: 3 " in dry.stderr
     assert "half-written image files: 1 " in dry.stderr and half_written.name in dry.stderr
     assert being_written.name not in dry.stderr
+    assert "older fetched feeds: 2 " in dry.stderr and stamps[0] in dry.stderr
     assert "dry run: nothing removed" in dry.stderr
     assert (home / "images" / orphan).is_file() and journal.is_dir()
 
@@ -558,6 +564,7 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     assert applied.returncode == 0, applied.stderr
     assert not (home / "images" / orphan).exists() and not journal.exists()
     assert not any(folder.exists() for folder in shard_folders)
+    assert sorted(p.name for p in fetched.iterdir()) == stamps[2:]  # the 7 newest stay
     assert not half_written.exists() and being_written.is_file()
     with duckdb.connect(str(db), read_only=True) as con:
         for table, rows in before.items():

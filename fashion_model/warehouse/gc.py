@@ -8,7 +8,9 @@ Three kinds of garbage, never anything the production model's results need:
   ingest of that manifest is running: its lock is free), and scoring shard folders under
   HOME/scratch (gc holds the warehouse lock, so no scoring run is using them);
 - half-written image files (`.tmp-*`) that a killed download left in the store: their writer
-  on this host is gone, or they are more than an hour old.
+  on this host is gone, or they are more than an hour old;
+- feeds fetched from URLs (HOME/feeds/NAME/<stamp>-<file>) beyond the `keep_feeds` newest of
+  each feed: the manifests hold what they said.
 Plan first (a dry run lists it all), remove with `apply`. Referenced images are found with one
 anti-join in DuckDB over the manifests' Parquet parts, so memory does not grow with the store.
 """
@@ -45,6 +47,8 @@ class Plan:
     folder_bytes: int = 0
     temps: list[str] = field(default_factory=list)  # relative to HOME/images
     temp_bytes: int = 0
+    feeds: list[str] = field(default_factory=list)  # fetched feed files, relative to HOME
+    feed_bytes: int = 0
 
     def rows(self) -> list[dict]:
         return [
@@ -68,6 +72,11 @@ class Plan:
                 "what": "half-written image files",
                 "count": len(self.temps),
                 "MiB": _mib(self.temp_bytes),
+            },
+            {
+                "what": "older fetched feeds",
+                "count": len(self.feeds),
+                "MiB": _mib(self.feed_bytes),
             },  # fmt: skip
         ]
 
@@ -118,8 +127,13 @@ def _store_files(images_root: Path, temps: list[str], batch: int = 50_000):
         yield pa.table({"sha256": shas, "path": paths})
 
 
-def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int) -> Plan:
+def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int, keep_feeds: int = 7) -> Plan:
     result = Plan()
+    for folder in sorted(home.feeds.glob("*")) if home.feeds.is_dir() else []:
+        fetched = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+        for old in fetched[: max(0, len(fetched) - keep_feeds)]:  # names start with a stamp
+            result.feeds.append(str(old.relative_to(home.root)))
+            result.feed_bytes += _file_size(old)
     production = production_version(home.models)
     newest = sorted(list_versions(home.models), reverse=True)[:keep_models]
     result.kept_models = sorted({*newest, *([production] if production else [])})
@@ -181,3 +195,5 @@ def apply(con: duckdb.DuckDBPyConnection, home: Home, planned: Plan) -> None:
         (home.images / relative).unlink(missing_ok=True)
     for relative in planned.folders:
         shutil.rmtree(home.root / relative, ignore_errors=True)
+    for relative in planned.feeds:
+        (home.root / relative).unlink(missing_ok=True)

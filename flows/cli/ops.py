@@ -24,10 +24,15 @@ def gc_command(
         bool, typer.Option("--apply", help="Remove what the dry run lists (default: only list).")
     ] = False,
     show: Annotated[int, typer.Option("--show", help="List up to N paths of each kind.")] = 10,
+    keep_feeds: Annotated[
+        int,
+        typer.Option("--keep-feeds", help="Keep the N newest fetched copies of each feed URL."),
+    ] = 7,
 ) -> None:
     """List (dry run) or remove garbage: images no manifest or product refers to, results of
     model versions that are neither production nor among the newest N, the journals and shard
-    folders that interrupted runs left, and the half-written image files of killed downloads.
+    folders that interrupted runs left, the half-written image files of killed downloads, and
+    fetched feeds beyond the newest --keep-feeds of each.
     Never anything the production model's results need."""
     from fashion_model.warehouse import gc
     from fashion_model.warehouse.db import connect
@@ -35,16 +40,18 @@ def gc_command(
 
     if keep_models < 0:
         raise BadInput(f"--keep-models {keep_models}: must be 0 or more")
+    if keep_feeds < 0:
+        raise BadInput(f"--keep-feeds {keep_feeds}: must be 0 or more")
     paths = Home.resolve(home)
     if not paths.db.is_file():
         raise BadInput(f"{paths.db}: database not found; nothing to collect")
     with warehouse_lock(paths.db, "fashion gc"), connect(paths.db) as con:
-        planned = gc.plan(con, paths, keep_models)
+        planned = gc.plan(con, paths, keep_models, keep_feeds)
         for row in planned.rows():
             console.print(f"  {row['what']}: {row['count']}"
                           + (f" ({row['MiB']} MiB)" if row["MiB"] is not None else ""),
                           highlight=False, soft_wrap=True)  # fmt: skip
-        for kind in (planned.images, planned.folders, planned.temps):
+        for kind in (planned.images, planned.folders, planned.temps, planned.feeds):
             for relative in kind[:show]:
                 console.print(f"    {relative}", highlight=False, soft_wrap=True)
         console.print(f"  kept model versions: {', '.join(planned.kept_models) or 'none'}")
