@@ -90,12 +90,38 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
             ["nightly", "{tmp}/catalog.csv"],
             "no retailer (no retailer column, or empty values); pass --retailer",
         ),
+        (
+            ["nightly", "{tmp}/catalog.csv", "{tmp}/bad_row.csv", "--retailer", "A",
+             "--retailer", "B", "--retailer", "C"],
+            "--retailer given 3 times for 2 feeds",
+        ),
+        (
+            ["nightly", "{tmp}/catalog.csv", "{tmp}/missing.tsv", "--retailer", "A",
+             "--retailer", "B"],
+            "missing.tsv: feed file not found",
+        ),
+        (
+            ["nightly", "{tmp}/catalog.csv", "{tmp}/catalog.csv", "--retailer", "A",
+             "--retailer", "A", "--home", "{tmp}"],
+            "two feeds would share the manifest name 'catalog-a'",
+        ),
+        (
+            ["nightly", "{tmp}/catalog.csv", "{tmp}/bad_row.csv", "--retailer", "A",
+             "--retailer", "B", "--home", "{tmp}"],
+            "no production model",
+        ),
+        (["nightly", "{tmp}/feeds.yaml"], "feeds.yaml: feed 1.retailer=5: "),
+        (["ingest", "{tmp}/catalog.csv", "--map", "sku"], "--map 'sku': write FIELD=COLUMN"),
+        (["ingest", "{tmp}/catalog.csv", "--map", "colour=c"], "'colour' is not a catalog field"),
+        (["ingest", "{tmp}/catalog.csv", "--currency", "EURO"], "three-letter currency code"),
+        (["ingest", "{tmp}/catalog.csv", "--format", "csv"], "--format csv: is not one of"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     (tmp_path / "broken.json").write_text("{nope")
     (tmp_path / "catalog.csv").write_text("product_id,image_url\na,http://x/a.jpg\n")
     (tmp_path / "bad_row.csv").write_text("product_id,image_url\na,http://x/a.jpg\n,http://x/b\n")
+    (tmp_path / "feeds.yaml").write_text("feeds:\n  - source: catalog.csv\n    retailer: 5\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep").write_text("x")
     (tmp_path / "catalog").mkdir()

@@ -330,10 +330,12 @@ def nightly_command(
     if len(catalogs) > 1:
         feeds = tuple(
             FeedSpec.parse(
+                {
+                    **feed.model_dump(),
+                    "source": _absolute(source),
+                    "retailer": retailers[i] if len(retailers) > 1 else one,
+                },
                 where="--",
-                **feed.model_dump(),
-                source=_absolute(source),
-                retailer=retailers[i] if len(retailers) > 1 else one,
             )  # fmt: skip
             for i, source in enumerate(catalogs)
         )
