@@ -1,7 +1,7 @@
 """The project as an installed package: every import declared, the wheel holds what runs (the
 SQL, the label map, the flows and tasks under the project's own name) and nothing generic."""
 
-import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -20,21 +20,37 @@ SOURCES = ("fashion_model", "flows", "tasks", "sql")
 NOT_OURS = {"key_value"}
 
 
+# Python 3.11's ast module keeps its recursion counter per interpreter, not per thread
+# (CPython gh-106905): parsing while another thread parses (a Prefect or Dask worker thread
+# left by an earlier test) fails with "AST constructor recursion depth mismatch". The scan
+# runs in a fresh interpreter of its own, where no other thread exists.
+_SCAN = """
+import ast, json, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+found = {}
+for folder in sys.argv[2:]:
+    for path in sorted((root / folder).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(path.relative_to(root)))
+print(json.dumps(found))
+"""
+
+
 def _imported_top_level_names() -> dict[str, str]:
     """Every absolute import in the shipped code: top-level module -> a file importing it."""
-    found = {}
-    for folder in SOURCES:
-        for path in (ROOT / folder).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                else:
-                    continue
-                for name in names:
-                    found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
-    return found
+    scan = subprocess.run(
+        [sys.executable, "-c", _SCAN, str(ROOT), *SOURCES],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return json.loads(scan.stdout)
 
 
 def test_every_third_party_import_is_a_declared_dependency():
