@@ -631,6 +631,7 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
     assert result["snapshot"] == str(home / "fashion-snapshot.duckdb")
 
 
+@pytest.mark.slow  # a Prefect subprocess / a training run
 def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
     flow_home, catalog_server, tmp_path
 ):
@@ -654,6 +655,7 @@ def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
     assert "Traceback" in log and "HTTP 404" in log  # the details went to the log file
 
 
+@pytest.mark.slow  # a Prefect subprocess / a training run
 def test_retrain_trains_on_reviewed_labels_and_never_validates_on_them(
     flow_home, catalog_server, tmp_path
 ):
