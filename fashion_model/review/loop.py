@@ -115,13 +115,14 @@ def import_review(
     if not paths.db.is_file():
         raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
     with warehouse_lock(paths.db, holder), connect(paths.db) as con:
-        stored = {row[0] for row in con.execute(
-            "SELECT image_sha256 FROM images WHERE image_sha256 IN "
-            "(SELECT unnest($shas))", {"shas": [str((t.get("data") or {}).get("sha256"))
-                                                 for t in tasks]}).fetchall()}  # fmt: skip
+        stored = dict(con.execute(
+            "SELECT image_sha256, path FROM images WHERE image_sha256 IN (SELECT unnest($shas))",
+            {"shas": [str((t.get("data") or {}).get("sha256")) for t in tasks]},
+        ).fetchall())  # fmt: skip
         answers, report = resolve_answers(
-            tasks, label_map, lambda sha: sha in stored and _in_store(paths, con, sha), agreement
-        )
+            tasks, label_map,
+            lambda sha: sha in stored and (paths.images / stored[sha]).is_file(), agreement,
+        )  # fmt: skip
         if not answers:
             raise BadInput(
                 f"{export}: no answer to import ({report.skipped} task(s) without an annotation, "
@@ -140,8 +141,3 @@ def import_review(
                     "INSERT INTO reviewed_labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
     return report, Path(out)
-
-
-def _in_store(paths: Home, con, sha: str) -> bool:
-    (path,) = con.execute("SELECT path FROM images WHERE image_sha256 = ?", [sha]).fetchone()
-    return (paths.images / path).is_file()
