@@ -227,6 +227,9 @@ class TrainConfig(StageConfig):
     accelerator: str = "auto"
     devices: int | Literal["auto"] = Field("auto", description="N (DDP above 1) or auto")
     weights: str = Field("auto", description="auto, imagenet, none or a weights file")
+    init: str | None = Field(
+        None, min_length=1, description="fine-tune a registered model version (its arch and input)"
+    )
     reviewed_in_validation: bool = Field(
         False, description="the hold-out may draw from reviewed images (no validation file)"
     )

@@ -229,7 +229,7 @@ def test_production_is_judged_on_the_same_validation_images(trained_home):
     thresholds reproduces the micro-F1 its card recorded on them."""
     from fashion_model.model.datasets import labelled_rows
     from fashion_model.model.registry import load_card
-    from fashion_model.model.train import _production_f1, _split
+    from fashion_model.model.train import _split, production_f1
 
     models = trained_home / "models"
     version = production_version(models)
@@ -238,8 +238,7 @@ def test_production_is_judged_on_the_same_validation_images(trained_home):
     rows = labelled_rows([trained_home / "manifests" / n for n in ("train", "validation")],
                          trained_home / "images", label_map)  # fmt: skip
     _, (val_paths, val_targets), _ = _split(rows, 0.15, 0)
-    config = TrainConfig(image_size=32, batch_size=16, num_workers=0)
-    f1 = _production_f1(models, version, label_map, val_paths, val_targets, config)
+    f1 = production_f1(models, version, label_map, val_paths, val_targets, 16)
     assert f1 == pytest.approx(card.metrics["val_micro_f1"], abs=1e-4)
 
 
@@ -253,7 +252,7 @@ def test_a_model_that_validates_worse_stays_out_of_production(trained_home, tmp_
     before = production_version(models)
     manifests = [trained_home / "manifests" / n for n in ("train", "validation")]
     config = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1)
-    monkeypatch.setattr(train, "_production_f1", lambda *args: 1.01)  # unbeatable production
+    monkeypatch.setattr(train, "production_f1", lambda *args: 1.01)  # unbeatable production
     messages = []
     card = train_model(manifests, trained_home / "images", models, config, log=messages.append)
     assert production_version(models) == before and card.model_version in list_versions(models)

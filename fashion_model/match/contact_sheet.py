@@ -102,7 +102,9 @@ def similar_sheet(query, result, images_root: Path, out: Path) -> Path:
             [
                 f"{row.retailer} · {row.product_id}",
                 str(row.brand or ""),
-                f"#{row.rank}  similarity {row.similarity:.3f}",
+                f"#{row.rank}  similarity {row.similarity:.3f}"
+                if hasattr(row, "similarity")
+                else f"#{row.rank}  distance {row.distance:.2f}",
             ],
         )  # fmt: skip
         for row in result.frame.itertuples()

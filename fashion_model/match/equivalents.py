@@ -18,12 +18,13 @@ import pyarrow as pa
 
 from fashion_model.errors import BadInput
 from fashion_model.match.index import (
-    DIM,
     LoadedIndex,
+    embedding_width,
     load_index,
     served_version,
     similar_sql,
     stream_embeddings,
+    vectors_of,
 )
 from fashion_model.match.similar import (
     EXACT_SHARE,
@@ -78,11 +79,7 @@ def find_equivalents(
     params = {"from_retailer": from_retailer, "model_version": version}
     sources = relation(con, similar_sql("equivalent_sources.sql"), params).to_arrow_table()
     source_ids = sources.column("product_id").to_pylist()
-    queries = (
-        sources.column("embedding").combine_chunks().values.to_numpy().reshape(-1, DIM)
-        if len(source_ids)
-        else np.empty((0, DIM), np.float32)
-    ).astype(np.float32)
+    queries = vectors_of(sources.column("embedding"))
     con.register("similar_wanted", pa.table({"task": pa.array([], pa.string()),
                                              "label_id": pa.array([], pa.int32())}))  # fmt: skip
     params = {"model_version": version, "in_retailer": to_retailer}
@@ -180,7 +177,7 @@ def _target_matrix(con, version: str, keys: np.ndarray) -> tuple[np.ndarray, np.
     """(sorted keys, their vectors) of the target images, for exact scans."""
     parts = list(stream_embeddings(con, version, np.unique(keys)))
     if not parts:
-        return np.empty(0, np.int64), np.empty((0, DIM), np.float32)
+        return np.empty(0, np.int64), np.empty((0, embedding_width(con, version)), np.float32)
     found = np.concatenate([k for k, _ in parts])
     vectors = np.concatenate([v for _, v in parts])
     order = np.argsort(found)

@@ -1,7 +1,8 @@
 """The approximate nearest-neighbour index beside the warehouse (FAISS, inner product over the
 L2-normalised embeddings, i.e. cosine similarity).
 
-It holds one model version's image embeddings (the production model's), keyed by `image_key`:
+It holds one model version's image embeddings (the production model's, at that model's width:
+512 for ResNet34, 2048 for ResNet50), keyed by `image_key`:
 the first 15 hex digits of the image's sha256 as an integer (the SQL macro of the same name in
 migration 004). A scoring run adds what it embedded and removes what is gone (no rebuild); it is
 rebuilt when the production model changes, on `--rescore`, or when it has outgrown its coarse
@@ -34,7 +35,7 @@ import pyarrow as pa
 
 from fashion_model.warehouse.sql import read_sql, relation, run_statement, statements
 
-DIM = 512
+DIM = 512  # the built-in model's width; an index takes its own from the embeddings
 FLAT_MAX = 20_000  # below this an exact scan costs under a millisecond per query
 NPROBE = 32  # lists searched per query; recall@10 >= 0.99 on clustered data (benchmarks/similar.py)
 TRAIN_PER_LIST = 40  # k-means training points per list (FAISS warns below 39)
@@ -66,6 +67,7 @@ class IndexMeta:
     generation: str
     built_at: str
     updated_at: str
+    dim: int = DIM  # indexes written before any other width have none: 512
 
     @property
     def files(self) -> tuple[str, str]:
@@ -110,10 +112,25 @@ def _nlist(vectors: int) -> int:
     return max(1, min(int(4 * math.sqrt(vectors)), vectors // TRAIN_PER_LIST))
 
 
+def embedding_width(con: duckdb.DuckDBPyConnection, version: str) -> int:
+    """The width of a version's embeddings (each model embeds at its own)."""
+    sql = "SELECT len(embedding) FROM embeddings WHERE model_version = $v LIMIT 1"
+    rows = con.execute(sql, {"v": version}).fetchall()
+    return int(rows[0][0]) if rows else DIM
+
+
+def vectors_of(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A column of equal-length float lists as an N x width float32 matrix."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if not len(column):
+        return np.empty((0, DIM), np.float32)
+    return np.ascontiguousarray(values.reshape(len(column), -1))
+
+
 def _vectors(batch: pa.RecordBatch) -> np.ndarray:
-    column = batch.column(batch.schema.get_field_index("embedding"))
-    values = column.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return np.ascontiguousarray(values.reshape(len(column), DIM))
+    return vectors_of(batch.column(batch.schema.get_field_index("embedding")))
 
 
 def stream_embeddings(con, version: str, wanted: np.ndarray | None):
@@ -131,15 +148,15 @@ def stream_embeddings(con, version: str, wanted: np.ndarray | None):
         con.unregister("index_wanted")
 
 
-def _new_index(con, version: str, vectors: int) -> tuple[faiss.Index, str, int]:
+def _new_index(con, version: str, vectors: int, dim: int) -> tuple[faiss.Index, str, int]:
     if vectors < FLAT_MAX:
-        return faiss.index_factory(DIM, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT), "flat", 0
+        return faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT), "flat", 0
     nlist = _nlist(vectors)
     rows = min(vectors, nlist * TRAIN_PER_LIST)
     params = {"model_version": version, "rows": rows}
     frame = relation(con, similar_sql("training_sample.sql"), params).to_arrow_table()
     sample = _vectors(frame.combine_chunks().to_batches()[0])
-    index = faiss.index_factory(DIM, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
     index.train(sample)
     return index, "ivf", nlist
 
@@ -202,10 +219,11 @@ def update_index(
             reason = "index files unreadable"
     if reason:
         log(f"building the similarity index for {version} ({total} vectors): {reason}")
-        index, kind, nlist = _new_index(con, version, total)
+        dim = embedding_width(con, version)
+        index, kind, nlist = _new_index(con, version, total, dim)
         added = _add(con, version, index, None, total, progress)
         keys = np.sort(added)
-        meta = IndexMeta(version, kind, len(keys), len(keys), nlist, _generation(), now, now)
+        meta = IndexMeta(version, kind, len(keys), len(keys), nlist, _generation(), now, now, dim)
         _save(folder, index, keys, meta)
         return IndexUpdate(
             "built", version, len(keys), 0, meta.vectors, kind,

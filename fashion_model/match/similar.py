@@ -1,13 +1,18 @@
 """The products most similar to an image or to a product (`fashion similar`), over the stored
-512-d embeddings; competitor equivalents build on it (match/equivalents.py).
+embeddings (each model version at its own width); competitor equivalents build on it
+(match/equivalents.py).
 
-Similarity is cosine over L2-normalised embeddings. A product is as similar as its closest
-image; a query product is represented by its first embedded image. Searches use the
-approximate index (`vector_index`) when it serves the model and matches the warehouse, and an
-exact scan in DuckDB (`array_cosine_similarity`) otherwise, saying which and why. A filter that
-keeps at most EXACT_SHARE of the images is searched exactly among its candidates (every list,
-restricted to their keys); a broader one probes NPROBE lists for proportionally more images
-and keeps the candidates among them.
+Similarity is cosine over L2-normalised embeddings (`space="embedding"`). `space="logits"`
+reproduces the reference project's matching: Euclidean distance over the label logits,
+recovered from the stored probabilities (clipped to [1e-7, 1 - 1e-7], so |logit| <= 16.1) and
+searched exactly in DuckDB; its results carry `distance` (smaller is nearer).
+
+A product is as similar as its closest image; a query product is represented by its first
+embedded image. Searches use the approximate index (`vector_index`) when it serves the model
+and matches the warehouse, and an exact scan in DuckDB (`list_cosine_similarity`) otherwise,
+saying which and why. A filter that keeps at most EXACT_SHARE of the images is searched exactly
+among its candidates (every list, restricted to their keys); a broader one probes NPROBE lists
+for proportionally more images and keeps the candidates among them.
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ EXACT_SHARE = 0.01
 # the candidates among them: no per-query ID selector to build (100 ms at 300,000 keys).
 OVERSAMPLE = 2.0
 CANDIDATE_COLUMNS = "key BIGINT, image_sha256 VARCHAR, retailer VARCHAR, product_id VARCHAR"
+SPACES = ("embedding", "logits")
+LOGIT_CLIP = 1e-7  # the stored float32 probabilities, clipped, give back |logit| <= 16.1
+
+
+def logits_of(probabilities) -> np.ndarray:
+    """Label logits from probabilities, as sql/similar/exact_logits.sql computes them."""
+    p = np.asarray(probabilities, np.float64)
+    return (np.log(np.maximum(p, LOGIT_CLIP)) - np.log(np.maximum(1 - p, LOGIT_CLIP))).astype(
+        np.float32
+    )
 
 
 @dataclass
@@ -51,6 +66,7 @@ class Query:
     labels: dict[str, set[int]] = field(default_factory=dict)  # task -> predicted label ids
     retailer: str | None = None  # a query product is left out of its own results
     product_id: str | None = None
+    logits: np.ndarray | None = None  # the label logits, for space="logits"
 
 
 @dataclass
@@ -131,6 +147,8 @@ def product_query(
             f"(image status: {image_status})"
         )
     path = _column(con, "SELECT path FROM images WHERE image_sha256 = ?", [image_sha256])
+    probs = _column(con, "SELECT probs FROM scores WHERE image_sha256 = ? AND model_version = ?",
+                    [image_sha256, version])  # fmt: skip
     labels: dict[str, set[int]] = {}
     params = {"retailer": found_retailer, "product_id": product_id, "model_version": version}
     for task, label_id in query_frame(con, "product_labels.sql", params).itertuples(index=False):
@@ -142,6 +160,7 @@ def product_query(
         labels=labels,
         retailer=found_retailer,
         product_id=product_id,
+        logits=logits_of(probs[0]) if probs else None,
     )
 
 
@@ -172,10 +191,13 @@ def search_similar(
     k: int = 10,
     in_retailer: str | None = None,
     same: list[str] | None = None,
+    space: str = "embedding",
 ) -> SimilarResult:
     """The k products most similar to the query, best first (ties by retailer, product id)."""
     started = time.perf_counter()
     check_k(k)
+    if space not in SPACES:
+        raise BadInput(f"--space {space!r} is not one of {', '.join(SPACES)}")
     same = check_tasks(con, same or [])
     if in_retailer is not None:
         check_retailer(con, in_retailer, "--in-retailer")
@@ -189,9 +211,14 @@ def search_similar(
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE similar_candidates ({CANDIDATE_COLUMNS})")
     index, why = (None, f"model {version} is not the production model")
-    if version == served_version(con):
+    if space == "logits":
+        index, why = None, "logit space (Euclidean distance over the label logits)"
+        if query.logits is None:
+            raise BadInput(f"{query.description}: no stored probabilities to search logit space")
+    elif version == served_version(con):
         index, why = load_index(con, db_path, version)
-    vector = query.vector.astype(np.float32)
+    vector = (query.logits if space == "logits" else query.vector).astype(np.float32)
+    exact_sql = "exact_logits.sql" if space == "logits" else "exact.sql"
     wanted = k + 10  # images; several products may share one, the query product drops out
     allowed, exhaustive = None, False
     if index is not None and filtered:
@@ -210,7 +237,7 @@ def search_similar(
         else:
             params = {"model_version": version, "query": vector.tolist(),
                       "filtered": filtered, "limit": wanted}  # fmt: skip
-            hits = query_frame(con, "exact.sql", params)
+            hits = query_frame(con, exact_sql, params)
             complete = len(hits) < wanted
         con.register("similar_hits", hits)
         params = {"filtered": filtered, "exclude_retailer": query.retailer,
@@ -221,6 +248,9 @@ def search_similar(
         wanted *= 4
     found.insert(0, "rank", range(1, len(found) + 1))
     found["similarity"] = found["similarity"].astype(float).round(4)
+    if space == "logits":
+        found = found.rename(columns={"similarity": "distance"})
+        found["distance"] = -found["distance"]
     if index is not None:
         method, note = "index", why
     else:
@@ -265,7 +295,8 @@ def image_query(
     labels: dict[str, set[int]] = {}
     for label_id in prediction.label_ids:
         labels.setdefault(tasks.get(label_id, "?"), set()).add(label_id)
-    return Query(prediction.embedding, f"image {image}", prediction.stored_path, labels)
+    return Query(prediction.embedding, f"image {image}", prediction.stored_path, labels,
+                 logits=logits_of(prediction.probabilities))  # fmt: skip
 
 
 def showcase_product(

@@ -1,4 +1,5 @@
-"""The network: torchvision ResNet34 with a multi-label head; logits and 512-d embeddings."""
+"""The network: a torchvision ResNet (34 or 50) with a multi-label head; logits and pooled
+embeddings (512-d for ResNet34, 2048-d for ResNet50)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,41 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import resnet34
+from torchvision.models import resnet34, resnet50
 
 from fashion_model.errors import BadInput
 
-EMBEDDING_DIM = 512
+# The architectures a model version can have, with the width of their pooled features.
+ARCHS = {"resnet34": (resnet34, 512), "resnet50": (resnet50, 2048)}
+DEFAULT_ARCH = "resnet34"
+EMBEDDING_DIM = ARCHS[DEFAULT_ARCH][1]  # the built-in model's embedding width
 # torchvision's ResNet34_Weights.IMAGENET1K_V1, where torch.hub keeps it. Never downloaded here.
 IMAGENET_FILE = "resnet34-b627a593.pth"
 
 
+def check_arch(arch: str, option: str = "--arch") -> str:
+    if arch not in ARCHS:
+        raise BadInput(f"{option} {arch!r} is not one of {', '.join(ARCHS)}")
+    return arch
+
+
+def display(arch: str) -> str:
+    """`resnet50` -> `ResNet50`, as people write it."""
+    return arch.replace("resnet", "ResNet")
+
+
 class AttributeNet(nn.Module):
-    def __init__(self, n_labels: int):
+    def __init__(self, n_labels: int, arch: str = DEFAULT_ARCH):
         super().__init__()
-        backbone = resnet34(weights=None)  # weights are loaded from local files, never downloaded
+        build, width = ARCHS[check_arch(arch)]
+        backbone = build(weights=None)  # weights are loaded from local files, never downloaded
         backbone.fc = nn.Identity()
+        self.arch, self.embedding_dim = arch, width
         self.backbone = backbone
-        self.head = nn.Linear(EMBEDDING_DIM, n_labels)
+        self.head = nn.Linear(width, n_labels)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The 512-d global-average-pooled features (before the head)."""
+        """The global-average-pooled features (before the head)."""
         return self.backbone(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -62,14 +79,16 @@ def resolve_weights(choice: str) -> tuple[Path | None, str]:
 
 
 def load_backbone(net: AttributeNet, path: Path) -> None:
-    """Load ResNet34 weights into the backbone: a torchvision state dict (its `fc` is dropped)
+    """Load ResNet weights into the backbone: a torchvision state dict (its `fc` is dropped)
     or one of this project's weights.pt (its `head` is dropped)."""
+    from fashion_model.model.checkpoints import first_line
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same bad input
-        raise BadInput(f"{path}: not a PyTorch weights file ({_first_line(error)})") from None
+        raise BadInput(f"{path}: not a PyTorch weights file ({first_line(error)})") from None
     if not isinstance(state, dict):
-        raise BadInput(f"{path}: not a state dict of ResNet34 weights")
+        raise BadInput(f"{path}: not a state dict of {display(net.arch)} weights")
     backbone = {
         key.removeprefix("backbone."): value
         for key, value in state.items()
@@ -78,15 +97,10 @@ def load_backbone(net: AttributeNet, path: Path) -> None:
     try:
         missing, unexpected = net.backbone.load_state_dict(backbone, strict=False)
     except RuntimeError as error:
-        raise BadInput(f"{path}: not ResNet34 weights ({_first_line(error)})") from None
+        raise BadInput(f"{path}: not {display(net.arch)} weights ({first_line(error)})") from None
     if missing or unexpected:
         example = (missing or unexpected)[0]
         raise BadInput(
-            f"{path}: not ResNet34 weights ({len(missing)} missing and {len(unexpected)} "
-            f"unexpected keys, e.g. {example})"
+            f"{path}: not {display(net.arch)} weights ({len(missing)} missing and "
+            f"{len(unexpected)} unexpected keys, e.g. {example})"
         )
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -2,9 +2,11 @@
 
 The graph takes `images` (float32, N x 3 x S x S, already normalised with the card's mean and
 std, S = the card's image size; N is dynamic) and returns `probabilities` (N x labels, sigmoid
-of the logits, in the card's label order) and `embeddings` (N x 512, L2-normalised), exactly
-what scoring stores. The label ids, per-label thresholds, image size, mean and std travel in
-the model's metadata (`metadata_props`), so the file is usable on its own.
+of the logits, in the card's label order) and `embeddings` (N x the model's width: 512 for
+ResNet34, 2048 for ResNet50; L2-normalised), exactly what scoring stores. The label ids,
+per-label thresholds, image size, resize mode, mean and std travel in the model's metadata
+(`metadata_props`), so the file is usable on its own (and `fashion model import --kind onnx`
+reads them back).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
         ) from None
     version = resolve_version(models_root, version)
     net, card, _ = load_model(models_root, version)
+    if card.runtime == "onnx":
+        raise BadInput(
+            f"model {version} is an ONNX model already: "
+            f"{Path(models_root) / version / card.weights_file}"
+        )
     out = Path(out) if out else Path(models_root) / version / "model.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     module = _Scoring(net).eval()
@@ -71,6 +78,7 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
             "label_ids": json.dumps(card.label_ids),
             "thresholds": json.dumps([float(t) for t in card.label_thresholds()]),
             "image_size": str(size),
+            "resize": card.resize,
             "mean": json.dumps(card.mean),
             "std": json.dumps(card.std),
         }
@@ -100,7 +108,9 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
         "path": str(out),
         "bytes": out.stat().st_size,
         "input": f"images float32 [N, 3, {size}, {size}] (normalised)",
-        "outputs": f"probabilities [N, {len(card.label_ids)}], embeddings [N, 512]",
+        "outputs": (
+            f"probabilities [N, {len(card.label_ids)}], embeddings [N, {card.embedding_dim}]"
+        ),
         "max_abs_difference": float(f"{diff:.3g}"),
         "tolerance": TOLERANCE,
     }

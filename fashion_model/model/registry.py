@@ -1,7 +1,9 @@
 """Model registry: one folder per version with everything needed to score with it later.
 
-HOME/models/<version>/{weights.pt, model.json, label_map.csv}; HOME/models/production names the
-production version. Versions appear atomically (staging folder + rename).
+HOME/models/<version>/{weights.pt or weights.onnx, model.json, label_map.csv}; HOME/models/
+production names the production version. Versions appear atomically (staging folder + rename).
+The card (model.json) says what the model expects and gives: architecture, runtime, input size,
+resize mode, mean and std, label order, thresholds, embedding width, and where it came from.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import torch
 from fashion_model import __version__
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap, load_label_map
-from fashion_model.model.net import AttributeNet
+from fashion_model.model.net import EMBEDDING_DIM, AttributeNet
 from fashion_model.model.presets import Preprocessing
 
 PRODUCTION = "production"
+WEIGHTS = {"torch": "weights.pt", "onnx": "weights.onnx"}  # the weights file of each runtime
 
 
 @dataclass
@@ -42,11 +45,21 @@ class ModelCard:
     config: dict = field(default_factory=dict)
     code_version: str = __version__
     thresholds: list[float] = field(default_factory=list)  # per label, in label_ids order
+    resize: str = "squash"  # squash: the whole photo to a square; crop: shorter side, centre crop
+    embedding_dim: int = EMBEDDING_DIM
+    embedding_source: str = "pooled"  # pooled features before the head, or the logits
+    runtime: str = "torch"  # torch (weights.pt) or onnx (weights.onnx, onnxruntime)
+    onnx: dict = field(default_factory=dict)  # input and output names of an ONNX model
+    source: dict = field(default_factory=dict)  # an imported model: kind, file, sha256, when
 
     @property
     def preprocessing(self) -> Preprocessing:
         """The input this model expects (the presets are built from it)."""
-        return Preprocessing(self.image_size, tuple(self.mean), tuple(self.std))
+        return Preprocessing(self.image_size, tuple(self.mean), tuple(self.std), self.resize)
+
+    @property
+    def weights_file(self) -> str:
+        return WEIGHTS[self.runtime]
 
     def label_thresholds(self) -> np.ndarray:
         """The threshold of each output position: tuned per label, or the global one (cards
@@ -61,14 +74,21 @@ def new_version_name() -> str:
 
 
 def save_version(
-    models_root: Path, net: AttributeNet, card: ModelCard, label_map: LabelMap
+    models_root: Path, net: AttributeNet | bytes, card: ModelCard, label_map: LabelMap
 ) -> Path:
+    """Register a version: a network's state dict (torch) or an ONNX file's bytes (onnx)."""
     models_root = Path(models_root)
     models_root.mkdir(parents=True, exist_ok=True)
+    if (models_root / card.model_version).exists():
+        raise BadInput(f"model version {card.model_version!r} exists already; choose another name")
     staging = models_root / f".staging-{card.model_version}"
+    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        torch.save(net.state_dict(), staging / "weights.pt")
+        if isinstance(net, bytes):
+            (staging / card.weights_file).write_bytes(net)
+        else:
+            torch.save(net.state_dict(), staging / card.weights_file)
         shutil.copyfile(label_map.source, staging / "label_map.csv")
         (staging / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
         final = models_root / card.model_version
@@ -118,11 +138,26 @@ def load_card(models_root: Path, version: str) -> ModelCard:
     return ModelCard(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def save_card(models_root: Path, card: ModelCard) -> None:
+    """Rewrite a version's card whole (thresholds tuned after registration)."""
+    from fashion_model.files import write_json
+
+    write_json(Path(models_root) / card.model_version / "model.json", asdict(card))
+
+
 def load_model(models_root: Path, version: str) -> tuple[AttributeNet, ModelCard, LabelMap]:
+    """The version's network (an `OnnxNet` for ONNX models: the same interface for scoring),
+    its card and label map."""
     folder = Path(models_root) / version
     card = load_card(models_root, version)
     label_map = load_label_map(folder / "label_map.csv")
-    net = AttributeNet(len(card.label_ids))
-    net.load_state_dict(torch.load(folder / "weights.pt", map_location="cpu", weights_only=True))
+    if card.runtime == "onnx":
+        from fashion_model.model.onnx_net import OnnxNet
+
+        return OnnxNet(folder / card.weights_file, card), card, label_map
+    net = AttributeNet(len(card.label_ids), card.arch)
+    net.load_state_dict(
+        torch.load(folder / card.weights_file, map_location="cpu", weights_only=True)
+    )
     net.eval()
     return net, card, label_map

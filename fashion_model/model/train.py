@@ -1,4 +1,6 @@
-"""Train stage: Lightning fits ResNet34 (multi-label BCE) on manifest rows, then registers it."""
+"""Train stage: Lightning fits a ResNet (multi-label BCE) on manifest rows, then registers it:
+ResNet34 from ImageNet weights or from scratch by default, or (`--init VERSION`) any registered
+PyTorch model, whose architecture and preprocessing the new version keeps (fine-tuning)."""
 
 from __future__ import annotations
 
@@ -30,29 +32,53 @@ from fashion_model.model.presets import Preprocessing, eval_preset, train_preset
 from fashion_model.model.registry import (
     ModelCard,
     list_versions,
+    load_card,
     load_model,
     new_version_name,
     production_version,
+    resolve_version,
     save_version,
     set_production,
 )
 
 
-def check_train_config(config: TrainConfig) -> TrainConfig:
-    """What the model validates cannot check: the weights file is there (before any work)."""
-    resolve_weights(config.weights)
+def check_train_config(config: TrainConfig, models_root: Path | None = None) -> TrainConfig:
+    """What the model validates cannot check: the weights file is there, the --init version
+    can be fine-tuned (before any work)."""
+    if config.init is not None:
+        if config.weights != "auto":
+            raise BadInput("--init and --weights both choose the initial weights; give one")
+        if models_root is not None:
+            init_card(models_root, config.init)
+    else:
+        resolve_weights(config.weights)
     return config
 
 
+def init_card(models_root: Path, version: str) -> ModelCard:
+    """The card of the version to fine-tune from; an ONNX one cannot be."""
+    card = load_card(models_root, resolve_version(models_root, version))
+    if card.runtime != "torch":
+        raise BadInput(
+            f"--init {version}: an ONNX model cannot be fine-tuned; import its PyTorch "
+            "weights (--kind reference-ckpt or torchvision)"
+        )
+    return card
+
+
 class AttributeModule(pl.LightningModule):
-    def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None):
+    def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None,
+                 arch: str = "resnet34", init: Path | None = None):  # fmt: skip
         super().__init__()
         self.config = config
-        self.net = AttributeNet(n_labels)
-        if weights is not None:
+        self.net = AttributeNet(n_labels, arch)
+        if init is not None:  # a registered version: the whole network, head included
+            self.net.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+        elif weights is not None:
             load_backbone(self.net, weights)
         factor = config.backbone_lr_factor
-        self.backbone_lr_factor = factor if factor is not None else (0.1 if weights else 1.0)
+        pretrained = weights is not None or init is not None
+        self.backbone_lr_factor = factor if factor is not None else (0.1 if pretrained else 1.0)
         # channels_last pays on CUDA tensor cores; on CPU it measured 0.98x (benchmarks/train.py)
         self.channels_last = torch.cuda.is_available() and config.accelerator != "cpu"
         if self.channels_last:
@@ -176,19 +202,42 @@ def _run_key(manifests: list[Path], config: TrainConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _production_f1(models_root, version, label_map, val_paths, val_targets, config):
-    """The production model's micro-F1 (its own thresholds and image size) on this run's
-    validation images, so that the new model is compared on the same data; None when its
-    labels differ from this run's."""
+def production_f1(models_root, version, label_map, val_paths, val_targets, batch_size: int):
+    """A model's micro-F1 (its own thresholds and preprocessing) on these validation images,
+    so that a new model is compared on the same data; None when its labels differ."""
     net, card, _ = load_model(models_root, version)
     if card.label_ids != label_map.ids:
         return None
     loader = DataLoader(
         LabelledImages(val_paths, val_targets, eval_preset(card.preprocessing), card.image_size),
-        batch_size=config.batch_size,
+        batch_size=batch_size,
     )
     probs, targets = _predict(net, loader)
     return round(micro_f1(probs, targets, card.label_thresholds()), 4)
+
+
+def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
+                          current: str | None, current_f1: float | None, force: bool,
+                          log: Callable[[str], None]) -> bool:  # fmt: skip
+    """The one promotion rule of trained and tuned models: the first version becomes
+    production; a later one when it validates at least as well as production on the same
+    images (or `force`, or production cannot be compared). True when `version` is production."""
+    if current is None:
+        set_production(models_root, version)
+        log(f"model {version} is the first version: now production")
+        return True
+    if current == version:
+        return True
+    if force or current_f1 is None or (new_f1 is not None and new_f1 >= current_f1):
+        set_production(models_root, version)
+        why = "--force" if force else f"{new_f1} >= {current_f1}"
+        log(f"model {version} is now production, replacing {current} ({why})")
+        return True
+    log(
+        f"production stays {current}: it scores {current_f1} on the same validation images, "
+        f"the new model {new_f1} (`fashion model promote` or --force)"
+    )
+    return False
 
 
 def train_model(
@@ -214,8 +263,15 @@ def train_model(
     log(f"training on {len(train_paths)} images, validating on {len(val_paths)} ({val_source})")
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    size = config.image_size
-    pre = Preprocessing(size)  # ImageNet statistics: the backbone's, recorded on the card
+    start = init_card(models_root, config.init) if config.init else None
+    if start is not None:  # fine-tuning keeps the model's input, as its card records it
+        if start.label_ids != label_map.ids:
+            raise BadInput(f"--init {config.init}: its labels are not this label map's")
+        pre = start.preprocessing
+        log(f"fine-tuning {start.model_version} ({start.arch}, {pre.image_size} px {pre.resize})")
+    else:
+        pre = Preprocessing(config.image_size)  # ImageNet statistics: the backbone's
+    size = pre.image_size
     workers = config.num_workers
     if workers is None:
         workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 1
@@ -232,9 +288,14 @@ def train_model(
     val_loader = DataLoader(
         LabelledImages(val_paths, val_targets, eval_preset(pre), size), **loader_args
     )
-    weights, weights_used = resolve_weights(config.weights)
+    if start is not None:
+        weights, weights_used = None, f"model {start.model_version}"
+        init = Path(models_root) / start.model_version / start.weights_file
+    else:
+        (weights, weights_used), init = resolve_weights(config.weights), None
     log(f"initial weights: {weights_used}")
-    module = AttributeModule(len(label_map), config, weights)
+    arch = start.arch if start is not None else "resnet34"
+    module = AttributeModule(len(label_map), config, weights, arch, init)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     run_dir = Path(models_root) / ".runs" / _run_key(manifests, config)
     last = run_dir / "last.ckpt"
@@ -286,7 +347,7 @@ def train_model(
             "they keep the global threshold and do not count in validation micro-F1")  # fmt: skip
     current = production_version(models_root)
     current_f1 = (
-        _production_f1(models_root, current, label_map, val_paths, val_targets, config)
+        production_f1(models_root, current, label_map, val_paths, val_targets, config.batch_size)
         if current and len(val_paths) else None
     )  # fmt: skip
     metrics = {
@@ -304,7 +365,7 @@ def train_model(
     card = ModelCard(
         model_version=new_version_name(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        arch="resnet34",
+        arch=arch,
         image_size=size,
         label_ids=label_map.ids,
         label_map_fingerprint=label_map.fingerprint(),
@@ -312,24 +373,17 @@ def train_model(
         thresholds=[round(float(t), 2) for t in thresholds],
         mean=list(pre.mean),
         std=list(pre.std),
+        resize=pre.resize,
+        embedding_dim=module.net.embedding_dim,
+        source={"kind": "fine-tuned", "from": start.model_version} if start else {},
         metrics=metrics,
         manifest_hash=_manifest_hash([Path(m) for m in manifests]),
         config=config.model_dump(mode="json"),
     )
     save_version(models_root, module.net, card, label_map)
     shutil.rmtree(run_dir, ignore_errors=True)  # registered: nothing left to resume
-    if current is None:
-        set_production(models_root, card.model_version)
-        log(f"model {card.model_version} is the first version: now production")
-    elif config.force_promote or current_f1 is None or metrics["val_micro_f1"] >= current_f1:
-        set_production(models_root, card.model_version)
-        why = "--force" if config.force_promote else f"{metrics['val_micro_f1']} >= {current_f1}"
-        log(f"model {card.model_version} is now production, replacing {current} ({why})")
-    else:
-        log(
-            f"production stays {current}: it scores {current_f1} on the same validation images, "
-            f"the new model {metrics['val_micro_f1']} (`fashion model promote` or --force)"
-        )
+    apply_production_rule(models_root, card.model_version, metrics["val_micro_f1"], current,
+                          current_f1, config.force_promote, log)  # fmt: skip
     log(
         f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "
         f"thresholds ({metrics['labels_with_own_threshold']} labels tuned), "

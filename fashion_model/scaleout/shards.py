@@ -250,7 +250,6 @@ def _model(models_root: str, version: str):
 def score_shard(job: ScoreShard) -> dict:
     """Worker side: probabilities and embeddings of the shard's images (failures with their
     reason) go to `out_file`, one row per image, in the todo's order."""
-    from fashion_model.model.net import EMBEDDING_DIM
     from fashion_model.score.images import score_batches
 
     net, card = _model(str(job.models_root), job.version)
@@ -271,12 +270,13 @@ def score_shard(job: ScoreShard) -> dict:
         failures += batch_failures
     n_labels = len(card.label_ids)
     probs_array = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
-    vectors_array = np.concatenate(vectors) if vectors else np.zeros((0, EMBEDDING_DIM))
+    width = card.embedding_dim
+    vectors_array = np.concatenate(vectors) if vectors else np.zeros((0, width))
     table = pa.table(
         {
             "image_sha256": pa.array(kept + [f[0] for f in failures], pa.string()),
             "probs": _fixed_lists(probs_array, n_labels, len(failures)),
-            "embedding": _fixed_lists(vectors_array, EMBEDDING_DIM, len(failures)),
+            "embedding": _fixed_lists(vectors_array, width, len(failures)),
             "path": pa.array([None] * len(kept) + [f[1] for f in failures], pa.string()),
             "reason": pa.array([None] * len(kept) + [f[2] for f in failures], pa.string()),
         }
@@ -298,8 +298,6 @@ def _fixed_lists(values: np.ndarray, size: int, nulls: int) -> pa.Array:
 
 def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple]]:
     """A score shard's result as the writer takes it: shas, probs, embeddings, failures."""
-    from fashion_model.model.net import EMBEDDING_DIM
-
     table = pq.read_table(path)
     failed = table.column("reason").is_valid()
     ok = table.filter(pc.invert(failed))
@@ -308,7 +306,7 @@ def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tup
     probs = ok.column("probs").combine_chunks()
     vectors = ok.column("embedding").combine_chunks()
     probs_array = np.asarray(probs.flatten(), np.float32).reshape(n_ok, probs.type.list_size)
-    vectors_array = np.asarray(vectors.flatten(), np.float32).reshape(n_ok, EMBEDDING_DIM)
+    vectors_array = np.asarray(vectors.flatten(), np.float32).reshape(n_ok, vectors.type.list_size)
     failures = list(
         zip(
             bad.column("image_sha256").to_pylist(),

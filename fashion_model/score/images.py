@@ -1,4 +1,5 @@
-"""Score stage: stored images -> label probabilities and 512-d embeddings -> DuckDB.
+"""Score stage: stored images -> label probabilities and embeddings (the model's width: 512-d
+for ResNet34, 2048-d for ResNet50) -> DuckDB.
 
 Each (image_sha256, model_version) is scored once; results go in through Arrow, one transaction
 per chunk, so a killed run loses at most the chunk in flight and a rerun picks up the rest.
@@ -22,7 +23,6 @@ from torch.utils.data import DataLoader
 from fashion_model.errors import BadInput
 from fashion_model.labels import load_label_map
 from fashion_model.model.datasets import ImageFiles, JpegBytes, collate_bytes
-from fashion_model.model.net import EMBEDDING_DIM
 from fashion_model.model.presets import eval_preset, eval_tensor_preset
 from fashion_model.model.registry import (
     load_card,
@@ -90,7 +90,7 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=
             "image_sha256": pa.array(shas),
             "model_version": pa.array([version] * len(shas)),
             "embedding": pa.FixedSizeListArray.from_arrays(
-                pa.array(embeddings.ravel()), EMBEDDING_DIM
+                pa.array(embeddings.ravel().astype(np.float32)), embeddings.shape[1]
             ),
         }
     )

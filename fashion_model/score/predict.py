@@ -28,7 +28,7 @@ class Prediction:
     labels: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # task -> labels
     error: str | None = None
     probabilities: np.ndarray | None = None  # every label's, in label-map order
-    embedding: np.ndarray | None = None  # the 512-d L2-normalised embedding, as scoring stores it
+    embedding: np.ndarray | None = None  # the L2-normalised embedding, as scoring stores it
     label_ids: list[int] = field(default_factory=list)  # at or above the threshold
     stored_path: str | None = None  # the image as stored (256 px), while `scratch` exists
 

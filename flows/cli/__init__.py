@@ -27,7 +27,8 @@ catalog_app = typer.Typer(
     help="Synthetic catalogs: the embedded default data.", no_args_is_help=True
 )
 model_app = typer.Typer(
-    help="The model registry: list and show versions, promote one, export one as ONNX.",
+    help="The model registry: list and show versions, import trained weights, tune thresholds, "
+    "promote one, export one as ONNX.",
     no_args_is_help=True,
 )
 review_app = typer.Typer(
@@ -43,6 +44,8 @@ app.add_typer(model_app, name="model")
 catalog_app.command("synth")(pipeline.catalog_synth)
 model_app.command("list")(models.model_list)
 model_app.command("show")(models.model_show)
+model_app.command("import")(models.model_import)
+model_app.command("tune")(models.model_tune)
 model_app.command("promote")(models.model_promote)
 model_app.command("export-onnx")(models.model_export_onnx)
 for name, command in {

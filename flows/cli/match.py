@@ -51,9 +51,18 @@ def similar_command(
         bool,
         typer.Option("--allow-private", help="Allow an --image URL on a loopback/private host."),
     ] = False,
+    space: Annotated[
+        str,
+        typer.Option(
+            "--space",
+            help="embedding (cosine over the model's embeddings) or logits (Euclidean distance "
+            "over the label logits, the reference project's matching; exact search).",
+        ),
+    ] = "embedding",
 ) -> None:
     """The products that look most like a photo or a stored product (cosine similarity of the
-    512-d embeddings), optionally within one retailer or sharing predicted attributes."""
+    model's embeddings, or distance over its logits), optionally within one retailer or
+    sharing predicted attributes."""
     from fashion_model.match.contact_sheet import similar_sheet
     from fashion_model.match.similar import (
         check_k,
@@ -68,6 +77,7 @@ def similar_command(
     if retailer is not None and product_id is None:
         raise BadInput("--retailer names the query product's retailer; use it with --product-id")
     check_choice("--format", output_format, ("table", "json"))
+    check_choice("--space", space, ("embedding", "logits"))
     check_k(k)
     paths = Home.resolve(home, db=db)
     with (
@@ -79,7 +89,7 @@ def similar_command(
             query = product_query(con, version, product_id, retailer)
         else:
             query = image_query(con, paths.models, image, version, allow_private, Path(scratch))
-        result = search_similar(con, paths.db, query, version, k, in_retailer, same or [])
+        result = search_similar(con, paths.db, query, version, k, in_retailer, same or [], space)
         if out is not None:
             similar_sheet(query, result, paths.images, out)
     frame = result.frame
@@ -90,8 +100,8 @@ def similar_command(
     elif frame.empty:
         print("(no products match)")
     else:
-        shown = ["rank", "similarity", "retailer", "product_id", "brand", "title", "price",
-                 "currency"]  # fmt: skip
+        score = "distance" if space == "logits" else "similarity"
+        shown = ["rank", score, "retailer", "product_id", "brand", "title", "price", "currency"]
         print(frame[shown].to_string(index=False))
     console.print(
         f"{query.description}: {len(frame)} product(s), model {version}, {result.note}, "

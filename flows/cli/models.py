@@ -1,4 +1,5 @@
-"""`fashion model list|show|promote|export-onnx`, `fashion train` and `fashion retrain`."""
+"""`fashion model list|show|import|tune|promote|export-onnx`, `fashion train` and
+`fashion retrain`."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ def model_list(home: HomeOption = None) -> None:
     for version in versions:
         card = load_card(models, version)
         f1 = card.metrics.get("val_micro_f1")
+        origin = f"  imported ({card.source['kind']})" if card.source.get("sha256") else ""
         print(
             f"{'*' if version == current else ' '} {version}  {card.arch} {card.image_size}px  "
-            f"val micro-F1 {f1 if f1 is not None else 'n/a'}  created {card.created_at[:19]}"
+            f"{card.embedding_dim}-d  val micro-F1 {f1 if f1 is not None else 'n/a'}  "
+            f"created {card.created_at[:19]}{origin}"
         )
 
 
@@ -63,6 +66,12 @@ def model_show(version: VersionArgument, home: HomeOption = None) -> None:
     by_task = metrics.pop("val_micro_f1_by_task", {})
     print(f"{version}{'  (production)' if version == production_version(models) else ''}")
     print(f"  {card.arch} {card.image_size}px, created {card.created_at}, code {card.code_version}")
+    print(f"  runtime {card.runtime} ({card.weights_file}); input {card.image_size}x"
+          f"{card.image_size} {card.resize}, mean {card.mean}, std {card.std}")  # fmt: skip
+    print(f"  embedding {card.embedding_dim}-d ({card.embedding_source}); "
+          f"{len(card.label_ids)} labels")  # fmt: skip
+    if card.source:
+        print(f"  source: {json.dumps(card.source)}")
     for key, value in metrics.items():
         print(f"  {key}: {value}")
     for task, value in by_task.items():
@@ -92,6 +101,111 @@ def model_promote(
             highlight=False,
         )
     print_summary("promote", result)
+
+
+def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise BadInput(f"{option} {text!r}: give three numbers, e.g. 0.485,0.456,0.406") from None
+
+
+def model_import(
+    path: Annotated[Path, typer.Argument(help="The weights file: .ckpt, .pt/.pth or .onnx.")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="reference-ckpt (the reference project's Lightning checkpoint), torchvision "
+            "(a resnet34/resnet50 state dict) or onnx.",
+        ),
+    ],
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            help="resnet34 or resnet50 [reference-ckpt: resnet50; torchvision: from the weights].",
+        ),  # fmt: skip
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            "--image-size",
+            help="Input size in px [reference 512, torchvision 224, onnx: the graph's].",
+        ),  # fmt: skip
+    ] = None,
+    mean: Annotated[
+        str | None, typer.Option("--mean", help="Normalisation mean, three numbers: R,G,B.")
+    ] = None,
+    std: Annotated[
+        str | None, typer.Option("--std", help="Normalisation std, three numbers: R,G,B.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Probability threshold for every label [the checkpoint's, else 0.5].",
+        ),  # fmt: skip
+    ] = None,
+    resize: Annotated[
+        str | None,
+        typer.Option(
+            "--resize",
+            help="squash (whole photo to a square) or crop (shorter side, centre square) [squash].",
+        ),  # fmt: skip
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The version name [a new timestamped one].")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Register trained weights as a model version with a complete card (architecture, input,
+    normalisation, thresholds, embedding width, source and sha256), checked before anything is
+    written; the first version becomes production."""
+    from fashion_model.model.imports import ImportOptions, import_model
+
+    options = ImportOptions(
+        kind=kind, arch=arch, image_size=image_size, mean=_floats("--mean", mean),
+        std=_floats("--std", std), threshold=threshold, resize=resize, name=name,
+    )  # fmt: skip
+    result = import_model(Home.resolve(home).models, path, options)
+    note = result.pop("note")
+    print_summary("model import", result)
+    if note:
+        console.print(f"note: {note}", style="yellow", highlight=False, soft_wrap=True)
+
+
+def model_tune(
+    version: VersionArgument,
+    validation: Annotated[
+        list[str],
+        typer.Option(
+            "--validation",
+            help="Labelled manifest name or path (repeatable), e.g. "
+            "from `fashion ingest labelled.json --name validation`.",
+        ),  # fmt: skip
+    ],
+    home: HomeOption = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Only record; never change production.")
+    ] = False,
+) -> None:
+    """Tune a version's per-label thresholds on a labelled validation manifest (as training
+    does) and record the figures; it becomes production when it validates at least as well as
+    production on the same images."""
+    from fashion_model.ingest.manifest import resolve_manifest
+    from fashion_model.model.tune import tune_version
+
+    paths = Home.resolve(home)
+    manifests = [resolve_manifest(name, paths.manifests) for name in validation]
+    result = tune_version(
+        paths.models, paths.images, version, manifests, batch_size, not no_promote,
+        log=lambda line: console.print(line, highlight=False, soft_wrap=True),
+    )  # fmt: skip
+    print_summary("model tune", result)
 
 
 def model_export_onnx(
@@ -144,19 +258,28 @@ def train_command(
     compile_net: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
     ] = TRAIN.compile,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="Fine-tune a registered version (an imported one): its "
+            "architecture, input size and normalisation are kept.",
+        ),  # fmt: skip
+    ] = None,
 ) -> None:
-    """Train ResNet34 on labelled manifests; the new version lands in HOME/models and becomes
-    production when it validates at least as well as the current one on the same images."""
+    """Train ResNet34 (or fine-tune a registered model) on labelled manifests; the new version
+    lands in HOME/models and becomes production when it validates at least as well as the
+    current one on the same images."""
     from fashion_model.ingest.manifest import resolve_manifest
     from fashion_model.model.train import check_train_config
 
     config = TrainConfig.parse(
         where="--", epochs=epochs, image_size=image_size, batch_size=batch_size,
         max_steps=max_steps, seed=seed, weights=weights, force_promote=force, resume=resume,
-        max_minutes=max_minutes, devices=devices, compile=compile_net,
+        max_minutes=max_minutes, devices=devices, compile=compile_net, init=init,
     )  # fmt: skip
-    check_train_config(config)
     paths = Home.resolve(home)
+    check_train_config(config, paths.models)
     names = manifest or [n for n in ("train", "validation") if (paths.manifests / n).is_dir()]
     if not names:
         raise BadInput(

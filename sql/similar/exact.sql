@@ -2,7 +2,7 @@
 -- or ($filtered) only the images in `similar_candidates`. Also the fallback when the index is
 -- missing or stale. Parameters: $model_version, $query, $filtered, $limit
 SELECT left(e.image_sha256, 15) AS prefix,
-       array_cosine_similarity(e.embedding, $query::FLOAT[512]) AS similarity
+       list_cosine_similarity(e.embedding, $query::FLOAT[]) AS similarity
 FROM embeddings AS e
 WHERE e.model_version = $model_version::VARCHAR
   AND (NOT $filtered::BOOLEAN
