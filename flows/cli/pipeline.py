@@ -293,6 +293,10 @@ def nightly_command(
     ] = NIGHTLY.report.task,
     allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
     per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
+    image_size: Annotated[
+        int,
+        typer.Option("--image-size", help="Shorter side of stored images (a 512 px model: 512)."),
+    ] = DOWNLOAD.image_size,
     stage_timeout_minutes: Annotated[
         float, typer.Option("--stage-timeout-minutes", help="Time limit of each stage.")
     ] = NIGHTLY.stage_timeout_minutes,
@@ -345,7 +349,7 @@ def nightly_command(
         feed=feed, feeds=feeds, report={"task": report_task},
     )  # fmt: skip
     download = DownloadConfig.parse(
-        where="--", allow_private=allow_private, per_host_rate=per_host_rate
+        where="--", allow_private=allow_private, per_host_rate=per_host_rate, image_size=image_size
     )
     scale = scale_out(task_runner, dask_address, dask_workers)
     catalog = _absolute(catalogs[0]) if len(catalogs) == 1 else None
