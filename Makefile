@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
+.PHONY: install browser demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
 
 install: $(STAMP)
 
@@ -22,14 +22,20 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/fashion demo
 
+# The web app's browser tests drive Debian's Chromium (never a downloaded one): installed here
+# when missing and apt-get can (root); otherwise those tests are skipped, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get install -y -q chromium >/dev/null; } || echo "no chromium: the browser tests will be skipped"
+
 # Everything: the whole suite (slow tests included), then the installed wheel outside the checkout.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 	PYTHON=$(BIN)/python .ci/wheel-check
 
 # The suite without the tests marked slow (a real Prefect server, a Dask cluster, kills, DDP,
 # the demo): a few minutes, for the edit-test loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) browser
 	$(BIN)/python -m pytest -m "not slow"
 
 # Build the wheel, install it into a fresh venv, run the CLI from another folder (.ci/wheel-check).

@@ -71,7 +71,8 @@ def build(con, products: int) -> None:
             f"""
             INSERT INTO products
             SELECT retailer, product_id, brand, title, first_seen,
-                   least(first_seen + lifetime, DATE '{START}' + 364), price, currency, NULL
+                   least(first_seen + lifetime, DATE '{START}' + 364), price, currency, NULL,
+                   NULL, NULL  -- sale_price, availability (migration 006)
             FROM (
                 SELECT [{retailers}][1 + (i % {len(RETAILERS)})] AS retailer,
                        printf('p%09d', i // {len(RETAILERS)}) AS product_id,
@@ -108,7 +109,7 @@ def build(con, products: int) -> None:
             INSERT INTO product_observations
             SELECT p.retailer, p.product_id, w.day,
                    round(p.price * (1 - 0.1 * (w.day >= p.first_seen + 90)::INTEGER), 2),
-                   p.currency, i.sha
+                   p.currency, i.sha, NULL, NULL
             FROM products AS p
             JOIN ids AS i USING (retailer, product_id)
             JOIN (SELECT (DATE '{START}' + (7 * k)::INTEGER) AS day FROM range(53) AS t(k)) AS w

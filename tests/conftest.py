@@ -94,3 +94,64 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+PLANTED = "Planted"  # a retailer of served_home whose pattern trend is known: Stripes rises
+PLANTED_STRIPES = {1: 1, 2: 3, 3: 5, 4: 7}  # month of 2026 -> striped products of 10
+
+
+@pytest.fixture(scope="session")
+def served_home(trained_home, catalog_server, tmp_path_factory):
+    """A home for `fashion serve`: the trained home's catalog scored into its warehouse, the
+    similarity index, Northwind's equivalents at Southbay, one flagged nightly run, and a
+    retailer `Planted` whose predictions are written directly: 10 products a month from
+    January to April 2026, of which 1, 3, 5, 7 striped and the rest polka dot or floral."""
+    import shutil
+    from datetime import date
+
+    from fashion_model.home import Home
+    from fashion_model.labels import default_label_map
+    from fashion_model.match.equivalents import find_equivalents
+    from fashion_model.match.index import update_index
+    from fashion_model.model.registry import production_version
+    from fashion_model.score.images import score_images
+    from fashion_model.warehouse.catalog import load_catalog
+    from fashion_model.warehouse.db import connect, refresh_analytics
+
+    root = tmp_path_factory.mktemp("served") / "home"
+    shutil.copytree(trained_home, root)
+    home = Home.resolve(root)
+    labels = default_label_map()
+    stripes = labels.label_id("pattern", "Stripes")
+    others = [labels.label_id("pattern", "Polka Dot"), labels.label_id("pattern", "Floral")]
+    version = production_version(home.models)
+    with connect(home.db) as con:
+        catalog = home.manifests / "catalog"
+        load_catalog(con, catalog, date(2026, 11, 1))
+        load_catalog(con, catalog, date(2026, 11, 2))
+        score_images(con, [catalog], home.images, home.models, num_workers=0)
+        for month, striped in PLANTED_STRIPES.items():
+            for i in range(10):
+                product = f"PL-{month}-{i}"
+                sha = f"planted-{month}-{i}"
+                con.execute(
+                    "INSERT INTO products (retailer, product_id, brand, title, first_seen, "
+                    "last_seen, price, currency) VALUES (?, ?, 'Plant Co', ?, ?, ?, ?, 'EUR')",
+                    [PLANTED, product, f"planted {product}", date(2026, month, 5 + i),
+                     date(2026, 11, 2), 20.0 + i],
+                )  # fmt: skip
+                con.execute(
+                    "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, 'ok', NULL)",
+                    [PLANTED, product, sha],
+                )
+                con.execute("INSERT INTO scores VALUES (?, ?, ?)", [sha, version, [0.0] * 228])
+                label = stripes if i < striped else others[i % 2]
+                con.execute("INSERT INTO predictions VALUES (?, ?, ?, 0.9)", [sha, version, label])
+        refresh_analytics(con)
+        update_index(con, home.db)
+        find_equivalents(con, home.db, "Northwind", "Southbay", version)
+        con.execute(
+            "INSERT INTO nightly_runs VALUES (now(), DATE '2026-11-02', 'catalog', 30, 0.1, 30, "
+            "0, 0, 1, true, ['download failure rate 10% (was 0%)'])"
+        )
+    return home

@@ -41,6 +41,9 @@ NPROBE = 32  # lists searched per query; recall@10 >= 0.99 on clustered data (be
 TRAIN_PER_LIST = 40  # k-means training points per list (FAISS warns below 39)
 REBUILD_GROWTH = 4.0  # rebuild an IVF index once it holds 4x the vectors it was trained on
 BATCH_ROWS = 50_000
+# The last index read per folder, by generation: a long-lived reader (`fashion serve`) reads
+# the files once per generation, not once per search.
+_LOADED: dict[Path, LoadedIndex] = {}
 
 
 def key_prefix(key: int) -> str:
@@ -306,11 +309,15 @@ def load_index(
             f"the similarity index is stale ({meta.vectors} vectors, the warehouse has {total}; "
             "`fashion index` updates it)"
         )
+    cached = _LOADED.get(folder)
+    if cached is not None and cached.meta.generation == meta.generation:
+        return cached, f"{meta.kind} index, {meta.vectors} vectors"
     try:
         index, _ = _load_files(folder, meta)
     except (RuntimeError, OSError, ValueError) as error:
         return None, f"the similarity index could not be read ({str(error).splitlines()[0]})"
-    return LoadedIndex(index, meta), f"{meta.kind} index, {meta.vectors} vectors"
+    _LOADED[folder] = LoadedIndex(index, meta)
+    return _LOADED[folder], f"{meta.kind} index, {meta.vectors} vectors"
 
 
 def index_status(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict:

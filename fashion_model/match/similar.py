@@ -127,9 +127,15 @@ def check_k(k: int, option: str = "-k") -> None:
 
 
 def product_query(
-    con: duckdb.DuckDBPyConnection, version: str, product_id: str, retailer: str | None
+    con: duckdb.DuckDBPyConnection,
+    version: str,
+    product_id: str,
+    retailer: str | None,
+    with_labels: bool = True,
+    with_logits: bool = True,
 ) -> Query:
-    """A stored product as the query: its first embedded image and its predicted labels."""
+    """A stored product as the query: its first embedded image, its predicted labels (for
+    `same`) and its logits (for space="logits"); a server asks only for what it needs."""
     params = {"product_id": product_id, "retailer": retailer, "model_version": version}
     found = run_statement(con, similar_sql("query_product.sql"), params).fetchall()
     where = f"product {product_id!r}" + (f" of retailer {retailer!r}" if retailer else "")
@@ -147,12 +153,16 @@ def product_query(
             f"(image status: {image_status})"
         )
     path = _column(con, "SELECT path FROM images WHERE image_sha256 = ?", [image_sha256])
-    probs = _column(con, "SELECT probs FROM scores WHERE image_sha256 = ? AND model_version = ?",
-                    [image_sha256, version])  # fmt: skip
+    probs = []
+    if with_logits:
+        sql = "SELECT probs FROM scores WHERE image_sha256 = ? AND model_version = ?"
+        probs = _column(con, sql, [image_sha256, version])
     labels: dict[str, set[int]] = {}
     params = {"retailer": found_retailer, "product_id": product_id, "model_version": version}
-    for task, label_id in query_frame(con, "product_labels.sql", params).itertuples(index=False):
-        labels.setdefault(task, set()).add(int(label_id))
+    if with_labels:
+        frame = query_frame(con, "product_labels.sql", params)
+        for task, label_id in frame.itertuples(index=False):
+            labels.setdefault(task, set()).add(int(label_id))
     return Query(
         vector=np.asarray(embedding, dtype=np.float32),
         description=f"product {found_retailer}/{product_id}",
@@ -281,13 +291,14 @@ def image_query(
     version: str,
     allow_private: bool,
     scratch: Path,
+    model: tuple | None = None,
 ) -> Query:
     """A photo (file or URL) as a query: embedded the way scoring embeds (stored at the store's
     size, the model's eval preset), with its predicted labels for `--same`."""
     from fashion_model.score.predict import predict_images
 
     _, (prediction,) = predict_images(
-        models_root, [image], version, allow_private=allow_private, scratch=scratch
+        models_root, [image], version, allow_private=allow_private, scratch=scratch, model=model
     )
     if prediction.error:
         raise BadInput(f"--image {image}: {prediction.error}")

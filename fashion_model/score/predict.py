@@ -65,18 +65,20 @@ def predict_images(
     allow_private: bool = False,
     stored_size: int = 256,
     scratch: Path | None = None,
+    model: tuple | None = None,
 ) -> tuple[str, list[Prediction]]:
     """Predicted labels (at or above the model's threshold) and embeddings per image, in the
     given order. Missing or unreadable local files are refused before any work; a URL that
     fails to download is reported on its own row. The processed images are kept in `scratch`
-    when given (else in a temporary folder removed on return)."""
+    when given (else in a temporary folder removed on return). `model`: the version already
+    loaded (`load_model`'s net, card, label map), as a long-lived server keeps it."""
     if not images:
         raise BadInput("name at least one image file or URL")
     for image in images:
         if not _is_url(image) and not Path(image).is_file():
             raise BadInput(f"{image}: image file not found")
     version = resolve_version(models_root, model_version)
-    net, card, label_map = load_model(models_root, version)
+    net, card, label_map = model or load_model(models_root, version)
     results = [Prediction(image) for image in images]
     with tempfile.TemporaryDirectory(prefix="fashion-predict-") as temporary:
         root = Path(scratch or temporary)

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from fashion_model.errors import FashionError, StageFailed
-from fashion_model.flows.cli import match, models, ops, pipeline, query, review
+from fashion_model.flows.cli import match, models, ops, pipeline, query, review, serve
 from fashion_model.flows.cli.common import console
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ model_app.command("promote")(models.model_promote)
 model_app.command("export-onnx")(models.model_export_onnx)
 for name, command in {
     "serve-images": pipeline.serve_images_command,
+    "serve": serve.serve_command,
     "ingest": pipeline.ingest_command,
     "train": models.train_command,
     "score": pipeline.score_command,

@@ -416,6 +416,12 @@ def demo_command(
     result = demo(home=home_text(home), config=config)
     print(f"\n{result.pop('heading')}:\n{result.pop('table')}\n")
     print_summary("demo", result)
+    where = Home.resolve(home).root
+    console.print(
+        f"next: fashion serve --home {where}  (the web app and API on http://127.0.0.1:8000/)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def predict_command(

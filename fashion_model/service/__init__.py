@@ -1,0 +1,1 @@
+"""`fashion serve`: the HTTP API and the web app over the nightly warehouse's snapshot."""

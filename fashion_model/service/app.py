@@ -1,0 +1,109 @@
+"""`fashion serve`: one FastAPI application, the API (api.py) and the web app (pages.py).
+
+Security: the CLI binds loopback by default; on another address a token is required for every
+route but the health check (`Authorization: Bearer TOKEN`, or the cookie the /login page sets
+for a browser). Request bodies over MAX_BODY are refused before they are read. Errors are JSON
+`{"error": message}` (or an HTML page for the web app), never a stack trace: BadInput is 400
+(413 for an upload over the limit), an unknown product, query or image 404, a warehouse that
+cannot answer 503, anything else 500 with the traceback in the server's log only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from fashion_model import __version__
+from fashion_model.errors import BadInput, FashionError
+from fashion_model.home import Home
+from fashion_model.service import api, pages
+from fashion_model.service.source import Source
+from fashion_model.service.uploads import MAX_BODY, TooLarge
+
+log = logging.getLogger("fashion.serve")
+OPEN_PATHS = ("/api/v1/health", "/login", "/static/")
+TOKEN_COOKIE = "fashion_token"
+
+
+def create_app(home: Home, token: str | None = None, prepare: bool = True) -> FastAPI:
+    """The application over `home`'s warehouse snapshot and registry; `token` required on
+    every route but OPEN_PATHS when given."""
+    source = Source(home)
+    if prepare:
+        log.info(source.prepare())
+    app = FastAPI(
+        title="fashion attributes",
+        version=__version__,
+        description="Predicted product attributes, trends, competitor mix and visual search "
+        "over the nightly warehouse.",
+    )
+    app.state.source = source
+    app.state.token = token
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("fashion_model.service", "static")]), "static")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            return _error(request, 413, f"request body over {MAX_BODY // (1024 * 1024)} MB")
+        if token and not request.url.path.startswith(OPEN_PATHS):
+            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            supplied = supplied or request.cookies.get(TOKEN_COOKIE, "")
+            if not hmac.compare_digest(supplied.encode(), token.encode()):
+                if _wants_html(request):
+                    return RedirectResponse(f"/login?next={request.url.path}", 303)
+                return JSONResponse(
+                    {"error": "missing or wrong token: send 'Authorization: Bearer TOKEN'"},
+                    401, headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
+        return await call_next(request)
+
+    @app.exception_handler(FashionError)
+    async def fashion_error(request: Request, error: FashionError):
+        if isinstance(error, TooLarge):
+            return _error(request, 413, str(error))
+        return _error(request, 400 if isinstance(error, BadInput) else 503, str(error))
+
+    @app.exception_handler(LookupError)
+    async def not_found(request: Request, error: LookupError):
+        return _error(request, 404, str(error).strip("'\""))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item.get("loc", ())[1:]) or "request"
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        return _error(request, 400, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException):
+        return _error(request, error.status_code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, error: Exception):
+        log.exception("error serving %s", request.url.path)
+        return _error(request, 500, f"internal error ({type(error).__name__}); see the server log")
+
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _error(request: Request, status: int, message: str):
+    first = message.strip().splitlines()[0] if message.strip() else "error"
+    if _wants_html(request):
+        return HTMLResponse(pages.error_page(request, status, first), status)
+    return JSONResponse({"error": first}, status)

@@ -1,0 +1,265 @@
+"""The answers the API and the pages share, each over one request's cursor: trends, competitor
+mix, products, similar products, predictions, shipped queries, models, runs, review.
+
+Every value from a request is a bound parameter or checked against a closed list (task names,
+shipped query names, retailers); nothing a user sends is formatted into SQL or into a path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fashion_model.analytics.reports import list_reports, run_report, share_table
+from fashion_model.errors import BadInput
+from fashion_model.match.similar import (
+    SPACES,
+    check_k,
+    image_query,
+    product_query,
+    resolve_model,
+    search_similar,
+)
+from fashion_model.model.registry import list_versions, load_card, production_version
+from fashion_model.service.charts import biggest_mover
+from fashion_model.warehouse.sql import read_sql, run_statement, statements
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+RESULT_COLUMNS = ["rank", "similarity", "distance", "retailer", "product_id", "brand", "title",
+                  "price", "currency", "image_sha256"]  # fmt: skip
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """A frame as JSON-ready rows (NaN -> null, dates as ISO text)."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def serve_sql(cur, name: str, params: dict) -> pd.DataFrame:
+    (sql,) = statements(read_sql(f"serve/{name}.sql"))
+    return run_statement(cur, sql, params, where=f"serve/{name}.sql").df()
+
+
+def tasks(cur) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT DISTINCT task FROM labels ORDER BY 1").fetchall()]
+
+
+def retailers(cur) -> list[str]:
+    sql = "SELECT DISTINCT retailer FROM products ORDER BY 1"
+    return [r[0] for r in cur.execute(sql).fetchall()]
+
+
+def check_task(cur, task: str) -> str:
+    known = tasks(cur)
+    if task not in known:
+        raise BadInput(f"task {task!r} is not one of {', '.join(known)}")
+    return task
+
+
+def check_retailer(cur, retailer: str | None, name: str = "retailer") -> str | None:
+    if retailer in (None, ""):
+        return None
+    known = retailers(cur)
+    if retailer not in known:
+        raise BadInput(f"{name} {retailer!r}: no such retailer (have: {', '.join(known)})")
+    return retailer
+
+
+def report(cur, name: str, params: dict) -> pd.DataFrame:
+    """A shipped query by name (never a file), its parameters checked as `fashion sql` does;
+    errors name the query, not the file it lives in."""
+    if name not in list_reports():
+        raise LookupError(f"unknown query {name!r} (shipped: {', '.join(list_reports())})")
+    try:
+        return run_report(cur, name, {k: v for k, v in params.items() if v not in (None, "")})
+    except BadInput as error:
+        text = re.sub(r"^\S*/reports/" + re.escape(name) + r"\.sql: ", "", str(error))
+        raise BadInput(f"query {name}: {text.replace(' (--param NAME=VALUE)', '')}") from None
+
+
+def query_list() -> list[dict]:
+    from fashion_model.analytics.reports import describe_report, report_path
+
+    return [
+        {
+            "name": name,
+            "description": describe_report(report_path(name)),
+            "parameters": {p: {"default": d, "help": h} for p, (d, h) in params.items()},
+        }
+        for name, params in list_reports().items()
+    ]
+
+
+def trends(cur, task: str, retailer=None, brand=None, by="month", basis="first_seen") -> dict:
+    """Share of each attribute per period, pivoted, with the biggest mover."""
+    check_task(cur, task)
+    check_retailer(cur, retailer)
+    params = {"task": task, "by": by, "basis": basis, "retailer": retailer, "brand": brand}
+    shares = report(cur, "attribute_share", params)
+    table = share_table(shares, by) if len(shares) else pd.DataFrame()
+    mover = biggest_mover(table) if len(table) else None
+    return {"shares": shares, "table": table, "mover": mover}
+
+
+def trend_json(result: dict) -> dict:
+    table, mover = result["table"], result["mover"]
+    shares = table.drop(columns=["products"], errors="ignore")
+    return {
+        "periods": [str(p)[:10] for p in table.index],
+        "products": [int(v) for v in table.get("products", [])],
+        "series": {str(c): [round(float(v), 2) for v in shares[c].fillna(0)] for c in shares},
+        "biggest_mover": None if mover is None else {
+            "attribute": mover.attribute, "first_pct": round(mover.first, 2),
+            "last_pct": round(mover.last, 2), "change_points": round(mover.change, 2),
+        },
+        "rows": records(result["shares"]),
+    }  # fmt: skip
+
+
+def competitors(cur, task: str, retailer_a: str, retailer_b: str) -> dict:
+    check_task(cur, task)
+    check_retailer(cur, retailer_a, "retailer_a")
+    check_retailer(cur, retailer_b, "retailer_b")
+    if retailer_a == retailer_b:
+        raise BadInput("retailer_a and retailer_b name the same retailer")
+    mix = report(cur, "competitor_comparison",
+                 {"task": task, "retailer_a": retailer_a, "retailer_b": retailer_b})  # fmt: skip
+    prices = {}
+    for retailer in (retailer_a, retailer_b):
+        frame = report(cur, "price_by_attribute", {"task": task, "retailer": retailer})
+        if len(frame):
+            frame = frame[frame["period"] == frame["period"].max()]
+        prices[retailer] = frame
+    return {"mix": mix, "prices": prices}
+
+
+def product(cur, version: str | None, retailer: str, product_id: str) -> dict:
+    found = serve_sql(cur, "product", {"retailer": retailer, "product_id": product_id})
+    if found.empty:
+        raise LookupError(f"no product {product_id!r} of retailer {retailer!r}")
+    params = {"retailer": retailer, "product_id": product_id}
+    with_model = {**params, "model_version": version}
+    return {
+        "product": records(found)[0],
+        "images": records(serve_sql(cur, "product_images", params)),
+        "prices": serve_sql(cur, "product_prices", params),
+        "attributes": records(serve_sql(cur, "product_attributes", with_model)) if version else [],
+        "equivalents": records(serve_sql(cur, "product_equivalents", with_model))
+        if version else [],
+    }  # fmt: skip
+
+
+def _checked_search(cur, k: int, in_retailer, same: list[str], space: str) -> None:
+    check_k(k, "k")
+    check_retailer(cur, in_retailer, "in_retailer")
+    for task in same:
+        check_task(cur, task)
+    if space not in SPACES:
+        raise BadInput(f"space {space!r} is not one of {', '.join(SPACES)}")
+
+
+def similar_to_product(cur, db: Path, retailer, product_id, k=10, in_retailer=None, same=(),
+                       space="embedding") -> dict:  # fmt: skip
+    _checked_search(cur, k, in_retailer, list(same), space)
+    version = resolve_model(cur, None)
+    try:
+        query = product_query(cur, version, product_id, retailer or None,
+                              with_labels=bool(same), with_logits=space == "logits")  # fmt: skip
+    except BadInput as error:
+        if "no such product" in str(error):
+            raise LookupError(str(error)) from None
+        raise
+    result = search_similar(cur, db, query, version, k, in_retailer or None, list(same), space)
+    return _similar_json(query.description, result)
+
+
+def similar_to_image(cur, source, path: str, k=10, in_retailer=None, same=(), space="embedding",
+                     scratch: Path | None = None) -> tuple[dict, object]:  # fmt: skip
+    """Search with an uploaded photo (already saved to `path`): (results, the query: its
+    predicted labels and its stored image, in `scratch`)."""
+    _checked_search(cur, k, in_retailer, list(same), space)
+    version = resolve_model(cur, None)
+    query = image_query(cur, source.home.models, path, version, False, scratch,
+                        model=source.model(version))  # fmt: skip
+    result = search_similar(cur, source.db, query, version, k, in_retailer or None, list(same),
+                            space)  # fmt: skip
+    return _similar_json("the uploaded photo", result), query
+
+
+def _similar_json(description: str, result) -> dict:
+    frame = result.frame[[c for c in RESULT_COLUMNS if c in result.frame]]
+    return {
+        "query": description,
+        "model_version": result.model_version,
+        "method": result.method,
+        "note": result.note,
+        "milliseconds": round(result.seconds * 1000, 1),
+        "results": records(frame),
+    }
+
+
+def predictions(source, version: str, images: list[str]) -> list[dict]:
+    """Labels by task, with score and threshold, for stored uploads or URLs (SSRF-guarded)."""
+    from fashion_model.score.predict import predict_images
+
+    net, card, label_map = source.model(version)
+    _, found = predict_images(source.home.models, images, version, allow_private=False,
+                              model=(net, card, label_map))  # fmt: skip
+    thresholds = card.label_thresholds()
+    out = []
+    for prediction in found:
+        entry: dict = {"image": prediction.image, "error": prediction.error, "labels": {}}
+        if prediction.probabilities is not None:
+            probs = prediction.probabilities
+            for position in np.flatnonzero(probs >= thresholds):
+                label = label_map.labels[position]
+                entry["labels"].setdefault(label.task, []).append({
+                    "label": label.name, "label_id": label.label_id,
+                    "score": round(float(probs[position]), 4),
+                    "threshold": round(float(thresholds[position]), 4),
+                })  # fmt: skip
+            for found_labels in entry["labels"].values():
+                found_labels.sort(key=lambda item: -item["score"])
+        out.append(entry)
+    return out
+
+
+def models(home) -> list[dict]:
+    root = Path(home.models)
+    current = production_version(root)
+    rows = []
+    for version in list_versions(root):
+        card = load_card(root, version)
+        rows.append({
+            "model_version": version, "production": version == current, "arch": card.arch,
+            "runtime": card.runtime, "image_size": card.image_size, "resize": card.resize,
+            "embedding_dim": card.embedding_dim, "labels": len(card.label_ids),
+            "val_micro_f1": card.metrics.get("val_micro_f1"), "created_at": card.created_at,
+            "source": card.source.get("kind", "trained"),
+        })  # fmt: skip
+    return rows
+
+
+def runs(cur, limit: int = 30) -> pd.DataFrame:
+    return serve_sql(cur, "runs", {"limit": limit})
+
+
+def overview(cur) -> pd.DataFrame:
+    return serve_sql(cur, "overview", {})
+
+
+def image_file(cur, images_root: Path, sha256: str) -> Path:
+    """The stored file of an image, found by its content hash in the warehouse only."""
+    if not SHA256.match(sha256):
+        raise BadInput("an image is named by its sha256: 64 lowercase hex digits")
+    found = serve_sql(cur, "image_path", {"image_sha256": sha256})
+    if found.empty:
+        raise LookupError(f"no image {sha256}")
+    root = Path(images_root).resolve()
+    path = (root / found["path"].iloc[0]).resolve()
+    if root not in path.parents or not path.is_file():
+        raise LookupError(f"image {sha256} is not in the store")
+    return path
