@@ -18,6 +18,7 @@ from fashion_model.match.equivalents import find_equivalents
 from fashion_model.match.index import index_folder, load_index, update_index
 from fashion_model.match.similar import product_query, search_similar
 from fashion_model.warehouse.db import connect, refresh_analytics
+from fashion_model.warehouse.sql import run_script
 
 from .commands import FASHION
 
@@ -89,6 +90,7 @@ def _build(con, version="m1", products=PRODUCTS):
     con.execute("INSERT INTO predictions SELECT sha, ?, label_id, 0.9 FROM new_labels", [version])
     for name in frames:
         con.unregister(name)
+    run_script(con, "load/refresh_image_products.sql", {})  # as loading a catalog does
 
 
 @pytest.fixture()

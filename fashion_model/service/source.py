@@ -7,9 +7,9 @@ snapshot that every nightly run publishes (`HOME/fashion-snapshot.duckdb`, repla
 at the end of the run): it opens it read-only once per published file (the file's inode and
 mtime identify it) and hands each request its own cursor, so a newly published snapshot is
 picked up by the next request, without a restart, while requests in flight finish on the one
-they started with. At start-up, when the warehouse is newer than its snapshot (or there is
-none) and no writer holds it, the server publishes one itself, under the writer lock, as a
-nightly run would.
+they started with. At start-up, when the warehouse is newer than its snapshot, the snapshot
+is of an older schema, or there is none, and no writer holds it, the server publishes one
+itself (migrations applied), under the writer lock, as a nightly run would.
 
 Every response says what it read: the snapshot's time, the served model, and whether a writer
 (a nightly run) holds the warehouse now (the writer lock, seen in /proc/locks without taking
@@ -28,6 +28,7 @@ import duckdb
 
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.home import Home
+from fashion_model.warehouse.db import migrations
 from fashion_model.warehouse.lock import lock_path, publish_snapshot, snapshot_path, warehouse_lock
 from fashion_model.warehouse.reader import check_warehouse
 
@@ -38,6 +39,15 @@ class Snapshot:
     key: tuple[int, int]  # (inode, mtime_ns) of the file it opened
     published_at: datetime
     refresh: dict  # the analytics refresh row: served model, when
+
+
+def _schema(path: Path) -> int:
+    """The migration a warehouse file is at (0: unreadable)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+    except (duckdb.Error, TypeError):
+        return 0
 
 
 def writer_holding(db_path: Path) -> bool:
@@ -76,8 +86,10 @@ class Source:
             if self.snapshot_file.is_file():
                 return f"serving {self.snapshot_file}"
             raise BadInput(f"{self.db}: no warehouse yet; run `fashion nightly` (or `demo`) first")
-        fresh = self.snapshot_file.is_file() and (
-            self.snapshot_file.stat().st_mtime >= self.db.stat().st_mtime
+        fresh = (
+            self.snapshot_file.is_file()
+            and self.snapshot_file.stat().st_mtime >= self.db.stat().st_mtime
+            and _schema(self.snapshot_file) >= migrations()[-1][0]
         )
         if fresh:
             return f"serving {self.snapshot_file} (up to date with {self.db.name})"

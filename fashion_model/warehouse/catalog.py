@@ -119,6 +119,8 @@ def load_catalog(
                 f"{manifest_dir}: {missing[0]} row(s) have an empty retailer; pass --retailer NAME"
             )
         run_script(con, "load/upsert_catalog.sql", params)
+        # the image -> products map the similarity search joins by key follows product_images
+        run_script(con, "load/refresh_image_products.sql", {})
         products, ok, failed = con.execute(
             "SELECT count(DISTINCT (retailer, product_id)), count(*) FILTER (image_status = 'ok'),"
             " count(*) FILTER (image_status <> 'ok') FROM staged_catalog"

@@ -16,8 +16,9 @@ from fashion_model.model.registry import ModelCard
 from fashion_model.warehouse.sql import run_script, shipped_folder, transaction
 
 REFRESH_ANALYTICS = "load/refresh_analytics.sql"
+REFRESH_IMAGE_PRODUCTS = "load/refresh_image_products.sql"
 # Scripts run right after a migration, in its transaction: they fill what it created.
-AFTER_MIGRATION = {2: REFRESH_ANALYTICS}
+AFTER_MIGRATION = {2: REFRESH_ANALYTICS, 9: REFRESH_IMAGE_PRODUCTS}
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -129,6 +130,7 @@ def refresh_analytics(con: duckdb.DuckDBPyConnection) -> dict:
     `analytics_refresh` row."""
     with transaction(con):
         run_script(con, REFRESH_ANALYTICS, {})
+        run_script(con, REFRESH_IMAGE_PRODUCTS, {})
     frame = con.execute("SELECT * FROM analytics_refresh").df()
     return frame.iloc[0].to_dict()
 
