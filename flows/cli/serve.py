@@ -40,6 +40,20 @@ def read_token(token_file: Path | None) -> str | None:
     return token or None
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line, before any work, when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            message = f"--host {host} --port {port}: cannot listen there ({error.strerror})"
+            raise BadInput(message) from None
+
+
 def serve_command(
     home: HomeOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")] = (
@@ -65,6 +79,7 @@ def serve_command(
             f"--host {host} is not loopback: give a token with --token-file F or {TOKEN_ENV} "
             "(every route but /api/v1/health then needs 'Authorization: Bearer TOKEN')"
         )
+    _check_port(host, port)
     import uvicorn
 
     from fashion_model.service.app import create_app
