@@ -302,18 +302,30 @@ def test_fine_tune_from_an_imported_model(home, tmp_path):
 
 
 @pytest.mark.slow
-def test_imported_reference_model_runs_the_nightly_from_the_cli(home, reference_files, tmp_path,
-                                                               catalog_server):  # fmt: skip
-    _, ckpt, _ = reference_files
+@pytest.mark.parametrize("kind", ["reference-ckpt", "onnx", "torchvision"])
+def test_each_kind_of_imported_model_runs_the_nightly_from_the_cli(
+    kind, home, reference_files, tmp_path, catalog_server
+):
+    """Import (the CLI), promote, run `fashion nightly` on the synthetic catalog, search."""
+    _, ckpt, onnx_file = reference_files
     folder, _ = catalog_server
     env = {**os.environ, "FASHION_PROGRESS": "0"}
+    options = {
+        "reference-ckpt": [str(ckpt)],
+        "onnx": [str(onnx_file), "--mean", "0.6765,0.6347,0.6207", "--std", "0.3284,0.3371,0.3379"],
+        "torchvision": [str(tmp_path / "r34.pth"), "--image-size", "64"],
+    }[kind]
+    torch.save(calibrated(resnet34, seed=4).state_dict(), tmp_path / "r34.pth")
+    width = 512 if kind == "torchvision" else 2048
     run = subprocess.run(
-        [*FASHION, "model", "import", str(ckpt), "--kind", "reference-ckpt", "--name", "ref",
+        [*FASHION, "model", "import", *options, "--kind", kind, "--name", "imported",
          "--home", str(home)], capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert "resnet50" in run.stdout + run.stderr and "--image-size 512" in run.stderr
-    subprocess.run([*FASHION, "model", "promote", "ref", "--home", str(home)], check=True,
+    assert f"{width}-d" in run.stdout + run.stderr
+    if kind == "reference-ckpt":
+        assert "--image-size 512" in run.stderr  # the stored-size reminder
+    subprocess.run([*FASHION, "model", "promote", "imported", "--home", str(home)], check=True,
                    capture_output=True, timeout=300, env=env)  # fmt: skip
     run = subprocess.run(
         [*FASHION, "nightly", str(folder / "catalog.csv"), "--home", str(home),
@@ -323,17 +335,18 @@ def test_imported_reference_model_runs_the_nightly_from_the_cli(home, reference_
     assert run.returncode == 0, run.stderr[-2000:]
     with connect(home / "fashion.duckdb", read_only=True) as con:
         widths = con.execute(
-            "SELECT DISTINCT len(embedding) FROM embeddings WHERE model_version = 'ref'"
+            "SELECT DISTINCT len(embedding) FROM embeddings WHERE model_version = 'imported'"
         ).fetchall()
         served = con.execute("SELECT model_version FROM analytics_refresh").fetchall()
-    assert widths == [(2048,)] and served == [("ref",)]
+    assert widths == [(width,)] and served == [("imported",)]
     product = catalog_images(home, 1)[0][2]
-    run = subprocess.run(
-        [*FASHION, "similar", "--product-id", product, "--home", str(home), "--format", "json",
-         "--space", "logits"], capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert '"distance"' in run.stdout
+    for space, column in (("embedding", '"similarity"'), ("logits", '"distance"')):
+        run = subprocess.run(
+            [*FASHION, "similar", "--product-id", product, "--home", str(home), "--format",
+             "json", "--space", space], capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert column in run.stdout
 
 
 def test_a_warehouse_of_512_d_embeddings_upgrades_and_stays_valid(tmp_path, monkeypatch):
