@@ -89,10 +89,14 @@ def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
     rows = con.execute("SELECT label_id, task, name FROM labels ORDER BY position").fetchall()
     wanted = [(lb.label_id, lb.task, lb.name) for lb in label_map.labels]
     if not rows:
-        con.executemany(
-            "INSERT INTO labels VALUES (?, ?, ?, ?)",
-            [(*row, position) for position, row in enumerate(wanted)],
-        )
+        # One statement, so all or nothing: a run killed here must not leave a partial label
+        # map that every later run would refuse (executemany commits row by row).
+        con.execute(
+            "INSERT INTO labels SELECT unnest($ids), unnest($tasks), unnest($names), "
+            "unnest(range(len($ids)))",
+            {"ids": [r[0] for r in wanted], "tasks": [r[1] for r in wanted],
+             "names": [r[2] for r in wanted]},
+        )  # fmt: skip
     else:
         check_labels(con, label_map)
 
