@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fashion_model.config import DownloadConfig
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap, default_label_map
 from fashion_model.model.checkpoints import first_line, safe_load, tensor_dict
@@ -59,7 +60,7 @@ DEFAULTS = {
              "resize": "squash"},
 }  # fmt: skip
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-STORED_SIZE = 256  # the default shorter side of stored images (DownloadConfig.image_size)
+STORED_SIZE = DownloadConfig().image_size  # the default shorter side of stored images
 
 
 @dataclass

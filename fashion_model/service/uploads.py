@@ -8,10 +8,11 @@ from pathlib import Path
 
 from fastapi import UploadFile
 
+from fashion_model.config import DownloadConfig
 from fashion_model.errors import BadInput
 from fashion_model.ingest.imaging import InvalidImage, process_image
 
-MAX_UPLOAD = 20 * 1024 * 1024  # bytes per photo, as the downloader's image limit
+MAX_UPLOAD = DownloadConfig().max_bytes  # bytes per photo: the downloader's image limit
 MAX_BODY = MAX_UPLOAD * 2 + 1024 * 1024  # a request: two photos' worth, plus the form
 
 
