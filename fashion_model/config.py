@@ -86,7 +86,9 @@ class DownloadConfig(StageConfig):
 
     concurrency: int = Field(64, ge=1, description="requests in flight across all hosts")
     per_host: int = Field(16, ge=1, description="requests in flight to one host")
-    per_host_rate: float = Field(50.0, ge=0, description="requests/s to one host (0: no limit)")
+    per_host_rate: float | None = Field(
+        None, ge=0, description="requests/s cap per host (None: adaptive, see HostPace; 0: none)"
+    )
     image_size: int = Field(256, ge=1, description="shorter side of the stored image")
     jpeg_quality: int = Field(90, ge=1, le=95, description="JPEG quality of stored images")
     connect_timeout: float = Field(10.0, gt=0)

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow
 
 from fashion_model.analytics.reports import (
     run_report,
@@ -32,6 +31,7 @@ from fashion_model.labels import default_label_map
 from fashion_model.tasks.catalog import synthesize_catalog_images
 from fashion_model.tasks.common import publish_summary
 from fashion_model.tasks.similar import find_competitor_equivalents, similar_products_sheet
+from fashion_model.tasks.tracking import flow
 from fashion_model.tasks.train import promote_model_version
 from fashion_model.warehouse.db import connect
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
-
 from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.home import Home
 from fashion_model.ingest.remote import is_url
 from fashion_model.tasks.ingest import download_images, fetch_feed_file
+from fashion_model.tasks.tracking import flow
 
 
 @flow(name="ingest", log_prints=True, validate_parameters=False)

@@ -17,8 +17,6 @@ import os
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-
 from fashion_model.analytics.runs import notify
 from fashion_model.config import (
     DownloadConfig,
@@ -37,8 +35,8 @@ from fashion_model.ingest.feedlist import check_feed_location, plan_feeds
 from fashion_model.ingest.pipeline import check_catalog
 from fashion_model.ingest.remote import is_url
 from fashion_model.model.registry import resolve_version
-from fashion_model.tasks.common import run_holder
 from fashion_model.tasks.report import compare_with_previous_run
+from fashion_model.tasks.tracking import flow, run_holder, run_logger
 from fashion_model.warehouse.lock import publish_snapshot, warehouse_lock
 
 
@@ -96,12 +94,12 @@ def nightly(
     except Exception as error:
         message = " ".join(str(error).split()) or type(error).__name__
         payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
-        get_run_logger().info(notify(notify_url, payload))
+        run_logger().info(notify(notify_url, payload))
         raise
     comparison = result["comparison"]
     if comparison["flagged"]:
         payload = {"status": "flagged", "run": holder, "home": str(root), **comparison}
-        get_run_logger().info(notify(notify_url, payload))
+        run_logger().info(notify(notify_url, payload))
     return result
 
 
@@ -150,7 +148,7 @@ def _run_stages(
                 if len(feeds) == 1:
                     raise
                 failed[spec.name] = str(error)
-                get_run_logger().error("feed %s (%s) failed: %s", spec.name, spec.source, error)
+                run_logger().error("feed %s (%s) failed: %s", spec.name, spec.source, error)
         if not ingested:
             raise StageFailed(
                 f"stage 'ingest' failed for every feed: {'; '.join(failed.values())[:800]}", None
@@ -183,7 +181,7 @@ def _run_stages(
             problems=[f"feed {name} failed: {message}" for name, message in failed.items()],
         )  # fmt: skip
         snapshot = publish_snapshot(paths.db)
-    get_run_logger().info("published the read-only snapshot %s", snapshot)
+    run_logger().info("published the read-only snapshot %s", snapshot)
     single = len(feeds) == 1
     return {
         "ingest": ingested[names[0]] if single else ingested,

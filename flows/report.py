@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
 from fashion_model.config import ReportConfig
 from fashion_model.home import Home
 from fashion_model.tasks.report import write_trend_report
+from fashion_model.tasks.tracking import flow
 
 
 @flow(name="report", log_prints=True, validate_parameters=False)

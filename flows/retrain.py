@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
-
 from fashion_model.config import DownloadConfig, TrainConfig
 from fashion_model.errors import BadInput
 from fashion_model.flows.ingest import ingest
 from fashion_model.flows.train import train as train_flow
 from fashion_model.model.train import check_train_config
+from fashion_model.tasks.tracking import flow
 
 
 @flow(name="retrain", log_prints=True, validate_parameters=False)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from prefect import flow
-
 from fashion_model.config import ScaleOut, ScoreConfig
 from fashion_model.home import Home
 from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
-from fashion_model.tasks.common import run_holder
 from fashion_model.tasks.score import (
     load_catalog_run,
     score_manifest_images,
     update_similarity_index,
 )
+from fashion_model.tasks.tracking import flow, run_holder
 from fashion_model.warehouse.lock import warehouse_lock
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
 from fashion_model.config import TrainConfig
 from fashion_model.home import Home
 from fashion_model.ingest.manifest import resolve_manifest
 from fashion_model.model.train import check_train_config
+from fashion_model.tasks.tracking import flow
 from fashion_model.tasks.train import train_model_version
 
 

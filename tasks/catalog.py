@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.demo.synth import synthesize_catalog
 from fashion_model.tasks.common import progress_reporter, publish_summary
+from fashion_model.tasks.tracking import task
 
 
-@task(name="synthesize-catalog", cache_policy=NO_CACHE)
+@task(name="synthesize-catalog", cache=False)
 def synthesize_catalog_images(
     out: Path,
     products: int,

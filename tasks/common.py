@@ -7,11 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from prefect import get_run_logger
-from prefect.artifacts import create_table_artifact
 from tqdm import tqdm
 
 from fashion_model.errors import FashionError
+from fashion_model.tasks.tracking import run_logger, table_artifact
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
@@ -26,26 +25,17 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     return False
 
 
-def run_holder() -> str:
-    """Who is writing, for the warehouse lock: 'flow run nightly/amber-fox (id)', or the PID."""
-    from prefect.runtime import flow_run
-
-    if flow_run.id:
-        return f"flow run {flow_run.flow_name}/{flow_run.name} ({flow_run.id})"
-    return "a fashion command"
-
-
 def publish_summary(key: str, summary: dict, description: str) -> None:
     """A Prefect table artifact with one row per figure of a stage's summary."""
     rows = [{"figure": name, "value": str(value)} for name, value in summary.items()]
-    create_table_artifact(key=key, table=rows, description=description)
+    table_artifact(key=key, table=rows, description=description)
 
 
 @contextmanager
 def progress_reporter(what: str, unit: str = "image") -> Iterator[Callable[[int, int], None]]:
     """A `progress(done, total)` callback: a live bar with the rate on a terminal, and a log
     line every 10% (with the rate) for the Prefect UI and for logs read later."""
-    logger = get_run_logger()
+    logger = run_logger()
     logged: set[int] = set()
     started = time.perf_counter()
     bar = tqdm(desc=what, unit=unit, disable=not sys.stderr.isatty(), dynamic_ncols=True)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.ingest.pipeline import ingest_source
 from fashion_model.ingest.remote import fetch_feed
 from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 from fashion_model.tasks.scaleout import shard_pool
+from fashion_model.tasks.tracking import run_logger, table_artifact, task
 
 
 @task(
@@ -20,12 +17,12 @@ from fashion_model.tasks.scaleout import shard_pool
     retries=2,
     retry_delay_seconds=[30, 120],
     retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
+    cache=False,
 )
 def fetch_feed_file(url: str, folder: Path, config: DownloadConfig) -> Path:
     """A feed URL fetched through the downloader's guard and kept in `folder`."""
     path = fetch_feed(url, folder, config)
-    get_run_logger().info("fetched %s -> %s (%d bytes)", url, path, path.stat().st_size)
+    run_logger().info("fetched %s -> %s (%d bytes)", url, path, path.stat().st_size)
     return path
 
 
@@ -36,7 +33,7 @@ def fetch_feed_file(url: str, folder: Path, config: DownloadConfig) -> Path:
     retries=2,
     retry_delay_seconds=[10, 60],
     retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
+    cache=False,
 )
 def download_images(
     source: Path,
@@ -63,7 +60,7 @@ def download_images(
             feed=feed,
         )
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
-    get_run_logger().info(
+    run_logger().info(
         "ingested %s: %d records, %d downloaded (%.0f images/s): %s (%s unknown label ids)",
         source.name,
         summary.records,
@@ -74,14 +71,14 @@ def download_images(
     )
     if summary.feed and summary.feed["unparsed_values"]:
         for column, entry in summary.feed["unparsed_values"].items():
-            get_run_logger().warning(
+            run_logger().warning(
                 "%s: %d %s value(s) did not parse (%s; e.g. %s); kept as text in "
                 "source_columns", source.name, entry["count"], column, ", ".join(entry["rows"]),
                 entry["example"],
             )  # fmt: skip
     key = f"ingest-{manifest_dir.name}".lower().replace("_", "-")
     publish_summary(key, result, f"Ingest of {source}")
-    create_table_artifact(
+    table_artifact(
         key=f"{key}-statuses",
         table=[
             {

@@ -5,10 +5,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.analytics.reports import (
     plot_nothing,
     plot_shares,
@@ -17,10 +13,11 @@ from fashion_model.analytics.reports import (
     write_csv,
 )
 from fashion_model.analytics.runs import compare_and_record
+from fashion_model.tasks.tracking import markdown_artifact, run_logger, task
 from fashion_model.warehouse.db import connect
 
 
-@task(name="attribute-trend-report", cache_policy=NO_CACHE)
+@task(name="attribute-trend-report", cache=False)
 def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: str | None) -> dict:
     with connect(db, read_only=True) as con:
         shares = run_report(con, "attribute_share", {"task": task_name, "retailer": retailer})
@@ -35,13 +32,13 @@ def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: st
             f"no scored product of {scope} has a predicted {task_name} label "
             "(nothing scored yet, or the model predicts none of this task's labels)"
         )
-        get_run_logger().warning("empty %s report: %s", task_name, note)
+        run_logger().warning("empty %s report: %s", task_name, note)
         chart = plot_nothing(title, note, reports_dir / f"{stem}.png")
         table_text = note
     else:
         chart = plot_shares(shares, title, reports_dir / f"{stem}.png")
         table_text = share_table(shares).to_markdown()
-    create_markdown_artifact(
+    markdown_artifact(
         key=f"trend-{task_name}",
         markdown=f"## {task_name} share by month ({scope}), %\n\n{table_text}\n\n"
         f"## Download outcomes\n\n{outcomes.to_markdown(index=False)}\n",
@@ -51,7 +48,7 @@ def write_trend_report(db: Path, reports_dir: Path, task_name: str, retailer: st
     return {"csv": str(csv_path), "chart": str(chart), "table": table, "empty": bool(note)}
 
 
-@task(name="compare-with-previous-run", cache_policy=NO_CACHE)
+@task(name="compare-with-previous-run", cache=False)
 def compare_with_previous_run(
     db: Path,
     as_of: date,
@@ -67,13 +64,13 @@ def compare_with_previous_run(
             con, as_of=as_of, manifest=manifest, records=records, failure_rate=failure_rate,
             problems=problems or [],
         )  # fmt: skip
-    create_markdown_artifact(
+    markdown_artifact(
         key="nightly-comparison",
         markdown=comparison.markdown(),
         description="This nightly run against the previous one"
         + (" (FLAGGED)" if comparison.flagged else ""),
     )
-    logger = get_run_logger()
+    logger = run_logger()
     for flag in comparison.flags:
         logger.warning("flagged: %s", flag)
     return comparison.as_dict()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.config import ScaleOut
 from fashion_model.errors import RuntimeFailure
 from fashion_model.scaleout.shards import (
@@ -23,6 +20,7 @@ from fashion_model.scaleout.shards import (
     score_shard,
 )
 from fashion_model.tasks.common import retry_unless_bad_input
+from fashion_model.tasks.tracking import run_logger, task
 
 
 # A shard downloads into the content-addressed store and writes its outcomes file atomically,
@@ -32,13 +30,13 @@ from fashion_model.tasks.common import retry_unless_bad_input
     retries=2,
     retry_delay_seconds=[5, 30],
     retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
+    cache=False,
 )
 def download_shard_task(job: DownloadShard) -> dict:
     return download_shard(job)
 
 
-@task(name="score-shard", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="score-shard", retries=1, retry_delay_seconds=5, cache=False)
 def score_shard_task(job: ScoreShard) -> dict:
     return score_shard(job)
 
@@ -68,7 +66,7 @@ class DaskShards:
     def __enter__(self) -> DaskShards:
         from prefect_dask import DaskTaskRunner
 
-        logger = get_run_logger()
+        logger = run_logger()
         logging.getLogger("distributed").setLevel(logging.WARNING)
         if self.scale.dask_address:
             self.runner = DaskTaskRunner(address=self.scale.dask_address)

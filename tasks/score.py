@@ -6,15 +6,13 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.config import ScaleOut, ScoreConfig
 from fashion_model.match.index import update_index
 from fashion_model.scaleout.shards import score_images_sharded
 from fashion_model.score.images import score_images
 from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 from fashion_model.tasks.scaleout import shard_pool
+from fashion_model.tasks.tracking import run_logger, task
 from fashion_model.warehouse.catalog import load_catalog
 from fashion_model.warehouse.db import connect
 
@@ -26,7 +24,7 @@ from fashion_model.warehouse.db import connect
     retries=1,
     retry_delay_seconds=10,
     retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
+    cache=False,
 )
 def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | None) -> dict:
     with connect(db) as con:
@@ -40,7 +38,7 @@ def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | 
     retries=1,
     retry_delay_seconds=10,
     retry_condition_fn=retry_unless_bad_input,
-    cache_policy=NO_CACHE,
+    cache=False,
 )
 def score_manifest_images(
     db: Path,
@@ -72,12 +70,12 @@ def score_manifest_images(
     return result
 
 
-@task(name="update-similarity-index", cache_policy=NO_CACHE)
+@task(name="update-similarity-index", cache=False)
 def update_similarity_index(db: Path, rebuild: bool) -> dict:
     """Add what scoring embedded to the nearest-neighbour index (rebuild on a new production
     model or `rebuild`). The index only speeds up search, and search falls back to an exact
     scan without it, so a failure here is a warning, not a failed run."""
-    logger = get_run_logger()
+    logger = run_logger()
     try:
         with (
             connect(db, read_only=True) as con,

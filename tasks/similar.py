@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-
 from fashion_model.errors import BadInput
 from fashion_model.match.contact_sheet import similar_sheet
 from fashion_model.match.equivalents import find_equivalents
@@ -18,10 +14,11 @@ from fashion_model.match.similar import (
     showcase_product,
 )
 from fashion_model.tasks.common import progress_reporter, publish_summary
+from fashion_model.tasks.tracking import markdown_artifact, task
 from fashion_model.warehouse.db import connect
 
 
-@task(name="similar-products-sheet", cache_policy=NO_CACHE)
+@task(name="similar-products-sheet", cache=False)
 def similar_products_sheet(
     db: Path, images_root: Path, reports_dir: Path, retailer: str, label_id: int | None,
     k: int = 8, same: tuple[str, ...] = ("category",),
@@ -39,7 +36,7 @@ def similar_products_sheet(
         out = reports_dir / f"similar_{retailer}_{picked}.png".lower().replace(" ", "_")
         similar_sheet(query, result, images_root, out)
     shown = result.frame[["rank", "similarity", "retailer", "product_id", "brand", "title"]]
-    create_markdown_artifact(
+    markdown_artifact(
         key="similar-products",
         markdown=f"## Most similar to {query.description}\n\n{result.note}\n\n"
         f"{shown.to_markdown(index=False)}\n\nContact sheet: `{out}`\n",
@@ -49,7 +46,7 @@ def similar_products_sheet(
             "sheet": str(out)}  # fmt: skip
 
 
-@task(name="find-equivalents", cache_policy=NO_CACHE)  # a write to DuckDB: never cached
+@task(name="find-equivalents", cache=False)  # a write to DuckDB: never cached
 def find_competitor_equivalents(
     db: Path, from_retailer: str, to_retailer: str, same: tuple[str, ...] = (), top: int = 1
 ) -> dict:

@@ -58,6 +58,9 @@ def rotated_jpeg() -> bytes:
     return jpeg((640, 480), exif=exif)
 
 
+CAPACITY_PER_SECOND = 20  # what the `capacity-N.jpg` route serves before it answers 429
+
+
 def make_faulty_app(hits: Counter, times: dict, other_base: str) -> web.Application:
     body = jpeg()
 
@@ -83,6 +86,16 @@ def make_faulty_app(hits: Counter, times: dict, other_base: str) -> web.Applicat
         if name == "busy.jpg":  # 429 with Retry-After: 1 once, then fine
             if hits[name] == 1:
                 return web.Response(status=429, headers={"Retry-After": "1"})
+            return web.Response(body=body, **image)
+        if name.startswith("capacity-"):  # a shop's server: 20 requests/s, 429 beyond
+            now = time.monotonic()
+            window = times["capacity window"]
+            while window and window[0] < now - 1.0:
+                window.pop(0)
+            if len(window) >= CAPACITY_PER_SECOND:
+                hits["capacity 429"] += 1
+                return web.Response(status=429)
+            window.append(now)
             return web.Response(body=body, **image)
         if name == "busy-for-an-hour.jpg":
             return web.Response(status=429, headers={"Retry-After": "3600"})

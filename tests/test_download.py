@@ -1,6 +1,7 @@
 """Downloader faults, each against a local aiohttp server that misbehaves on purpose."""
 
 import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -14,6 +15,7 @@ from fashion_model.ingest.download import (
     BlockedAddress,
     Downloader,
     GuardedResolver,
+    HostPace,
     _retry_after,
     download_batch,
     robots_refusal,
@@ -151,3 +153,51 @@ def test_the_per_host_rate_limit_spaces_requests(faulty_server, tmp_path):
     assert len(stamps) == 25
     # a 10/s bucket lets the first 10 through at once, then about one every 0.1 s
     assert stamps[-1] - stamps[0] >= 1.2
+
+
+def test_the_host_pace_halves_on_a_refusal_recovers_and_keeps_a_cap():
+    async def started(pace, count):
+        for _ in range(count):
+            await pace.acquire()
+            pace.succeeded()
+
+    pace = HostPace(None)  # adaptive: no limit until a refusal
+    asyncio.run(started(pace, 10))
+    assert pace.rate is None
+    pace.throttled(None)
+    assert pace.rate == 5.0  # half of the 10 good answers of the last second
+    pace.throttled(None)
+    assert pace.rate == 5.0  # the refusals of one burst halve it once
+    for _ in range(35):
+        pace.succeeded()
+    assert 9.5 < pace.rate < 10.5  # 2% per good answer
+    capped = HostPace(4.0)
+    asyncio.run(started(capped, 2))
+    capped.throttled(None)
+    assert capped.rate == 1.0  # half of min(cap, the 2 answers of the last second)
+    for _ in range(200):
+        capped.succeeded()
+    assert capped.rate == 4.0  # never above the cap
+    paused = HostPace(None)
+    paused.throttled(0.4)  # Retry-After: 0.4 s for every request to the host
+    began = time.monotonic()
+    asyncio.run(started(paused, 1))
+    assert time.monotonic() - began >= 0.35
+
+
+def test_the_default_pace_backs_off_a_small_shop_and_still_gets_everything(faulty_server, tmp_path):
+    """A server that serves 20 requests/s and answers 429 beyond: the adaptive default gets
+    every image and is refused far less often than no pace at all."""
+    base, hits = faulty_server[:2]
+    refused = {}
+    for name, rate in (("adaptive", None), ("unlimited", 0)):
+        urls = [f"{base}/capacity-{name}-{i}.jpg" for i in range(60)]
+        config = LOCAL.replace(per_host_rate=rate, per_host=16, retries=8, backoff=0.2)
+        before = hits["capacity 429"]
+        outcomes = download_batch(urls, config, tmp_path / name)
+        refused[name] = hits["capacity 429"] - before
+        if name == "adaptive":
+            assert [o.status for o in outcomes] == ["ok"] * len(urls)
+        time.sleep(1.1)  # the server's window empties between the two
+    # both start unlimited, so the first second's refusals are the same; then adaptive stops
+    assert refused["adaptive"] * 2 < refused["unlimited"], refused

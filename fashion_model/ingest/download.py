@@ -1,10 +1,11 @@
 """Async image downloader (aiohttp): every URL ends as one outcome, never an exception.
 
 One `Downloader` is one aiohttp `ClientSession` with a global and a per-host concurrency limit,
-a per-host request rate (aiolimiter), timeouts, bounded retries with exponential backoff and
-jitter (honouring Retry-After), redirects followed by hand so that every hop passes the SSRF
-guard, and a resolver that refuses non-public addresses at connection time (DNS rebinding).
-Decoding, resizing and encoding run on a thread pool sized to the cores, off the event loop.
+a per-host request pace (`HostPace`: adaptive by default, or a hard cap), timeouts, bounded
+retries with exponential backoff and jitter (honouring Retry-After), redirects followed by
+hand so that every hop passes the SSRF guard, and a resolver that refuses non-public
+addresses at connection time (DNS rebinding). Decoding, resizing and encoding run on a thread
+pool sized to the cores, off the event loop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import ipaddress
 import os
 import random
 import socket
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,7 +26,6 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiolimiter import AsyncLimiter
 
 from fashion_model.config import DownloadConfig
 from fashion_model.ingest import store
@@ -48,6 +50,70 @@ class _Transient(Exception):
     def __init__(self, outcome: Outcome, retry_after: float | None = None):
         self.outcome = outcome
         self.retry_after = retry_after
+
+
+THROTTLE_STATUS = frozenset({429, 503})  # a server saying "slower": the host's pace backs off
+MIN_RATE = 0.5  # requests/s: the slowest an adaptive pace goes (Retry-After can pause longer)
+RECOVERY = 1.02  # each success raises a backed-off pace by 2% (doubles in about 35 answers)
+
+
+class HostPace:
+    """The request pace of one host. Adaptive (`cap` None): unlimited (the per-host concurrency
+    still applies) until the host answers 429 or 503; then the pace drops to half the good
+    answers the host gave in the last second and climbs back by 2% per good answer, halving
+    again at the next refusal (the refusals of one second count once), the way TCP and polite
+    crawlers share a server. A Retry-After pauses every request to the host until it has
+    passed. A cap (`--per-host-rate R`) is a hard limit: the pace starts there, backs off
+    below it the same way and never exceeds it."""
+
+    def __init__(self, cap: float | None):
+        self.cap = cap
+        self.rate: float | None = cap  # requests/s; None: no limit yet
+        self.next_start = 0.0  # monotonic time of the next permitted request start
+        self.paused_until = 0.0
+        self.recent: deque[float] = deque()  # good answers in the last second
+        self.backoffs = 0
+        self.backed_off_at = -1e9
+
+    async def acquire(self) -> float:
+        """Wait for this host's next slot (a slot is reserved before waiting: fair order);
+        the seconds waited."""
+        now = began = time.monotonic()
+        start = max(now, self.paused_until)
+        if self.rate is not None:
+            start = max(start, self.next_start)
+            self.next_start = start + 1.0 / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
+        while (left := self.paused_until - time.monotonic()) > 0:  # a Retry-After meanwhile
+            await asyncio.sleep(left)
+        return time.monotonic() - began
+
+    def _trim(self, now: float) -> None:
+        while self.recent and self.recent[0] < now - 1.0:
+            self.recent.popleft()
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The host answered 429/503: halve the pace, and pause it for its Retry-After."""
+        now = time.monotonic()
+        if retry_after:
+            self.paused_until = max(self.paused_until, now + retry_after)
+        if now - self.backed_off_at < 1.0:  # the refusals of one burst halve the pace once
+            return
+        self.backed_off_at = now
+        self._trim(now)
+        observed = float(max(len(self.recent), 1))  # what the host served in the last second
+        current = observed if self.rate is None else min(self.rate, observed)
+        self.rate = max(MIN_RATE, current / 2)
+        self.backoffs += 1
+
+    def succeeded(self) -> None:
+        now = time.monotonic()
+        self._trim(now)
+        self.recent.append(now)
+        if self.rate is not None and self.backoffs:
+            raised = self.rate * RECOVERY
+            self.rate = min(raised, self.cap) if self.cap else raised
 
 
 class BlockedAddress(OSError):
@@ -135,7 +201,7 @@ class Downloader:
         self.images_root = Path(images_root)
         self.policy = AddressPolicy(config)
         self.semaphore = asyncio.Semaphore(config.concurrency)
-        self.limiters: dict[str, AsyncLimiter] = {}
+        self.paces: dict[str, HostPace] = {}
         self.tasks: set[asyncio.Task] = set()
         self.session: aiohttp.ClientSession | None = None
         self.pool: ThreadPoolExecutor | ProcessPoolExecutor | None = None
@@ -214,8 +280,8 @@ class Downloader:
             attempts += 1
             wait: float | None = None
             try:
-                async with asyncio.timeout(self.config.total_timeout):
-                    body = await self._follow(url)
+                async with asyncio.timeout(self.config.total_timeout) as deadline:
+                    body = await self._follow(url, deadline=deadline)
             except _Permanent as permanent:
                 outcome = permanent.outcome
                 break
@@ -278,26 +344,37 @@ class Downloader:
             if refusal:
                 raise _Permanent(Outcome("blocked", f"{host} resolves to {refusal}"))
 
-    def _limiter(self, url: str) -> AsyncLimiter | None:
-        if self.config.per_host_rate <= 0:
+    def _pace(self, url: str) -> HostPace | None:
+        """The host's pace; None when `per_host_rate` is 0 (no limit, no backing off)."""
+        rate = self.config.per_host_rate
+        if rate is not None and rate <= 0:
             return None
         host = (urlsplit(url).hostname or "").lower()
-        limiter = self.limiters.get(host)
-        if limiter is None:
-            limiter = self.limiters[host] = AsyncLimiter(self.config.per_host_rate, 1.0)
-        return limiter
+        pace = self.paces.get(host)
+        if pace is None:
+            pace = self.paces[host] = HostPace(rate)
+        return pace
 
-    async def _follow(self, url: str, read=None) -> bytes:
+    async def _follow(self, url: str, read=None, deadline: asyncio.Timeout | None = None) -> bytes:
         """GET `url`, following redirects by hand: each hop is checked before it is requested.
-        `read(response)` reads the final answer [default: the image body, in memory]."""
+        `read(response)` reads the final answer [default: the image body, in memory]. Time
+        spent waiting for the host's pace does not count against `deadline` (the attempt's
+        timeout): a backed-off host makes requests wait, not fail."""
         seen = {url}
         for _ in range(self.config.max_redirects + 1):
             await self._check_url(url)
-            limiter = self._limiter(url)
-            if limiter is not None:
-                await limiter.acquire()
+            pace = self._pace(url)
+            if pace is not None:
+                waited = await pace.acquire()
+                if deadline is not None and waited and deadline.when() is not None:
+                    deadline.reschedule(deadline.when() + waited)
             async with self.session.get(url, allow_redirects=False) as response:
                 self._check_peer(response)
+                if pace is not None:
+                    if response.status in THROTTLE_STATUS:
+                        pace.throttled(_retry_after(response.headers.get("Retry-After")))
+                    elif response.status < 400:
+                        pace.succeeded()
                 if response.status in REDIRECT_STATUS:
                     location = response.headers.get("Location")
                     if not location:
@@ -378,8 +455,8 @@ class Downloader:
         try:
             for attempt in range(self.config.retries + 1):
                 try:
-                    async with asyncio.timeout(max(self.config.total_timeout, 600)):
-                        await self._follow(url, to_file)
+                    async with asyncio.timeout(max(self.config.total_timeout, 600)) as deadline:
+                        await self._follow(url, to_file, deadline)
                     partial.replace(target)
                     return Outcome("ok", None, 200)
                 except _Permanent as permanent:

@@ -13,9 +13,10 @@ evaluation). Photos are resized by Pillow (bilinear, antialiased), as torchvisio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torchvision.transforms import v2
+if TYPE_CHECKING:  # torch is imported where a preset is built: reading a card needs none
+    from torchvision.transforms import v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,6 +35,8 @@ class Preprocessing:
     resize: str = "squash"
 
     def resize_steps(self) -> list:
+        from torchvision.transforms import v2
+
         if self.resize == "crop":
             shorter = round(self.image_size / CROP_SHARE)
             return [v2.Resize(shorter, antialias=True), v2.CenterCrop(self.image_size)]
@@ -42,6 +45,9 @@ class Preprocessing:
 
 def train_preset(pre: Preprocessing) -> v2.Compose:
     """Augmentations that never change a label: no hue shift (colour is a label), flips are fine."""
+    import torch
+    from torchvision.transforms import v2
+
     return v2.Compose(
         [
             v2.PILToTensor(),
@@ -58,14 +64,21 @@ def train_preset(pre: Preprocessing) -> v2.Compose:
 
 def eval_preset(pre: Preprocessing) -> v2.Compose:
     """A PIL photo resized as the card says (by Pillow), then scaled and normalised."""
+    from torchvision.transforms import v2
+
     return v2.Compose([*pre.resize_steps(), v2.PILToTensor(), *_normalise(pre)])
 
 
 def eval_tensor_preset(pre: Preprocessing) -> v2.Compose:
     """The eval preset for an image already decoded to a uint8 CHW tensor (on any device):
     scoring uses it when JPEGs are decoded on the GPU."""
+    from torchvision.transforms import v2
+
     return v2.Compose([*pre.resize_steps(), *_normalise(pre)])
 
 
 def _normalise(pre: Preprocessing) -> list:
+    import torch
+    from torchvision.transforms import v2
+
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)]

@@ -15,15 +15,19 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from fashion_model import __version__
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap, load_label_map
-from fashion_model.model.net import EMBEDDING_DIM, AttributeNet
 from fashion_model.model.presets import Preprocessing
+
+if TYPE_CHECKING:  # torch only where weights are read or written: a card needs none
+    from fashion_model.model.net import AttributeNet
+
+EMBEDDING_DIM = 512  # the built-in ResNet34's pooled width (net.ARCHS); a card says its own
 
 PRODUCTION = "production"
 WEIGHTS = {"torch": "weights.pt", "onnx": "weights.onnx"}  # the weights file of each runtime
@@ -88,6 +92,8 @@ def save_version(
         if isinstance(net, bytes):
             (staging / card.weights_file).write_bytes(net)
         else:
+            import torch
+
             torch.save(net.state_dict(), staging / card.weights_file)
         shutil.copyfile(label_map.source, staging / "label_map.csv")
         (staging / "model.json").write_text(json.dumps(asdict(card), indent=2), encoding="utf-8")
@@ -155,6 +161,10 @@ def load_model(models_root: Path, version: str) -> tuple[AttributeNet, ModelCard
         from fashion_model.model.onnx_net import OnnxNet
 
         return OnnxNet(folder / card.weights_file, card), card, label_map
+    import torch
+
+    from fashion_model.model.net import AttributeNet
+
     net = AttributeNet(len(card.label_ids), card.arch)
     net.load_state_dict(
         torch.load(folder / card.weights_file, map_location="cpu", weights_only=True)

@@ -108,10 +108,13 @@ def download_shard(job: DownloadShard) -> dict:
 
 def shard_download_config(config: DownloadConfig, slots: int) -> DownloadConfig:
     """The per-host limits hold for the whole cluster: each of `slots` shards running at once
-    gets its share of them (requests in flight and requests per second to one host)."""
+    gets its share of them (requests in flight, and a per-host cap; an adaptive pace adapts in
+    each shard)."""
     return config.replace(
         per_host=max(1, config.per_host // slots),
-        per_host_rate=config.per_host_rate / slots if config.per_host_rate else 0.0,
+        per_host_rate=(config.per_host_rate / slots)
+        if config.per_host_rate
+        else config.per_host_rate,
     )
 
 

@@ -91,8 +91,13 @@ DaskWorkersOption = Annotated[
     typer.Option("--dask-workers", help="Worker processes of the local cluster [default cores]."),
 ]
 PerHostRateOption = Annotated[
-    float,
-    typer.Option("--per-host-rate", help="Requests per second to one host (0: no limit)."),
+    float | None,
+    typer.Option(
+        "--per-host-rate",
+        help="A hard cap of requests per second to one host (0: no limit at all) [default: "
+        "adaptive: no limit until a host answers 429/503, then half the rate it got and 2% "
+        "more per good answer; a Retry-After pauses the host].",
+    ),
 ]
 
 
@@ -219,6 +224,58 @@ def flow_logging(home: Path | None) -> Path:
 
 
 LOG_FILE: Path | None = None  # where flow_logging sends the full records
+
+
+def _direct_logging(home: Path | None) -> Path:
+    """Before a direct run: its log lines on the console as Prefect prints them (time | level |
+    message, no traceback), and every record, artifacts included, in HOME/logs/fashion.log."""
+    from fashion_model.tasks.tracking import ARTIFACT_LOGGER, RUN_LOGGER
+
+    log_file = Home.resolve(home).root / "logs" / "fashion.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    run, artifacts = logging.getLogger(RUN_LOGGER), logging.getLogger(ARTIFACT_LOGGER)
+    for logger in (run, artifacts):
+        for handler in list(logger.handlers):  # a command run twice in one process (tests)
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    console_handler = logging.StreamHandler()
+    console_handler.setFormatter(
+        _WithoutTraceback(
+            logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(message)s", "%H:%M:%S")
+        )
+    )
+    run.addHandler(console_handler)
+    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    run.addHandler(file_handler)
+    artifacts.addHandler(file_handler)
+    global LOG_FILE
+    LOG_FILE = log_file
+    return log_file
+
+
+def run_flow(
+    name: str, parameters: dict, home: Path | None, scale: ScaleOut | None = None,
+    single_stage: bool = True,
+):  # fmt: skip
+    """Run flow `name` (of `fashion_model.flows.<name>`). A single-stage command without a
+    Prefect API configured runs it directly (no temporary server: see tasks/tracking.py);
+    otherwise, and always for Dask, it is a Prefect flow run."""
+    import importlib
+
+    from fashion_model.tasks import tracking
+
+    sharded = scale is not None and scale.sharded
+    if tracking.choose_direct(single_stage and not sharded):
+        tracking.direct_process()  # the flow modules imported now need no Prefect
+        _direct_logging(home)
+        stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)
+        return tracking.run_direct(stage, **parameters)
+    flow_logging(home)
+    stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)
+    return stage(**parameters)
 
 
 def home_text(home: Path | None) -> str | None:

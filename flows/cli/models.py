@@ -24,6 +24,7 @@ from fashion_model.flows.cli.common import (
     flow_logging,
     home_text,
     print_summary,
+    run_flow,
 )
 from fashion_model.home import Home
 
@@ -287,10 +288,8 @@ def train_command(
         )
     for name in names:
         resolve_manifest(name, paths.manifests)
-    flow_logging(home)
-    from fashion_model.flows.train import train
-
-    print_summary("train", train(manifests=names, home=home_text(home), config=config))
+    result = run_flow("train", dict(manifests=names, home=home_text(home), config=config), home)
+    print_summary("train", result)
 
 
 def retrain_command(

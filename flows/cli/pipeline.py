@@ -39,6 +39,7 @@ from fashion_model.flows.cli.common import (
     print_feed,
     print_summary,
     progress_bar,
+    run_flow,
     scale_out,
 )
 from fashion_model.home import Home
@@ -200,13 +201,10 @@ def ingest_command(
     else:
         check_source(Path(source), split, strict, feed=feed)  # fails before Prefect starts
         source = str(Path(source).absolute())
-    flow_logging(home)
-    from fashion_model.flows.ingest import ingest
-
-    result = ingest(
+    result = run_flow("ingest", dict(
         source=source, home=home_text(home), name=name, split=split, strict=strict,
         retry_failed=retry_failed, download=download, scale_out=scale, feed=feed,
-    )  # fmt: skip
+    ), home, scale)  # fmt: skip
     print_feed(result)
     print_summary("ingest", result)
 
@@ -249,13 +247,10 @@ def score_command(
         if manifest_kind(found) == "catalog":
             check_catalog_manifest(found, retailer)
     check_writable(paths.db, paths.models, resolve_version(paths.models, model))
-    flow_logging(home)
-    from fashion_model.flows.score import score
-
-    result = score(
+    result = run_flow("score", dict(
         manifests=names, home=home_text(home), db=str(db) if db else None, config=config,
         scale_out=scale,
-    )  # fmt: skip
+    ), home, scale)  # fmt: skip
     print_summary("score", result)
 
 

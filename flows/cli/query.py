@@ -16,10 +16,10 @@ from fashion_model.flows.cli.common import (
     TaskOption,
     check_choice,
     console,
-    flow_logging,
     home_text,
     open_warehouse,
     print_summary,
+    run_flow,
 )
 from fashion_model.home import Home
 
@@ -37,10 +37,9 @@ def report_command(
     paths = Home.resolve(home, db=db)
     if not paths.db.is_file():
         raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
-    flow_logging(home)
-    from fashion_model.flows.report import report
-
-    result = report(home=home_text(home), db=str(db) if db else None, config=config)
+    result = run_flow(
+        "report", dict(home=home_text(home), db=str(db) if db else None, config=config), home
+    )
     print(result.pop("table"))
     print_summary("report", result)
 
