@@ -50,4 +50,4 @@ def sample_paths(root: Path, manifest: Path, count: int = 64) -> list[str]:
 
     first = sorted(manifest.glob("part-*.parquet"))[0]
     paths = pq.read_table(first, columns=["path"]).column("path").to_pylist()[:count]
-    return [str(root / "images" / p) for p in paths]
+    return [str(root / "images" / p) for p in paths if p is not None]  # None: not downloaded

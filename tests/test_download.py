@@ -201,3 +201,32 @@ def test_the_default_pace_backs_off_a_small_shop_and_still_gets_everything(fault
         time.sleep(1.1)  # the server's window empties between the two
     # both start unlimited, so the first second's refusals are the same; then adaptive stops
     assert refused["adaptive"] * 2 < refused["unlimited"], refused
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_the_libjpeg_turbo_path_gives_the_pillow_paths_image(orientation, mode):
+    """JPEGs go through simplejpeg (decode at M/8 scale); the result is upright, of the same
+    size and close to what the Pillow path (draft mode) gives for the same file."""
+    import io
+
+    import numpy as np
+    from PIL import ImageDraw, ImageOps
+
+    from fashion_model.ingest import imaging
+
+    photo = Image.new("RGB", (800, 600), (230, 230, 225))
+    ImageDraw.Draw(photo).rectangle([100, 50, 300, 550], fill=(200, 30, 40))  # left: red bar
+    photo = photo.convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=92, exif=exif)
+    raw = buffer.getvalue()
+    fast = imaging.process_image(raw, 256, 90)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(raw))).convert("RGB")
+    reference = imaging.resize_shorter_side(upright, 256)
+    assert (fast.width, fast.height) == reference.size
+    assert (fast.original_width, fast.original_height) == (800, 600)
+    got = np.asarray(Image.open(io.BytesIO(fast.data)).convert("RGB"), dtype=float)
+    assert np.abs(got - np.asarray(reference, dtype=float)).mean() < 4

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashion_model.demo import DEFAULT_BASE_URL
 from fashion_model.demo.drawing import (
     CATEGORIES,
     COLORS,
@@ -32,7 +33,6 @@ from fashion_model.errors import BadInput
 from fashion_model.files import write_json
 from fashion_model.labels import default_label_map
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 CATALOG_START = date(2025, 12, 1)  # fixed, so that a seed always gives the same catalog
 CATALOG_MONTHS = 12
 

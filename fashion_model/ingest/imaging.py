@@ -48,6 +48,8 @@ def process_image(
             probe.verify()  # catches truncated and malformed files cheaply
         image = Image.open(io.BytesIO(raw))
         original_width, original_height = image.size
+        if image.format == "JPEG" and image.mode in ("RGB", "L"):
+            return _jpeg_scaled(raw, image, shorter_side, quality)
         if image.format == "JPEG":
             # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work.
             image.draft("RGB", _draft_size(image.size, shorter_side))
@@ -72,6 +74,53 @@ def process_image(
     return ProcessedImage(
         buffer.getvalue(), image.width, image.height, original_width, original_height
     )
+
+
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _jpeg_scaled(raw: bytes, probe: Image.Image, shorter_side: int, quality: int) -> ProcessedImage:
+    """An RGB or grey JPEG through libjpeg-turbo (simplejpeg): decoded at the smallest scale
+    of M/8 that still covers `shorter_side` (Pillow's draft mode has only 1/2, 1/4, 1/8),
+    resized by Pillow, encoded by libjpeg-turbo. 1.4x the images/s of the Pillow path at a
+    higher PSNR (benchmarks/decoders.py)."""
+    import numpy as np
+    import simplejpeg
+
+    width, height = probe.size
+    orientation = probe.getexif().get(0x0112, 1)
+    turned = orientation in (5, 6, 7, 8)  # the stored image is the upright one on its side
+    upright = (height, width) if turned else (width, height)
+    target = _target_size(upright, shorter_side)
+    stored = (target[1], target[0]) if turned else target
+    # strict (the default): a corrupt or truncated file raises ValueError, an invalid image
+    pixels = simplejpeg.decode_jpeg(
+        raw, colorspace="RGB", min_width=min(stored[0], width), min_height=min(stored[1], height)
+    )
+    image = Image.fromarray(pixels)
+    if orientation in _UPRIGHT:
+        image = image.transpose(_UPRIGHT[orientation])
+    if min(image.size) > shorter_side:
+        image = image.resize(target, Image.BILINEAR, reducing_gap=2.0)
+    data = simplejpeg.encode_jpeg(np.asarray(image), quality=quality, colorspace="RGB")
+    return ProcessedImage(data, image.width, image.height, width, height)
+
+
+def _target_size(size: tuple[int, int], shorter_side: int) -> tuple[int, int]:
+    width, height = size
+    if min(width, height) <= shorter_side:
+        return width, height
+    scale = shorter_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _draft_size(size: tuple[int, int], shorter_side: int) -> tuple[int, int]:

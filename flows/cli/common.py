@@ -256,6 +256,13 @@ def _direct_logging(home: Path | None) -> Path:
     return log_file
 
 
+def runs_direct(scale: ScaleOut | None = None, single_stage: bool = True) -> bool:
+    """Whether `run_flow` will run this command directly (without Prefect)."""
+    from fashion_model.tasks import tracking
+
+    return tracking.choose_direct(single_stage and not (scale is not None and scale.sharded))
+
+
 def run_flow(
     name: str, parameters: dict, home: Path | None, scale: ScaleOut | None = None,
     single_stage: bool = True,
@@ -267,8 +274,7 @@ def run_flow(
 
     from fashion_model.tasks import tracking
 
-    sharded = scale is not None and scale.sharded
-    if tracking.choose_direct(single_stage and not sharded):
+    if runs_direct(scale, single_stage):
         tracking.direct_process()  # the flow modules imported now need no Prefect
         _direct_logging(home)
         stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)

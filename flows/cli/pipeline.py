@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fashion_model.config import DemoConfig, DownloadConfig, FeedSpec, NightlyConfig, ScoreConfig
-from fashion_model.demo.synth import DEFAULT_BASE_URL
+from fashion_model.demo import DEFAULT_BASE_URL
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DOWNLOAD,
@@ -40,6 +40,7 @@ from fashion_model.flows.cli.common import (
     print_summary,
     progress_bar,
     run_flow,
+    runs_direct,
     scale_out,
 )
 from fashion_model.home import Home
@@ -199,7 +200,8 @@ def ingest_command(
     if is_url(source):
         check_feed_url(source)  # fetched by the flow, then checked whole
     else:
-        check_source(Path(source), split, strict, feed=feed)  # fails before Prefect starts
+        if not runs_direct(scale):  # a direct run checks it first thing: not twice
+            check_source(Path(source), split, strict, feed=feed)  # fails before Prefect starts
         source = str(Path(source).absolute())
     result = run_flow("ingest", dict(
         source=source, home=home_text(home), name=name, split=split, strict=strict,
