@@ -36,6 +36,8 @@ from fashion_model.tasks.train import promote_model_version
 from fashion_model.warehouse.db import connect
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
+PATTERN_TREND = PLANTED_TRENDS[1]  # shown too when the model recovers patterns: stripes rising
+RECOVERED_POINTS = 5.0  # a task's mean share error (points) at most this: its trend is shown
 # One retailer per feed format, as real catalogs come: Merchant TSV, Shopify, the plain CSV.
 DEMO_FEEDS = ("merchant-tsv", "shopify", "catalog")
 
@@ -56,11 +58,11 @@ def _reusable(catalog: Path, wanted: dict) -> str | None:
     return base_url if free else None
 
 
-def _true_share(catalog: Path, truth: pd.DataFrame) -> pd.Series:
+def _true_share(catalog: Path, truth: pd.DataFrame, trend=TREND) -> pd.Series:
     """The planted label's true share (%) of the trend retailer's new products, per month."""
     products = pd.read_csv(catalog / "catalog.csv", dtype={"product_id": str})
-    products = products[products["retailer"] == TREND.retailer]
-    label_id = default_label_map().label_id(TREND.task, TREND.label)
+    products = products[products["retailer"] == trend.retailer]
+    label_id = default_label_map().label_id(trend.task, trend.label)
     carriers = set(truth.loc[truth["label_id"] == label_id, "product_id"])
     month = products["first_seen"].str[:7]
     return (products["product_id"].isin(carriers).groupby(month).mean() * 100).round(1)
@@ -141,6 +143,9 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             "trending_attributes",
             {"task": TREND.task, "retailer": TREND.retailer, "window": "6"},
         )
+        pattern_shares = run_report(
+            con, "attribute_share", {"task": PATTERN_TREND.task, "retailer": PATTERN_TREND.retailer}
+        )
     truth = pd.read_csv(catalog / "truth.csv", dtype={"product_id": str})
     table = share_table(shares)
     table[f"{TREND.label} (truth)"] = _true_share(catalog, truth).reindex(table.index)
@@ -171,5 +176,25 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         f"predicted by model {trained['model_version']} (planted: {TREND.label} "
         f"{TREND.share_first_month:.0%} -> {TREND.share_last_month:.0%})"
     )
+    pattern_error = float(share_errors["mean"].get(PATTERN_TREND.task, float("nan")))
+    tables = [(heading, table)]
+    pattern_heading = (
+        f"{PATTERN_TREND.task.title()} share of {PATTERN_TREND.retailer}'s new products by month "
+        f"(%) (planted: {PATTERN_TREND.label} {PATTERN_TREND.share_first_month:.0%} -> "
+        f"{PATTERN_TREND.share_last_month:.0%})"
+    )
+    if pattern_error <= RECOVERED_POINTS and not pattern_shares.empty:
+        patterns = share_table(pattern_shares)
+        patterns[f"{PATTERN_TREND.label} (truth)"] = _true_share(
+            catalog, truth, PATTERN_TREND
+        ).reindex(patterns.index)
+        tables.append((pattern_heading, patterns))
+        summary["pattern_trend"] = f"recovered (share error {pattern_error:.1f} points)"
+    else:
+        summary["pattern_trend"] = (
+            f"not recovered: pattern share error {pattern_error:.1f} points (shown at "
+            f"{RECOVERED_POINTS:.0f} or less); a model trained longer or at a larger size sees it"
+        )
     publish_summary("demo", summary, heading)
-    return {**summary, "heading": heading, "table": table.to_string()}
+    text = "\n\n".join(f"{title}:\n{frame.to_string()}" for title, frame in tables)
+    return {**summary, "heading": heading, "table": table.to_string(), "tables": text}

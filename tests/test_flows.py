@@ -158,7 +158,7 @@ def test_the_demo_runs_end_to_end_and_measures_itself_against_the_truth(prefect_
     import pandas as pd
     from sklearn.metrics import f1_score
 
-    from fashion_model.flows.demo import TREND, demo
+    from fashion_model.flows.demo import PATTERN_TREND, RECOVERED_POINTS, TREND, demo
     from fashion_model.labels import default_label_map
 
     result = demo(
@@ -207,6 +207,10 @@ def test_the_demo_runs_end_to_end_and_measures_itself_against_the_truth(prefect_
     assert result["share_error_points_mean"] == pytest.approx(
         sum(errors.values()) / len(errors), abs=0.01
     )
+    # the pattern trend is printed exactly when the model recovered patterns
+    shown = f"{PATTERN_TREND.label} (truth)" in result["tables"]
+    assert shown == (errors["pattern"] <= RECOVERED_POINTS), result["pattern_trend"]
+    assert result["tables"].startswith(result["heading"])
 
 
 def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_server, tmp_path):

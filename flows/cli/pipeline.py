@@ -411,7 +411,8 @@ def demo_command(
     from fashion_model.flows.demo import demo
 
     result = demo(home=home_text(home), config=config)
-    print(f"\n{result.pop('heading')}:\n{result.pop('table')}\n")
+    result.pop("heading"), result.pop("table")
+    print(f"\n{result.pop('tables')}\n")
     print_summary("demo", result)
     where = Home.resolve(home).root
     console.print(
