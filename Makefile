@@ -55,11 +55,14 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/score_memory.py
 	$(BIN)/python benchmarks/warehouse.py
 	$(BIN)/python benchmarks/similar.py
+	$(BIN)/python benchmarks/startup.py
 
 # The downloader against img2dataset (installed once into benchmarks/.venv-img2dataset) on a
-# local nginx when installed (apt-get install nginx-light), and memory from 10k to 100k URLs.
+# local nginx when installed (apt-get install nginx-light), the JPEG decoders (their own venv,
+# benchmarks/.venv-decoders), and memory from 10k to 100k URLs.
 benchmark-download: $(STAMP)
 	$(BIN)/python benchmarks/download.py
+	$(BIN)/python benchmarks/decoders.py
 	$(BIN)/python benchmarks/download_memory.py
 
 # Download and scoring on --task-runner dask (a local Dask cluster) against the default runner.
