@@ -313,7 +313,7 @@ class NightlyConfig(StageConfig):
 
 
 class DemoConfig(StageConfig):
-    """`make demo`: fits in about 8 minutes on 2 CPU cores (about 33 products per retailer and
+    """`make demo`: 10-11 minutes on 2 CPU cores (about 33 products per retailer and
     month, 6 epochs at 64 px)."""
 
     products: int = Field(1200, ge=1, description="catalog products to draw")
