@@ -99,17 +99,13 @@ class DirectStage:
         return self.fn(*args, **kwargs)
 
 
-@functools.cache
+def in_direct_run() -> bool:
+    """Inside `run_direct` (a task called here runs as its function)."""
+    return _direct.get()
+
+
 def _stage_task_class() -> type:
-    from prefect import Task
-
-    class StageTask(Task):
-        """A Prefect task that, called inside a direct run, is its plain function."""
-
-        def __call__(self, *args, **kwargs):
-            if _direct.get():
-                return self.fn(*args, **kwargs)
-            return super().__call__(*args, **kwargs)
+    from fashion_model.tasks.stage_task import StageTask
 
     return StageTask
 
