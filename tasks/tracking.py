@@ -170,12 +170,16 @@ def run_holder() -> str:
     return f"a fashion command (pid {os.getpid()})"
 
 
+def _log_artifact(key: str, description: str, **content: Any) -> None:
+    """A direct run's artifact: one line of JSON in the log file."""
+    record = {"artifact": key, "description": description, **content}
+    logging.getLogger(ARTIFACT_LOGGER).info(json.dumps(record, default=str))
+
+
 def table_artifact(key: str, table: list[dict], description: str) -> None:
     """A Prefect table artifact; in a direct run, one line of JSON in the log file."""
     if running_direct():
-        record = {"artifact": key, "description": description, "table": table}
-        logging.getLogger(ARTIFACT_LOGGER).info(json.dumps(record, default=str))
-        return
+        return _log_artifact(key, description, table=table)
     from prefect.artifacts import create_table_artifact
 
     create_table_artifact(key=key, table=table, description=description)
@@ -184,9 +188,7 @@ def table_artifact(key: str, table: list[dict], description: str) -> None:
 def markdown_artifact(key: str, markdown: str, description: str) -> None:
     """A Prefect markdown artifact; in a direct run, one line of JSON in the log file."""
     if running_direct():
-        record = {"artifact": key, "description": description, "markdown": markdown}
-        logging.getLogger(ARTIFACT_LOGGER).info(json.dumps(record, default=str))
-        return
+        return _log_artifact(key, description, markdown=markdown)
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(key=key, markdown=markdown, description=description)
