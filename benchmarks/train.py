@@ -1,10 +1,13 @@
 """Benchmark: training throughput of the real loop against the pure training step.
 
 In one run, same batch and image size: (a) Lightning's fit over stored JPEGs (256 px, as
-ingest stores them) through the DataLoader with the train preset, (b) the pure step (forward,
-BCE, backward, AdamW) on the same images already decoded into memory, and (c) that pure step in
-channels_last. Prints images per second and the ratios a/b (goal: at least 0.9 on CPU) and c/b
-(whether channels_last helps here). The first WARMUP steps of each are not timed.
+ingest stores them) through the DataLoader with the train preset, at full 32-bit precision,
+(b) the pure step (forward, BCE, backward, AdamW) on the same images already decoded into
+memory, (c) that pure step in channels_last, (d) the pure step in bf16 autocast (what
+`--precision auto` picks on a CPU with native bf16) and (e) the real loop at `--precision
+auto`. Prints images per second and the ratios a/b (goal: at least 0.9 on CPU), c/b (whether
+channels_last helps here), d/b and e/a (what bf16 gives). The first WARMUP steps of each are
+not timed.
 
     .venv/bin/python benchmarks/train.py [--steps 24] [--batch-size 32] [--image-size 64]
 """
@@ -28,7 +31,7 @@ from fashion_model.ingest import store
 from fashion_model.ingest.imaging import process_image
 from fashion_model.labels import default_label_map
 from fashion_model.model.presets import Preprocessing, train_preset
-from fashion_model.model.train import AttributeModule, LabelledImages
+from fashion_model.model.train import AttributeModule, LabelledImages, training_precision
 
 WARMUP = 3
 
@@ -61,7 +64,8 @@ def stored_photos(root: Path, count: int) -> list[str]:
     return paths
 
 
-def pure_steps(module, images, targets, batch, steps, channels_last: bool) -> float:
+def pure_steps(module, images, targets, batch, steps, channels_last: bool,
+               bf16: bool = False) -> float:  # fmt: skip
     """Images per second of forward + loss + backward + AdamW on in-memory tensors."""
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -76,10 +80,28 @@ def pure_steps(module, images, targets, batch, steps, channels_last: bool) -> fl
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = module.loss(module(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = module.loss(module(x).float(), y)
         loss.backward()
         optimizer.step()
     return (steps - WARMUP) * batch / (time.perf_counter() - started)
+
+
+def real_loop(n_labels, config, dataset, args, precision: str) -> float:
+    """Images per second of Lightning's fit through the DataLoader at `precision`."""
+    torch.manual_seed(0)
+    config = config.model_copy(update={"precision": precision})
+    module = AttributeModule(n_labels, config)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
+                        num_workers=args.workers,
+                        persistent_workers=args.workers > 0)  # fmt: skip
+    clock = StepClock()
+    trainer = pl.Trainer(max_steps=args.steps, max_epochs=-1, accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_model_summary=False,
+                         enable_progress_bar=False, callbacks=[clock], limit_val_batches=0,
+                         precision=training_precision(config))  # fmt: skip
+    trainer.fit(module, loader)
+    return clock.steps * config.batch_size / clock.seconds
 
 
 def main() -> None:
@@ -100,18 +122,8 @@ def main() -> None:
         dataset = LabelledImages(paths, targets, train_preset(Preprocessing(size)), size)
         config = TrainConfig(image_size=size, batch_size=batch, num_workers=args.workers)
 
-        torch.manual_seed(0)
-        module = AttributeModule(n_labels, config)
-        loader = DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
-                            num_workers=args.workers,
-                            persistent_workers=args.workers > 0)  # fmt: skip
-        clock = StepClock()
-        trainer = pl.Trainer(max_steps=args.steps, max_epochs=-1, accelerator="cpu", logger=False,
-                             enable_checkpointing=False, enable_model_summary=False,
-                             enable_progress_bar=False, callbacks=[clock],
-                             limit_val_batches=0)  # fmt: skip
-        trainer.fit(module, loader)
-        real = clock.steps * batch / clock.seconds
+        real = real_loop(n_labels, config, dataset, args, "32")
+        auto = real_loop(n_labels, config, dataset, args, "auto")
 
         decoded = [dataset[i] for i in range(len(dataset))]
         images = torch.stack([x for x, _ in decoded])
@@ -122,12 +134,18 @@ def main() -> None:
         torch.manual_seed(0)
         last = pure_steps(AttributeModule(n_labels, config), images, labels, batch, args.steps,
                           channels_last=True)  # fmt: skip
+        torch.manual_seed(0)
+        bf16 = pure_steps(AttributeModule(n_labels, config), images, labels, batch, args.steps,
+                          channels_last=False, bf16=True)  # fmt: skip
     print(f"{size}px, batch {batch}, {args.steps} steps ({WARMUP} warm-up), "
           f"{args.workers} loader worker(s), {torch.get_num_threads()} torch threads")  # fmt: skip
     print(f"(a) real loop (Lightning + DataLoader over JPEGs): {real:7.1f} images/s")
     print(f"(b) pure step on in-memory tensors:                {pure:7.1f} images/s")
     print(f"(c) pure step, channels_last:                      {last:7.1f} images/s")
-    print(f"ratio a/b: {real / pure:.2f} (goal >= 0.9); channels_last c/b: {last / pure:.2f}")
+    print(f"(d) pure step, bf16 autocast:                      {bf16:7.1f} images/s")
+    print(f"(e) real loop at --precision auto ({training_precision(config)}): {auto:7.1f} images/s")
+    print(f"ratio a/b: {real / pure:.2f} (goal >= 0.9); channels_last c/b: {last / pure:.2f}; "
+          f"bf16 d/b: {bf16 / pure:.2f}; auto e/a: {auto / real:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

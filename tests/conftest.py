@@ -96,6 +96,16 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="session")
+def prefect_api_env(prefect_harness):
+    """The environment of a `fashion` subprocess whose flow runs go to the session's harness
+    server, as with a configured Prefect API (no temporary server of its own: ~25 s less per
+    run). The killed-nightly test keeps the no-server path, whose temporary server dies too."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "FASHION_PROGRESS": "0"}
+
+
 PLANTED = "Planted"  # a retailer of served_home whose pattern trend is known: Stripes rises
 PLANTED_STRIPES = {1: 1, 2: 3, 3: 5, 4: 7}  # month of 2026 -> striped products of 10
 

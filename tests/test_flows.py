@@ -637,7 +637,7 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
 
 @pytest.mark.slow  # a Prefect subprocess / a training run
 def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
-    flow_home, catalog_server, tmp_path
+    flow_home, catalog_server, tmp_path, prefect_api_env
 ):
     import shutil
     import subprocess
@@ -648,7 +648,7 @@ def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
     shutil.copytree(source_home / "models", home / "models")
     result = subprocess.run(
         [*FASHION, "nightly", f"{base_url}/missing.tsv", "--home", str(home), "--allow-private"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=prefect_api_env,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout

@@ -304,12 +304,12 @@ def test_fine_tune_from_an_imported_model(home, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["reference-ckpt", "onnx", "torchvision"])
 def test_each_kind_of_imported_model_runs_the_nightly_from_the_cli(
-    kind, home, reference_files, tmp_path, catalog_server
+    kind, home, reference_files, tmp_path, catalog_server, prefect_api_env
 ):
     """Import (the CLI), promote, run `fashion nightly` on the synthetic catalog, search."""
     _, ckpt, onnx_file = reference_files
     folder, _ = catalog_server
-    env = {**os.environ, "FASHION_PROGRESS": "0"}
+    env = prefect_api_env
     options = {
         "reference-ckpt": [str(ckpt)],
         "onnx": [str(onnx_file), "--mean", "0.6765,0.6347,0.6207", "--std", "0.3284,0.3371,0.3379"],

@@ -215,7 +215,9 @@ def test_every_page_renders(client, direct):
 
 
 @pytest.mark.slow
-def test_the_server_answers_while_a_nightly_run_writes(served_home, catalog_server, tmp_path):
+def test_the_server_answers_while_a_nightly_run_writes(
+    served_home, catalog_server, tmp_path, prefect_api_env
+):
     """A real nightly run (its own process) writes the warehouse while the API is asked the
     same question over and over: every answer comes, the run succeeds, and the next answer
     reads the snapshot the run published."""
@@ -243,8 +245,7 @@ def test_the_server_answers_while_a_nightly_run_writes(served_home, catalog_serv
             run = subprocess.run(
                 [*FASHION, "nightly", str(folder / "catalog.csv"), "--home", str(home),
                  "--allow-private", "--per-host-rate", "0", "--as-of", "2026-11-03"],
-                capture_output=True, text=True, timeout=600,
-                env={**os.environ, "FASHION_PROGRESS": "0"},
+                capture_output=True, text=True, timeout=600, env=prefect_api_env,
             )  # fmt: skip
         finally:
             stop.set()

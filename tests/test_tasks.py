@@ -152,3 +152,32 @@ def test_a_task_called_in_a_direct_run_is_its_function(tmp_path):
     assert (value, logger) == (2, tracking.RUN_LOGGER)
     assert holder.startswith("a fashion command (pid ")
     assert not tracking.running_direct()
+
+
+def test_a_score_with_nothing_new_loads_neither_torch_nor_the_model(trained_home, tmp_path):
+    """`fashion score` over a catalog already scored by the production model: the catalog is
+    loaded and the analytics refreshed, but torch (~5 s to import) is never imported."""
+    import os
+    import shutil
+    from datetime import date
+
+    from fashion_model.score.images import score_images
+    from fashion_model.warehouse.catalog import load_catalog
+    from fashion_model.warehouse.db import connect
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    with connect(home / "fashion.duckdb") as con:
+        load_catalog(con, home / "manifests" / "catalog", date(2026, 11, 1))
+        first = score_images(con, [home / "manifests" / "catalog"], home / "images",
+                             home / "models", num_workers=0)  # fmt: skip
+    assert first.scored > 0
+    env = {**os.environ, "FASHION_HOME": str(home), "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    result, torch, prefect = _fashion_probe(["score", "--as-of", "2026-11-02"], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not torch and not prefect
+    assert "scored: 0" in result.stderr, result.stderr[-2000:]
+    with connect(home / "fashion.duckdb", read_only=True) as con:
+        seen = con.execute("SELECT max(last_seen) FROM products").fetchone()[0]
+    assert seen == date(2026, 11, 2)  # the catalog run was still loaded

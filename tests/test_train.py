@@ -25,7 +25,7 @@ from fashion_model.model.registry import (
     resolve_version,
     set_production,
 )
-from fashion_model.model.train import check_train_config, train_model
+from fashion_model.model.train import check_train_config, train_model, training_precision
 
 
 def test_training_registers_a_complete_first_production_version(trained_home):
@@ -61,6 +61,23 @@ def test_training_registers_a_complete_first_production_version(trained_home):
     assert micro_f1(probs, targets, loaded.label_thresholds()) == pytest.approx(
         metrics["val_micro_f1"], abs=1e-3
     )
+
+
+def test_precision_is_bf16_where_the_hardware_has_it_and_chosen_otherwise(trained_home,
+                                                                         monkeypatch):  # fmt: skip
+    from fashion_model.model import train
+
+    card = json.loads(next((trained_home / "models").glob("*/model.json")).read_text())
+    assert card["metrics"]["precision"] == training_precision(TrainConfig())  # what auto chose
+    assert isinstance(train.native_bf16_cpu(), bool)
+    monkeypatch.setattr(train.torch.cuda, "is_available", lambda: False)
+    for native, want in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr(train, "native_bf16_cpu", lambda native=native: native)
+        assert training_precision(TrainConfig()) == want
+        assert training_precision(TrainConfig(precision="32")) == "32-true"
+        assert training_precision(TrainConfig(precision="bf16")) == "bf16-mixed"
+    with pytest.raises(FashionError, match="precision"):
+        TrainConfig.parse(where="--", precision="16")
 
 
 def test_micro_f1_matches_scikit_learn():

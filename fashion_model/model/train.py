@@ -55,6 +55,31 @@ def check_train_config(config: TrainConfig, models_root: Path | None = None) -> 
     return config
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def training_precision(config: TrainConfig) -> str:
+    """Lightning's precision: bf16 mixed (autocast) where the hardware computes bf16 natively,
+    a CUDA GPU or a CPU with AVX512-BF16/AMX (1.76x a ResNet34 step at 64 px on 2 EPYC cores,
+    benchmarks/train.py), else full 32-bit. `--precision 32` or `bf16` chooses."""
+    if config.precision == "32":
+        return "32-true"
+    if config.precision == "bf16":
+        return "bf16-mixed"
+    on_cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if on_cuda or native_bf16_cpu() else "32-true"
+
+
 def init_card(models_root: Path, version: str) -> ModelCard:
     """The card of the version to fine-tune from; an ONNX one cannot be."""
     card = load_card(models_root, resolve_version(models_root, version))
@@ -317,7 +342,7 @@ def train_model(
         max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
         accelerator=config.accelerator,
         devices=config.devices,
-        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        precision=training_precision(config),
         logger=False,
         callbacks=[checkpoints, *(callbacks or [])],
         # Several devices: one process each, spawned (the CLI and the flow are not re-run per
@@ -354,6 +379,7 @@ def train_model(
         **tuned,
         "production_val_micro_f1": current_f1,  # the production model on the same images
         "initial_weights": weights_used,
+        "precision": str(trainer.precision),
         "backbone_lr_factor": module.backbone_lr_factor,
         "train_images": len(train_paths),
         "val_images": len(val_paths),

@@ -13,16 +13,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import torch
-from torch.utils.data import DataLoader
 
 from fashion_model.errors import BadInput
 from fashion_model.labels import load_label_map
-from fashion_model.model.datasets import ImageFiles, JpegBytes, collate_bytes
 from fashion_model.model.presets import eval_preset, eval_tensor_preset
 from fashion_model.model.registry import (
     load_card,
@@ -36,6 +34,9 @@ from fashion_model.warehouse.db import (
     sync_model,
 )
 from fashion_model.warehouse.sql import read_sql, run_script, statements, transaction
+
+if TYPE_CHECKING:  # torch is imported when there is something to score (~5 s on 2 cores)
+    import torch
 
 WRITE_EVERY = 1024  # images per DuckDB transaction
 # DuckDB keeps what a session appended in its buffer pool up to its memory limit (80% of RAM by
@@ -160,6 +161,11 @@ def score_batches(
         raise BadInput("--batch-size must be at least 1")
     if decode not in ("auto", "pil", "torch"):
         raise BadInput(f"decode {decode!r} is not one of auto, pil, torch")
+    import torch
+    from torch.utils.data import DataLoader
+
+    from fashion_model.model.datasets import ImageFiles, JpegBytes, collate_bytes
+
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
     decode_bytes = decode == "torch" or (decode == "auto" and on_gpu)
@@ -274,13 +280,14 @@ def score_images(
     cluster."""
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
-    version = resolve_version(models_root, model_version)
-    net, _, _ = load_model(models_root, version)
-    version, card, todo, already = prepare(con, manifests, models_root, version, rescore)
+    version, card, todo, already = prepare(con, manifests, models_root, model_version, rescore)
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
     paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
     shas = todo.column("sha256").to_pylist()
     started = time.perf_counter()
+    if not paths:  # nothing new: neither torch nor the model is loaded
+        return finish(con, summary, started)
+    net, _, _ = load_model(models_root, version)
     pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
     with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
         batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode)
@@ -310,6 +317,7 @@ def _flush(writer: ChunkWriter, pending: tuple[list, list, list, list]) -> None:
 def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int):
     """Decode a batch of JPEG byte tensors on `device` (nvJPEG on CUDA) through the eval
     preset; an image that does not decode is flagged, not fatal."""
+    import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
     ok = ok.clone()

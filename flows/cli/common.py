@@ -71,6 +71,14 @@ WeightsOption = Annotated[
     ),
 ]
 EpochsOption = Annotated[int, typer.Option("--epochs", help="Passes over the training images.")]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="auto (bf16 mixed on a CUDA GPU or a CPU with native bf16, AVX512-BF16 or AMX; "
+        "else 32), 32 or bf16.",
+    ),
+]
 TaskRunnerOption = Annotated[
     str,
     typer.Option(

@@ -19,6 +19,7 @@ from fashion_model.flows.cli.common import (
     EpochsOption,
     HomeOption,
     PerHostRateOption,
+    PrecisionOption,
     WeightsOption,
     console,
     flow_logging,
@@ -259,6 +260,7 @@ def train_command(
     compile_net: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
     ] = TRAIN.compile,
+    precision: PrecisionOption = TRAIN.precision,
     init: Annotated[
         str | None,
         typer.Option(
@@ -278,6 +280,7 @@ def train_command(
         where="--", epochs=epochs, image_size=image_size, batch_size=batch_size,
         max_steps=max_steps, seed=seed, weights=weights, force_promote=force, resume=resume,
         max_minutes=max_minutes, devices=devices, compile=compile_net, init=init,
+        precision=precision,
     )  # fmt: skip
     paths = Home.resolve(home)
     check_train_config(config, paths.models)
@@ -305,6 +308,7 @@ def retrain_command(
     per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
     strict: StrictOption = False,
     weights: WeightsOption = TRAIN.weights,
+    precision: PrecisionOption = TRAIN.precision,
     extra: Annotated[
         list[Path] | None,
         typer.Option(
@@ -335,6 +339,7 @@ def retrain_command(
             image_size=image_size,
             batch_size=batch_size,
             weights=weights,
+            precision=precision,
             reviewed_in_validation=validate_on_reviewed,
         )  # fmt: skip
     )
