@@ -242,6 +242,10 @@ class TrainConfig(StageConfig):
     precision: Literal["auto", "32", "bf16"] = Field(
         "auto", description="auto: bf16 mixed on CUDA and on CPUs with native bf16, else 32"
     )
+    task_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="loss weight of a task's labels (e.g. pattern: 3); unnamed tasks weigh 1",
+    )
     # Backbone learning rate as a share of the head's: None = 0.1 from pretrained weights (keep
     # what they learnt), 1.0 from scratch (the backbone has everything to learn).
     backbone_lr_factor: float | None = Field(None, gt=0, le=1)
@@ -255,6 +259,14 @@ class TrainConfig(StageConfig):
             return int(value)
         if isinstance(value, int) and value < 1:
             raise ValueError("is not a positive number or auto")
+        return value
+
+    @field_validator("task_weights")
+    @classmethod
+    def _task_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for task, weight in value.items():
+            if not (weight > 0 and weight < float("inf")):
+                raise ValueError(f"{task}={weight}: a weight must be a positive number")
         return value
 
     @field_validator("image_size")
@@ -323,5 +335,9 @@ class DemoConfig(StageConfig):
     seed: int = 0
     epochs: int = Field(12, ge=1, description="12 at 64 px in bf16: val micro-F1 ~0.92")
     image_size: int = Field(64, ge=32)
+    task_weights: dict[str, float] = Field(
+        default_factory=lambda: {"pattern": 3.0},
+        description="pattern 3: the prints are learnt within the demo's epochs",
+    )
     train_images: int = Field(1200, ge=1, description="labelled training photos")
     validation_images: int = Field(300, ge=1, description="labelled validation photos")

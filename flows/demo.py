@@ -111,7 +111,11 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             validation_file=str(catalog / "validation.json"),
             home=str(paths.root),
             download=local,
-            train=TrainConfig(epochs=config.epochs, image_size=config.image_size),
+            train=TrainConfig(
+                epochs=config.epochs,
+                image_size=config.image_size,
+                task_weights=config.task_weights,
+            ),
         )
         # The demo's home is its own: the model it just trained is the one to show.
         promote_model_version(

@@ -434,3 +434,27 @@ def test_training_learns_a_separable_set_well_above_the_label_frequencies(tmp_pa
     assert card.metrics["val_micro_f1_at_0.5"] >= baseline + 0.2, card.metrics
     net, card, _ = load_model(tmp_path / "models", card.model_version)
     assert set(wanted) <= set(card.label_ids)
+
+
+def test_task_weights_scale_their_tasks_loss_and_name_a_wrong_task():
+    """`task_weights` multiplies each of a task's labels' BCE terms; other tasks weigh 1. An
+    unknown task or a weight that is not positive fails in one line, before any work."""
+    import torch
+
+    from fashion_model.model.train import AttributeModule, label_weights
+
+    labels = default_label_map()
+    config = TrainConfig(task_weights={"pattern": 3.0})
+    weights = label_weights(config, labels)
+    pattern = torch.tensor([label.task == "pattern" for label in labels.labels])
+    assert weights[pattern].eq(3).all() and weights[~pattern].eq(1).all()
+    assert label_weights(TrainConfig(), labels) is None
+    module = AttributeModule(len(labels), config, loss_weights=weights)
+    logits, targets = torch.randn(4, len(labels)), (torch.rand(4, len(labels)) < 0.1).float()
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert module.loss(logits, targets).item() == pytest.approx((plain * weights).mean().item())
+    with pytest.raises(FashionError, match="task weight 'patern': no such task .*pattern"):
+        check_train_config(TrainConfig(task_weights={"patern": 2}))
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(FashionError, match="task-weights.*(positive|number)"):
+            TrainConfig.parse(where="--", task_weights={"pattern": bad})

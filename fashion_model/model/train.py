@@ -42,9 +42,12 @@ from fashion_model.model.registry import (
 )
 
 
-def check_train_config(config: TrainConfig, models_root: Path | None = None) -> TrainConfig:
+def check_train_config(
+    config: TrainConfig, models_root: Path | None = None, label_map: LabelMap | None = None
+) -> TrainConfig:
     """What the model validates cannot check: the weights file is there, the --init version
-    can be fine-tuned (before any work)."""
+    can be fine-tuned, the weighted tasks exist (before any work)."""
+    label_weights(config, label_map or default_label_map())
     if config.init is not None:
         if config.weights != "auto":
             raise BadInput("--init and --weights both choose the initial weights; give one")
@@ -53,6 +56,22 @@ def check_train_config(config: TrainConfig, models_root: Path | None = None) -> 
     else:
         resolve_weights(config.weights)
     return config
+
+
+def label_weights(config: TrainConfig, label_map: LabelMap) -> torch.Tensor | None:
+    """Each output's loss weight: its task's from `task_weights` (1 for the others), or None
+    when no task is weighted."""
+    unknown = sorted(set(config.task_weights) - set(label_map.tasks))
+    if unknown:
+        raise BadInput(
+            f"task weight {unknown[0]!r}: no such task (one of {', '.join(label_map.tasks)})"
+        )
+    if not config.task_weights:
+        return None
+    return torch.tensor(
+        [config.task_weights.get(label.task, 1.0) for label in label_map.labels],
+        dtype=torch.float32,
+    )
 
 
 def native_bf16_cpu() -> bool:
@@ -93,7 +112,8 @@ def init_card(models_root: Path, version: str) -> ModelCard:
 
 class AttributeModule(pl.LightningModule):
     def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None,
-                 arch: str = "resnet34", init: Path | None = None):  # fmt: skip
+                 arch: str = "resnet34", init: Path | None = None,
+                 loss_weights: torch.Tensor | None = None):  # fmt: skip
         super().__init__()
         self.config = config
         self.net = AttributeNet(n_labels, arch)
@@ -110,7 +130,9 @@ class AttributeModule(pl.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         # Not registered as a submodule, so the state dict stays the plain network's.
         object.__setattr__(self, "_run", torch.compile(self.net) if config.compile else self.net)
-        self.loss = nn.BCEWithLogitsLoss()
+        # Per-output weights scale each label's BCE term (`task_weights`): a task the network
+        # learns late (the demo's patterns) gets a larger share of the gradient.
+        self.loss = nn.BCEWithLogitsLoss(weight=loss_weights)
         self.val_f1 = MultilabelF1Score(num_labels=n_labels, average="micro", threshold=0.5)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -277,8 +299,8 @@ def train_model(
     """Fit, tune thresholds on validation, register the version. The first version becomes
     production; a later one replaces it when it validates at least as well on the same
     validation images (or with `force_promote`)."""
-    config = check_train_config(config or TrainConfig())
     label_map = label_map or default_label_map()
+    config = check_train_config(config or TrainConfig(), label_map=label_map)
     rows = labelled_rows([Path(m) for m in manifests], images_root, label_map)
     (train_paths, train_targets), (val_paths, val_targets), val_source = _split(
         rows, config.validation_share, config.seed, config.reviewed_in_validation
@@ -320,7 +342,11 @@ def train_model(
         (weights, weights_used), init = resolve_weights(config.weights), None
     log(f"initial weights: {weights_used}")
     arch = start.arch if start is not None else "resnet34"
-    module = AttributeModule(len(label_map), config, weights, arch, init)
+    module = AttributeModule(
+        len(label_map), config, weights, arch, init, label_weights(config, label_map)
+    )
+    if config.task_weights:
+        log("loss weights: " + ", ".join(f"{t} {w:g}" for t, w in config.task_weights.items()))
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     run_dir = Path(models_root) / ".runs" / _run_key(manifests, config)
     last = run_dir / "last.ckpt"
@@ -380,6 +406,7 @@ def train_model(
         "production_val_micro_f1": current_f1,  # the production model on the same images
         "initial_weights": weights_used,
         "precision": str(trainer.precision),
+        "task_weights": config.task_weights,
         "backbone_lr_factor": module.backbone_lr_factor,
         "train_images": len(train_paths),
         "val_images": len(val_paths),

@@ -79,6 +79,14 @@ PrecisionOption = Annotated[
         "else 32), 32 or bf16.",
     ),
 ]
+TaskWeightOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task-weight",
+        help="TASK=W (repeatable): weigh that task's labels W times in the loss, e.g. "
+        "pattern=3 for a task learnt late; others weigh 1.",
+    ),
+]
 TaskRunnerOption = Annotated[
     str,
     typer.Option(
@@ -290,6 +298,24 @@ def run_flow(
     flow_logging(home)
     stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)
     return stage(**parameters)
+
+
+def task_weights(items: list[str] | None) -> dict[str, float]:
+    """--task-weight TASK=W items as a mapping (the task names are checked against the label
+    map by the training stage)."""
+    weights = {}
+    for item in items or []:
+        task, sep, text = item.partition("=")
+        try:
+            weight = float(text)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not task.strip() or not 0 < weight < float("inf"):
+            raise BadInput(
+                f"--task-weight {item!r} is not TASK=WEIGHT with a positive weight (e.g. pattern=3)"
+            )
+        weights[task.strip()] = weight
+    return weights
 
 
 def home_text(home: Path | None) -> str | None:

@@ -20,12 +20,14 @@ from fashion_model.flows.cli.common import (
     HomeOption,
     PerHostRateOption,
     PrecisionOption,
+    TaskWeightOption,
     WeightsOption,
     console,
     flow_logging,
     home_text,
     print_summary,
     run_flow,
+    task_weights,
 )
 from fashion_model.home import Home
 
@@ -261,6 +263,7 @@ def train_command(
         bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
     ] = TRAIN.compile,
     precision: PrecisionOption = TRAIN.precision,
+    task_weight: TaskWeightOption = None,
     init: Annotated[
         str | None,
         typer.Option(
@@ -280,7 +283,7 @@ def train_command(
         where="--", epochs=epochs, image_size=image_size, batch_size=batch_size,
         max_steps=max_steps, seed=seed, weights=weights, force_promote=force, resume=resume,
         max_minutes=max_minutes, devices=devices, compile=compile_net, init=init,
-        precision=precision,
+        precision=precision, task_weights=task_weights(task_weight),
     )  # fmt: skip
     paths = Home.resolve(home)
     check_train_config(config, paths.models)
@@ -309,6 +312,7 @@ def retrain_command(
     strict: StrictOption = False,
     weights: WeightsOption = TRAIN.weights,
     precision: PrecisionOption = TRAIN.precision,
+    task_weight: TaskWeightOption = None,
     extra: Annotated[
         list[Path] | None,
         typer.Option(
@@ -340,6 +344,7 @@ def retrain_command(
             batch_size=batch_size,
             weights=weights,
             precision=precision,
+            task_weights=task_weights(task_weight),
             reviewed_in_validation=validate_on_reviewed,
         )  # fmt: skip
     )

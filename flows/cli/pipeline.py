@@ -42,6 +42,7 @@ from fashion_model.flows.cli.common import (
     run_flow,
     runs_direct,
     scale_out,
+    task_weights,
 )
 from fashion_model.home import Home
 
@@ -398,11 +399,21 @@ def demo_command(
     validation_images: Annotated[
         int, typer.Option("--validation-images", help="Labelled validation photos.")
     ] = DEMO.validation_images,
+    task_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-weight",
+            help="TASK=W (repeatable): that task's loss weight [default: "
+            + ", ".join(f"{t}={w:g}" for t, w in DEMO.task_weights.items())
+            + "].",
+        ),
+    ] = None,
 ) -> None:
     """Synthesise a catalog, serve it locally, run `retrain` and `nightly`, print the trend."""
     config = DemoConfig.parse(
         where="--", products=products, seed=seed, epochs=epochs, image_size=image_size,
         train_images=train_images, validation_images=validation_images,
+        task_weights=DEMO.task_weights if task_weight is None else task_weights(task_weight),
     )  # fmt: skip
     catalog = Home.resolve(home).catalog
     if catalog.exists() and not (catalog / "synth.json").is_file():
