@@ -60,6 +60,7 @@ def test_a_bad_value_is_one_line_naming_the_option_or_the_parameter(config, fiel
 def test_defaults_are_declared_once_and_mappings_from_a_deployment_are_parsed():
     assert DownloadConfig().concurrency == 64 and DownloadConfig().per_host_rate is None
     assert TrainConfig().epochs == 6 and DemoConfig().epochs == 12
+    assert TrainConfig().task_weights == {} and DemoConfig().task_weights == {"pattern": 3.0}
     nightly = NightlyConfig.parse({"as_of": "2026-11-27", "report": {"task": "color"}})
     assert nightly.as_of == date(2026, 11, 27) and nightly.report == ReportConfig(task="color")
     assert TrainConfig.parse(devices="2").devices == 2
