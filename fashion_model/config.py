@@ -333,7 +333,7 @@ class DemoConfig(StageConfig):
 
     products: int = Field(1200, ge=1, description="catalog products to draw")
     seed: int = 0
-    epochs: int = Field(12, ge=1, description="12 at 64 px in bf16 (pattern weight 3): val micro-F1 0.956")
+    epochs: int = Field(12, ge=1, description="12 at 64 px, bf16: val micro-F1 0.956")
     image_size: int = Field(64, ge=32)
     task_weights: dict[str, float] = Field(
         default_factory=lambda: {"pattern": 3.0},
