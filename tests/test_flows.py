@@ -218,6 +218,7 @@ def test_the_demo_runs_end_to_end_and_measures_itself_against_the_truth(prefect_
     assert result["tables"].startswith(result["heading"])
 
 
+@pytest.mark.slow  # tens of seconds: `make test` runs it, test-fast leaves it out
 def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_server, tmp_path):
     """The nightly run built the similarity index; a catalog photo given as --image finds its
     own product first (the same processing gives the same embedding); equivalents land in SQL."""

@@ -118,6 +118,7 @@ def catalog_images(home: Path, limit: int = 6) -> list[tuple[str, str, str]]:
     return [(r["sha256"], str(home / "images" / r["path"]), r["source_id"]) for r in rows][:limit]
 
 
+@pytest.mark.slow  # tens of seconds: `make test` runs it, test-fast leaves it out
 def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files, tmp_path):
     net, ckpt, _ = reference_files
     result = import_model(home / "models", ckpt, ImportOptions("reference-ckpt", name="ref"))
@@ -164,6 +165,7 @@ def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files
         assert other.logits is not None and other.logits.shape == (N,)
 
 
+@pytest.mark.slow  # tens of seconds: `make test` runs it, test-fast leaves it out
 def test_reference_onnx_export_scores_the_same(home, reference_files, tmp_path):
     net, _, onnx_file = reference_files
     options = ImportOptions("onnx", name="ref-onnx", mean=REFERENCE_MEAN, std=REFERENCE_STD)
