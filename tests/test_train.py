@@ -458,3 +458,11 @@ def test_task_weights_scale_their_tasks_loss_and_name_a_wrong_task():
     for bad in ("0", "-1", "many"):
         with pytest.raises(FashionError, match="task-weights.*(positive|number)"):
             TrainConfig.parse(where="--", task_weights={"pattern": bad})
+
+
+def test_a_run_of_four_steps_trains_and_registers(trained_home, tmp_path):
+    """At 4 steps the one-cycle schedule's warm-up rounds to no step (it divided by zero)."""
+    config = TrainConfig(epochs=1, image_size=32, batch_size=4, num_workers=0, max_steps=4)
+    card = train_model(_manifests(trained_home), trained_home / "images", tmp_path / "models",
+                       config, log=lambda message: None)  # fmt: skip
+    assert card.model_version in list_versions(tmp_path / "models")

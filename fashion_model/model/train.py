@@ -170,7 +170,9 @@ class AttributeModule(pl.LightningModule):
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in groups],
-            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+            # at least 8: OneCycleLR divides by zero when its warm-up phase rounds to no step
+            # (4 or fewer steps, e.g. --max-steps 4); a longer cycle than the run is harmless
+            total_steps=max(8, int(self.trainer.estimated_stepping_batches)),
             pct_start=0.25,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
