@@ -34,7 +34,7 @@ import json, multiprocessing, resource, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from fashion_model.config import DownloadConfig
 from fashion_model.ingest.pipeline import ingest_source
-from fashion_model.scaleout.shards import ExecutorShards
+from fashion_model.scaleout.shards import ExecutorShards, sharded_fetcher
 catalog, home, shards = sys.argv[1], sys.argv[2], int(sys.argv[3])
 config = DownloadConfig(concurrency=64, per_host=64, per_host_rate=0, allow_private=True,
                         retries=0)
@@ -44,7 +44,7 @@ if shards:
     pool = ExecutorShards(ProcessPoolExecutor(shards, mp_context=context), slots=shards)
 started = time.perf_counter()
 summary = ingest_source(catalog, f"{home}/manifests/bench", f"{home}/images", config,
-                        shards=pool)
+                        fetcher=sharded_fetcher(pool) if pool else None)
 print(json.dumps({"seconds": time.perf_counter() - started, "records": summary.records,
                   "downloaded": summary.downloaded, "ok": summary.statuses.get("ok", 0),
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

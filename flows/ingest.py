@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.home import Home
-from fashion_model.ingest.remote import is_url
 from fashion_model.tasks.ingest import download_images, fetch_feed_file
 from fashion_model.tasks.tracking import flow
+from fashion_model.urls import is_url
 
 
 @flow(name="ingest", log_prints=True, validate_parameters=False)

@@ -33,10 +33,10 @@ from fashion_model.flows.score import score
 from fashion_model.home import Home
 from fashion_model.ingest.feedlist import check_feed_location, plan_feeds
 from fashion_model.ingest.pipeline import check_catalog
-from fashion_model.ingest.remote import is_url
 from fashion_model.model.registry import resolve_version
 from fashion_model.tasks.report import compare_with_previous_run
 from fashion_model.tasks.tracking import flow, run_holder, run_logger
+from fashion_model.urls import is_url
 from fashion_model.warehouse.lock import publish_snapshot, warehouse_lock
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
 from fashion_model.ingest.pipeline import ingest_source
 from fashion_model.ingest.remote import fetch_feed
+from fashion_model.scaleout.shards import sharded_fetcher
 from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 from fashion_model.tasks.scaleout import shard_pool
 from fashion_model.tasks.tracking import run_logger, table_artifact, task
@@ -56,7 +57,7 @@ def download_images(
             strict=strict,
             progress=progress,
             retry_failed=retry_failed,
-            shards=shard_pool(scale),
+            fetcher=sharded_fetcher(pool) if (pool := shard_pool(scale)) else None,
             feed=feed,
         )
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from prefect import Task
 
-from fashion_model.tasks import tracking
+from fashion_model.tasks.direct import DIRECT_RUN
 
 
 class StageTask(Task):
     def __call__(self, *args, **kwargs):
-        if tracking.in_direct_run():
+        if DIRECT_RUN.get():
             return self.fn(*args, **kwargs)
         return super().__call__(*args, **kwargs)

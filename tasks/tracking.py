@@ -24,15 +24,15 @@ import logging
 import os
 import tomllib
 from collections.abc import Callable
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+
+from fashion_model.tasks.direct import DIRECT_RUN as _direct
 
 MODE_ENV = "FASHION_PREFECT"  # auto (default) | always
 RUN_LOGGER = "fashion_model.run"  # the direct run's log lines (console and log file)
 ARTIFACT_LOGGER = "fashion_model.artifacts"  # the direct run's artifacts (log file only)
 
-_direct: ContextVar[bool] = ContextVar("fashion_direct_run", default=False)
 # "owned": this process is the `fashion` command (its `main`), not a test or a worker;
 # "direct": it runs its one command directly, so flow modules imported from now on need no Prefect.
 _PROCESS = {"owned": False, "direct": False}

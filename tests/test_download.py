@@ -9,9 +9,7 @@ from email.utils import format_datetime
 import pytest
 from PIL import Image
 
-from fashion_model.config import DownloadConfig
 from fashion_model.ingest.download import (
-    AddressPolicy,
     BlockedAddress,
     Downloader,
     GuardedResolver,
@@ -20,6 +18,7 @@ from fashion_model.ingest.download import (
     download_batch,
     robots_refusal,
 )
+from fashion_model.urls import AddressPolicy
 
 from .faults import EXPECTED, LOCAL
 
@@ -113,7 +112,7 @@ def test_the_address_connected_to_is_checked_too(faulty_server, tmp_path):
     assert hits["ok.jpg"] == before
 
     async def resolve():
-        resolver = GuardedResolver(AddressPolicy(DownloadConfig()))
+        resolver = GuardedResolver(AddressPolicy())
         return await resolver.resolve("localhost", 80)
 
     with pytest.raises(BlockedAddress, match="non-public address 127.0.0.1"):

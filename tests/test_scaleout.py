@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -17,7 +17,7 @@ from fashion_model.config import DownloadConfig, ScaleOut, ScoreConfig
 from fashion_model.errors import FashionError
 from fashion_model.ingest.pipeline import ingest_source
 from fashion_model.scaleout import shards
-from fashion_model.scaleout.shards import ExecutorShards
+from fashion_model.scaleout.shards import ExecutorShards, sharded_fetcher
 from fashion_model.warehouse.db import connect
 
 from .conftest import LOCAL
@@ -150,7 +150,7 @@ def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, m
     pool = Failing(ThreadPoolExecutor(2), slots=1)
     with pytest.raises(RuntimeError, match="worker lost"):
         ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
-                      LOCAL, shards=pool, part_rows=4)  # fmt: skip
+                      LOCAL, fetcher=sharded_fetcher(pool), part_rows=4)  # fmt: skip
     # The shards that finished before the failure are in the journal; the shard folder is gone.
     assert not list((tmp_path / "m").glob(".catalog.shards-*"))
     again = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
@@ -166,21 +166,25 @@ def test_a_slow_shard_does_not_hold_back_the_others_and_rows_stay_in_order(
     folder, _ = catalog_server
     monkeypatch.setattr(shards, "DOWNLOAD_SHARD", 4)
     finished: list[str] = []
+    three_others_done = threading.Event()  # the first shard returns only after three others
 
-    def download(job, delay):
-        time.sleep(delay)
+    def download(job, first):
+        if first:
+            assert three_others_done.wait(60), "the other shards never came back"
         result = shards.download_shard(job)
         finished.append(job.urls_file.name)
+        if len(finished) >= 3:
+            three_others_done.set()
         return result
 
     class SlowFirst(ExecutorShards):
         def download(self, job):
             first = job.urls_file.name.startswith("shard-000001")
-            return self.executor.submit(download, job, 1.5 if first else 0)
+            return self.executor.submit(download, job, first)
 
+    pool = SlowFirst(ThreadPoolExecutor(4), slots=2)
     summary = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog",
-                            tmp_path / "images", LOCAL,
-                            shards=SlowFirst(ThreadPoolExecutor(4), slots=2))  # fmt: skip
+                            tmp_path / "images", LOCAL, fetcher=sharded_fetcher(pool))  # fmt: skip
     assert summary.statuses == {"ok": summary.records}
     assert finished.index("shard-000001.urls.parquet") >= 3  # shards 2-4 came back before it
     with open(folder / "catalog.csv", newline="") as handle:

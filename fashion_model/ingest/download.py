@@ -31,6 +31,7 @@ from fashion_model.config import DownloadConfig
 from fashion_model.ingest import store
 from fashion_model.ingest.imaging import InvalidImage, TooManyPixels, process_image
 from fashion_model.ingest.outcomes import RETRYABLE_STATUS, Outcome
+from fashion_model.urls import AddressPolicy, url_refusal
 
 ROBOTS_TOKEN = "fashion-attributes"  # the name an X-Robots-Tag may address us by
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
@@ -120,25 +121,6 @@ class BlockedAddress(OSError):
     """Raised by the resolver when every address of a host is refused by the SSRF guard."""
 
 
-class AddressPolicy:
-    """Which IP addresses may be connected to: public unicast ones, plus what config allows."""
-
-    def __init__(self, config: DownloadConfig):
-        self.allow_all = config.allow_private
-        self.allowed = [ipaddress.ip_network(n, strict=False) for n in config.allow_networks]
-
-    def refusal(self, address: str) -> str | None:
-        """Why `address` is refused, or None when it may be connected to."""
-        if self.allow_all:
-            return None
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_global and not ip.is_multicast:
-            return None
-        if any(ip in network for network in self.allowed):
-            return None
-        return f"non-public address {ip}"
-
-
 class GuardedResolver(AbstractResolver):
     """aiohttp resolver that drops refused addresses: the check is on what is connected to, so a
     host that resolves to a public address for the pre-check and a private one for the
@@ -199,7 +181,7 @@ class Downloader:
     def __init__(self, config: DownloadConfig, images_root: Path):
         self.config = config
         self.images_root = Path(images_root)
-        self.policy = AddressPolicy(config)
+        self.policy = AddressPolicy(config.allow_private, config.allow_networks)
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.paces: dict[str, HostPace] = {}
         self.tasks: set[asyncio.Task] = set()
@@ -318,16 +300,10 @@ class Downloader:
 
     async def _check_url(self, url: str) -> None:
         """Refuse non-HTTP URLs, and hosts whose addresses the policy refuses (every hop)."""
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-            parts.port  # noqa: B018  (raises ValueError for a bad port)
-        except ValueError as error:
-            raise _Permanent(Outcome("bad_url", f"unparseable URL: {error}")) from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise _Permanent(
-                Outcome("bad_url", f"only http(s) URLs with a host are fetched: {url[:200]!r}")
-            )
+        refusal = url_refusal(url)
+        if refusal:
+            raise _Permanent(Outcome("bad_url", refusal))
+        host = urlsplit(url).hostname
         if self.policy.allow_all:
             return
         try:

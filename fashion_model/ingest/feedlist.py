@@ -22,7 +22,8 @@ from pathlib import Path
 
 from fashion_model.config import FeedSpec, NightlyConfig
 from fashion_model.errors import BadInput
-from fashion_model.ingest.remote import check_feed_url, is_url
+from fashion_model.ingest.remote import check_feed_url
+from fashion_model.urls import is_url
 
 FEED_LIST_SUFFIXES = (".yaml", ".yml")
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -32,7 +33,6 @@ from fashion_model.ingest.manifest import (
 from fashion_model.ingest.outcomes import OUTCOME_COLUMNS, is_retryable
 from fashion_model.ingest.sources import Source, SourceRecord, iter_records, open_source
 from fashion_model.labels import LabelMap, default_label_map
-from fashion_model.scaleout.shards import ShardedFetcher, ShardPool, ingest_shard_folder
 
 CHUNK = 2_000  # records looked up and rows per manifest part
 
@@ -179,6 +179,17 @@ class _Rows:
         self.flush()
 
 
+# What downloads a source's URLs: (config, images_root, manifest_dir, expected URLs) -> an async
+# context manager with `submit(url, done)`, like Downloader.
+FetcherFactory = Callable[[DownloadConfig, Path, Path, int | None], Any]
+
+
+def local_fetcher(config: DownloadConfig, images_root: Path, manifest_dir: Path,
+                  expected: int | None) -> Downloader:  # fmt: skip
+    """Downloads in this process."""
+    return Downloader(config, images_root)
+
+
 def _carry(previous: dict, retry_failed: bool) -> bool:
     """Keep an earlier outcome (no request) unless it is a retryable failure and we retry."""
     if previous["status"] == "ok" or not retry_failed:
@@ -194,16 +205,11 @@ async def _run(
     config: DownloadConfig,
     images_root: Path,
     retry_failed: bool,
-    shards: ShardPool | None,
+    fetcher: FetcherFactory,
     manifest_dir: Path,
 ) -> None:
     summary = rows.summary
-    if shards is None:
-        fetcher = Downloader(config, images_root)
-    else:
-        folder = ingest_shard_folder(manifest_dir)
-        fetcher = ShardedFetcher(shards, folder, config, images_root, expected=source.records)
-    async with fetcher as downloader:
+    async with fetcher(config, images_root, manifest_dir, source.records) as downloader:
         seq = -1
         for chunk in _chunks(iter_records(source, label_map), CHUNK):
             known = history.lookup(chunk)
@@ -287,7 +293,7 @@ def ingest_source(
     progress: Callable[[int, int | None], None] | None = None,
     retry_failed: bool = False,
     part_rows: int = CHUNK,
-    shards: ShardPool | None = None,
+    fetcher: FetcherFactory | None = None,
     feed: FeedConfig | None = None,
 ) -> IngestSummary:
     """Download every record of `source_path` not already done; commit the manifest at the end.
@@ -297,8 +303,9 @@ def ingest_source(
     Bad input fails before any download and leaves the manifest as it was; a crash or a kill
     leaves the finished parts in a journal that the next run picks up.
 
-    `shards` (a ShardPool, e.g. a Dask cluster) downloads in shards on other processes or
-    machines; this process still writes the manifest, in the same order, with the same rows."""
+    `fetcher` makes the downloader (default: this process's `Downloader`); scale-out passes one
+    that downloads in shards on other processes or machines (`scaleout.shards.sharded_fetcher`);
+    this process still writes the manifest, in the same order, with the same rows."""
     config = config or DownloadConfig()
     label_map = label_map or default_label_map()
     source = check_source(source_path, split, strict, label_map, feed)
@@ -318,7 +325,7 @@ def ingest_source(
         rows = _Rows(writer, summary, progress, source.records, part_rows)
         try:
             asyncio.run(_run(source, label_map, history, rows, config, images_root, retry_failed,
-                             shards, manifest_dir))  # fmt: skip
+                             fetcher or local_fetcher, manifest_dir))  # fmt: skip
             rows.flush()
         except BadInput:
             writer.abort()  # bad input: the previous manifest stays exactly as it was

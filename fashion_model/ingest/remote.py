@@ -14,21 +14,14 @@ from fashion_model.config import DownloadConfig
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.ingest.download import Downloader
 from fashion_model.ingest.outcomes import is_retryable
-
-
-def is_url(text: str) -> bool:
-    return str(text).lower().startswith(("http://", "https://"))
+from fashion_model.urls import url_refusal
 
 
 def check_feed_url(url: str) -> None:
     """Before any work: an http(s) URL with a host (the guard checks the address on fetch)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError as error:
-        raise BadInput(f"{url}: not a valid feed URL ({error})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"{url}: a feed URL is http(s)://host/...")
+    refusal = url_refusal(url)
+    if refusal:
+        raise BadInput(f"{url}: not a feed URL ({refusal}); a feed URL is http(s)://host/...")
 
 
 def _file_name(url: str) -> str:

@@ -222,6 +222,17 @@ def _shard_size(largest: int, items: int | None, slots: int) -> int:
     return max(1, min(largest, -(-items // (2 * slots))))
 
 
+def sharded_fetcher(pool: ShardPool):
+    """For `ingest_source(fetcher=...)`: download a source's URLs in shards on `pool`."""
+
+    def make(config: DownloadConfig, images_root: Path, manifest_dir: Path,
+             expected: int | None) -> ShardedFetcher:  # fmt: skip
+        folder = ingest_shard_folder(manifest_dir)
+        return ShardedFetcher(pool, folder, config, images_root, expected=expected)
+
+    return make
+
+
 def ingest_shard_folder(manifest_dir: Path) -> Path:
     """Next to the manifest's journal, so that `fashion gc` finds one a killed run left."""
     manifest_dir = Path(manifest_dir)

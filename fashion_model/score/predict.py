@@ -20,6 +20,7 @@ from fashion_model.ingest.imaging import InvalidImage, process_image
 from fashion_model.model.datasets import ImageFiles
 from fashion_model.model.presets import eval_preset
 from fashion_model.model.registry import load_model, resolve_version
+from fashion_model.urls import is_url
 
 
 @dataclass
@@ -42,10 +43,6 @@ class Prediction:
             f"{task}: " + ", ".join(f"{name} {score:.2f}" for name, score in found)
             for task, found in sorted(self.labels.items())
         )
-
-
-def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
 
 
 def _store_local(path: Path, root: Path, image_size: int) -> str:
@@ -75,7 +72,7 @@ def predict_images(
     if not images:
         raise BadInput("name at least one image file or URL")
     for image in images:
-        if not _is_url(image) and not Path(image).is_file():
+        if not is_url(image) and not Path(image).is_file():
             raise BadInput(f"{image}: image file not found")
     version = resolve_version(models_root, model_version)
     net, card, label_map = model or load_model(models_root, version)
@@ -84,9 +81,9 @@ def predict_images(
         root = Path(scratch or temporary)
         paths: dict[int, str] = {}
         for index, image in enumerate(images):
-            if not _is_url(image):
+            if not is_url(image):
                 paths[index] = _store_local(Path(image), root, stored_size)
-        urls = [(i, image) for i, image in enumerate(images) if _is_url(image)]
+        urls = [(i, image) for i, image in enumerate(images) if is_url(image)]
         if urls:
             config = DownloadConfig(allow_private=allow_private, image_size=stored_size)
             outcomes = download_batch([url for _, url in urls], config, root)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from fashion_model.errors import BadInput
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
+from fashion_model.urls import url_refusal
 
 router = APIRouter(prefix="/api/v1")
 K = Annotated[int, Query(description="How many products (1-1000).")]
@@ -178,8 +179,8 @@ async def predict(
     if len(images or []) + len(urls or []) > 32:
         raise BadInput("at most 32 images per request")
     for url in urls or []:
-        if not url.startswith(("http://", "https://")):
-            raise BadInput(f"url {url[:80]!r} is not an http(s) URL")
+        if refusal := url_refusal(url):
+            raise BadInput(f"url {url[:80]!r}: {refusal}")
     with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
         paths = [str(await save_upload(u, Path(folder), i)) for i, u in enumerate(images or [])]
 

@@ -23,12 +23,12 @@ from fashion_model import __version__
 from fashion_model.errors import BadInput, FashionError
 from fashion_model.home import Home
 from fashion_model.service import api, pages
+from fashion_model.service.pages import TOKEN_COOKIE
 from fashion_model.service.source import Source
 from fashion_model.service.uploads import MAX_BODY, TooLarge
 
 log = logging.getLogger("fashion.serve")
 OPEN_PATHS = ("/api/v1/health", "/login", "/static/")
-TOKEN_COOKIE = "fashion_token"
 
 
 def create_app(home: Home, token: str | None = None, prepare: bool = True) -> FastAPI:

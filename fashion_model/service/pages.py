@@ -6,6 +6,7 @@ pass."""
 from __future__ import annotations
 
 import base64
+import hmac
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ from fashion_model.service.charts import price_svg, trend_svg
 from fashion_model.service.uploads import save_upload
 
 router = APIRouter(include_in_schema=False)
+TOKEN_COOKIE = "fashion_token"  # set by /login, read by the app's token guard
 templates = Environment(
     loader=PackageLoader("fashion_model.service", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -189,10 +191,6 @@ def login(request: Request, next: str = "/"):  # noqa: A002
 
 @router.post("/login", response_class=HTMLResponse)
 def login_post(request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):  # noqa: A002
-    import hmac
-
-    from fashion_model.service.app import TOKEN_COOKIE
-
     expected = request.app.state.token or ""
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):

@@ -34,7 +34,7 @@ def gc_command(
     folders that interrupted runs left, the half-written image files of killed downloads, and
     fetched feeds beyond the newest --keep-feeds of each.
     Never anything the production model's results need."""
-    from fashion_model.warehouse import gc
+    from fashion_model.ops import gc
     from fashion_model.warehouse.db import connect
     from fashion_model.warehouse.lock import warehouse_lock
 

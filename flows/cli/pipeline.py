@@ -188,7 +188,8 @@ def ingest_command(
     A rerun with the same NAME skips what is already ok and keeps recorded failures (add
     --retry-failed to try the transient ones again); an interrupted run resumes where it died."""
     from fashion_model.ingest.pipeline import check_source
-    from fashion_model.ingest.remote import check_feed_url, is_url
+    from fashion_model.ingest.remote import check_feed_url
+    from fashion_model.urls import is_url
 
     feed = feed_config(output_format, maps, delimiter, currency, date_order, retailer)
 
@@ -315,8 +316,8 @@ def nightly_command(
     flagged); with one feed, the night."""
     from fashion_model.ingest.feedlist import check_feed_location, is_feed_list, plan_feeds
     from fashion_model.ingest.pipeline import check_catalog
-    from fashion_model.ingest.remote import is_url
     from fashion_model.model.registry import resolve_version
+    from fashion_model.urls import is_url
 
     retailers = retailer or []
     if len(catalogs) > 1 and any(is_feed_list(c) for c in catalogs):
@@ -380,7 +381,7 @@ def nightly_command(
 
 
 def _absolute(source: str) -> str:
-    from fashion_model.ingest.remote import is_url
+    from fashion_model.urls import is_url
 
     return source if is_url(source) else str(Path(source).absolute())
 

@@ -1,0 +1,1 @@
+"""Operations over a whole home: garbage collection (`fashion gc`)."""
