@@ -75,8 +75,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
         os.environ["PREFECT_HOME"] = str(Path(tmp) / "prefect")
+        from fashion_model.config import ScoreConfig
         from fashion_model.flows.ingest import ingest
         from fashion_model.flows.score import score
+        from fashion_model.score.plan import plan_score
 
         api_url = warm_up()
         corpus = make_corpus(args.images)
@@ -110,9 +112,9 @@ def main() -> None:
                     make_model(root / "shared", args.image_size, sample_paths(home, manifest))
                 (home / "models").rmdir()  # empty: the flows made it
                 (home / "models").symlink_to(root / "shared" / "models", target_is_directory=True)
-                result, seconds = timed(score, manifests=["catalog"], home=str(home),
-                                        config={"as_of": date(2026, 11, 27), "retailer": "Bench"},
-                                        scale_out=dask)  # fmt: skip
+                config = ScoreConfig(as_of=date(2026, 11, 27), retailer="Bench")
+                plan = plan_score(home, ["catalog"], config)
+                result, seconds = timed(score, plan=plan, scale_out=dask)
                 rows[("score", name)] = (result["scored"], seconds)
 
     print(f"\ncpu cores {os.cpu_count()}; dask: a local cluster of {args.workers} processes "

@@ -34,6 +34,7 @@ from fashion_model.home import Home
 from fashion_model.ingest.feedlist import check_feed_location, plan_feeds
 from fashion_model.ingest.pipeline import check_catalog
 from fashion_model.model.registry import resolve_version
+from fashion_model.score.plan import plan_score
 from fashion_model.tasks.report import compare_with_previous_run
 from fashion_model.tasks.tracking import flow, run_holder, run_logger
 from fashion_model.urls import is_url
@@ -160,9 +161,9 @@ def _run_stages(
             f"then fashion report {where}",
             minutes,
             score,
-            manifests=names,
-            home=home,
-            config=ScoreConfig(model=config.model, as_of=as_of, retailer=config.retailer),
+            plan=plan_score(
+                home, names, ScoreConfig(model=config.model, as_of=as_of, retailer=config.retailer)
+            ),  # fmt: skip
             scale_out=scale_out,
         )
         reported = run_stage(

@@ -6,10 +6,11 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from fashion_model.config import ScaleOut, ScoreConfig
+from fashion_model.config import ScaleOut
 from fashion_model.match.index import update_index
 from fashion_model.scaleout.shards import score_images_sharded
 from fashion_model.score.images import score_images
+from fashion_model.score.plan import ScorePlan
 from fashion_model.tasks.common import progress_reporter, publish_summary, retry_unless_bad_input
 from fashion_model.tasks.scaleout import shard_pool
 from fashion_model.tasks.tracking import run_logger, task
@@ -40,30 +41,21 @@ def load_catalog_run(db: Path, manifest_dir: Path, as_of: date, retailer: str | 
     retry_condition_fn=retry_unless_bad_input,
     cache=False,
 )
-def score_manifest_images(
-    db: Path,
-    manifests: list[Path],
-    images_root: Path,
-    models_root: Path,
-    config: ScoreConfig,
-    scale: ScaleOut | None = None,
-    home_root: Path | None = None,
-) -> dict:
+def score_manifest_images(plan: ScorePlan, scale: ScaleOut | None = None) -> dict:
     """In the flow's process, or (scale.task_runner 'dask') in shards on Dask workers that
     write Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
     pool = shard_pool(scale)
-    with connect(db) as con, progress_reporter("scoring images") as progress:
+    options = dict(model_version=plan.model_version, batch_size=plan.config.batch_size,
+                   rescore=plan.config.rescore)  # fmt: skip
+    manifests = list(plan.manifests)
+    with connect(plan.db) as con, progress_reporter("scoring images") as progress:
         if pool is None:
-            summary = score_images(
-                con, manifests, images_root, models_root, model_version=config.model,
-                batch_size=config.batch_size, rescore=config.rescore, progress=progress,
-            )  # fmt: skip
+            summary = score_images(con, manifests, plan.images, plan.models, progress=progress,
+                                   **options)  # fmt: skip
         else:
-            scratch = home_root or Path(images_root).parent
             summary = score_images_sharded(
-                con, manifests, images_root, models_root, home_root=scratch, pool=pool,
-                model_version=config.model, batch_size=config.batch_size, rescore=config.rescore,
-                progress=progress,
+                con, manifests, plan.images, plan.models, home_root=plan.root, pool=pool,
+                progress=progress, **options,
             )  # fmt: skip
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     publish_summary("score", result, f"Scoring with model {summary.model_version}")

@@ -77,7 +77,7 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
             ["ingest", "{tmp}/catalog.csv", "--task-runner", "dask", "--dask-workers", "0"],
             "--dask-workers 0: must be at least 1",
         ),
-        (["score", "--home", "{tmp}"], "manifest 'catalog' not found"),
+        (["score", "--home", "{tmp}"], "no production model in"),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
         (
             ["report", "--home", "{tmp}", "--task", "fabric"],
@@ -243,3 +243,38 @@ def test_sql_bad_input_changes_nothing(tmp_path):
     assert injected.returncode == 0, injected.stderr
     with connect(tmp_path / "fashion.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 1
+
+
+def test_score_without_manifest_scores_every_catalog_with_new_images_then_nothing(
+    trained_home, catalog_server, tmp_path
+):
+    """The README's order on a home of per-retailer manifests: `fashion score --home H` alone."""
+    import duckdb
+
+    from fashion_model.config import DownloadConfig
+    from fashion_model.ingest.pipeline import ingest_source
+
+    folder, _ = catalog_server
+    local = DownloadConfig(allow_private=True, per_host_rate=0)
+    for name, source in (("catalog-a", "catalog.csv"), ("catalog-b", "catalog.csv"),
+                         ("train", "train.json")):  # fmt: skip
+        ingest_source(folder / source, tmp_path / "manifests" / name, tmp_path / "images", local)
+    (tmp_path / "models").symlink_to(trained_home / "models")
+
+    first = _fashion("score", "--home", str(tmp_path), "--as-of", "2026-11-27")
+    assert first.returncode == 0, first.stderr
+    assert "with images not yet scored" in first.stderr
+    assert (
+        "catalog-a, catalog-b" in first.stderr and "train" not in first.stderr.split("by model")[1]
+    )
+    with duckdb.connect(str(tmp_path / "fashion.duckdb"), read_only=True) as con:
+        scored = con.execute("SELECT count(*) FROM scores").fetchone()[0]
+        runs = con.execute("SELECT count(*) FROM product_observations").fetchone()[0]
+    assert scored > 0 and runs > 0
+
+    again = _fashion("score", "--home", str(tmp_path), "--as-of", "2026-11-27")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to score" in again.stderr
+    with duckdb.connect(str(tmp_path / "fashion.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == scored
+        assert con.execute("SELECT count(*) FROM product_observations").fetchone()[0] == runs

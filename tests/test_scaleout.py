@@ -76,6 +76,7 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     from fashion_model.flows.ingest import ingest
     from fashion_model.flows.nightly import nightly
     from fashion_model.flows.score import score
+    from fashion_model.score.plan import plan_score
 
     catalog = _catalog_with_faults(catalog_server, faulty_server, tmp_path)
     # Small shards, so that 36 records make several of each kind across the two workers.
@@ -86,8 +87,7 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     local = DownloadConfig(allow_private=True, per_host_rate=0)
     default_ingest = ingest(source=str(catalog), home=str(default_home), name="catalog",
                             download=local)  # fmt: skip
-    default_score = score(manifests=["catalog"], home=str(default_home),
-                          config=ScoreConfig(as_of=day))  # fmt: skip
+    default_score = score(plan=plan_score(default_home, ["catalog"], ScoreConfig(as_of=day)))
     # The dask side runs as the nightly deployment would, with its parameters as mappings.
     dask_home = _home_with_model(trained_home, tmp_path / "dask")
     result = nightly(catalog=str(catalog), home=str(dask_home), config={"as_of": day.isoformat()},

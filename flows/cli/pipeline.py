@@ -217,7 +217,11 @@ def score_command(
     home: HomeOption = None,
     manifest: Annotated[
         list[str] | None,
-        typer.Option("--manifest", help="Manifest name or path (repeatable) [default: catalog]."),
+        typer.Option(
+            "--manifest",
+            help="Manifest name or path (repeatable) [default: every catalog manifest with "
+            "images not yet scored by the model].",
+        ),
     ] = None,
     model: VersionOption = SCORE.model,
     db: DbOption = None,
@@ -234,27 +238,22 @@ def score_command(
     dask_address: DaskAddressOption = None,
     dask_workers: DaskWorkersOption = None,
 ) -> None:
-    """Score manifest images into DuckDB (probabilities, embeddings, predictions)."""
-    from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
-    from fashion_model.model.registry import resolve_version
-    from fashion_model.warehouse.catalog import check_catalog_manifest
+    """Score manifest images into DuckDB (probabilities, embeddings, predictions).
+
+    Without --manifest: every catalog manifest under the home with images the model has not
+    scored yet (a second run has nothing to do)."""
+    from fashion_model.score.plan import plan_score
 
     config = ScoreConfig.parse(
         where="--", model=model, as_of=as_of, retailer=retailer,
         batch_size=batch_size, rescore=rescore,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
-    paths = Home.resolve(home, db=db)
-    names = manifest or ["catalog"]
-    for name in names:
-        found = resolve_manifest(name, paths.manifests)
-        if manifest_kind(found) == "catalog":
-            check_catalog_manifest(found, retailer)
-    check_writable(paths.db, paths.models, resolve_version(paths.models, model))
-    result = run_flow("score", dict(
-        manifests=names, home=home_text(home), db=str(db) if db else None, config=config,
-        scale_out=scale,
-    ), home, scale)  # fmt: skip
+    plan = plan_score(home, manifest, config, db)
+    console.print(plan.describe(), highlight=False, soft_wrap=True)
+    if plan.empty:
+        return
+    result = run_flow("score", dict(plan=plan, scale_out=scale), home, scale)
     print_summary("score", result)
 
 
