@@ -42,8 +42,8 @@ from fashion_model.match.index import (
     update_index,
 )
 from fashion_model.match.similar import CANDIDATE_COLUMNS, EXACT_SHARE, OVERSAMPLE
+from fashion_model.sqlfiles import run_statement
 from fashion_model.warehouse.db import connect, refresh_analytics
-from fashion_model.warehouse.sql import run_statement
 
 VERSION = "bench"
 

@@ -9,13 +9,12 @@ from email.utils import format_datetime
 import pytest
 from PIL import Image
 
-from fashion_model.ingest.download import (
+from fashion_model.ingest.download import Downloader, download_batch
+from fashion_model.ingest.politeness import (
     BlockedAddress,
-    Downloader,
     GuardedResolver,
     HostPace,
-    _retry_after,
-    download_batch,
+    retry_after_seconds,
     robots_refusal,
 )
 from fashion_model.urls import AddressPolicy
@@ -136,11 +135,11 @@ def test_x_robots_tag_parsing():
 
 
 def test_retry_after_reads_seconds_and_dates():
-    assert _retry_after("7") == 7.0
+    assert retry_after_seconds("7") == 7.0
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= _retry_after(later) <= 31
-    assert _retry_after("soon") is None
-    assert _retry_after(None) is None
+    assert 25 <= retry_after_seconds(later) <= 31
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
 
 
 def test_the_per_host_rate_limit_spaces_requests(faulty_server, tmp_path):

@@ -98,8 +98,9 @@ def test_the_wheel_ships_the_sql_the_label_map_and_the_flows_under_the_project_n
 
 
 def test_a_missing_shipped_sql_file_is_a_loud_packaging_error(monkeypatch, tmp_path):
+    from fashion_model import sqlfiles as sql
     from fashion_model.errors import PackagingError
-    from fashion_model.warehouse import db, sql
+    from fashion_model.warehouse import db
 
     empty = tmp_path / "sql"
     (empty / "migrations").mkdir(parents=True)

@@ -15,9 +15,9 @@ from fashion_model.analytics.reports import (
 )
 from fashion_model.errors import FashionError
 from fashion_model.labels import default_label_map
+from fashion_model.sqlfiles import parameters, read_sql, statements
 from fashion_model.warehouse.db import connect, migrations, refresh_analytics
 from fashion_model.warehouse.reader import check_warehouse
-from fashion_model.warehouse.sql import parameters, read_sql, statements
 
 LABELS = default_label_map()
 STRIPES = LABELS.label_id("pattern", "Stripes")

@@ -17,8 +17,8 @@ from fashion_model.match.contact_sheet import similar_sheet
 from fashion_model.match.equivalents import find_equivalents
 from fashion_model.match.index import index_folder, load_index, update_index
 from fashion_model.match.similar import product_query, search_similar
+from fashion_model.sqlfiles import run_script
 from fashion_model.warehouse.db import connect, refresh_analytics
-from fashion_model.warehouse.sql import run_script
 
 from .commands import FASHION
 

@@ -6,12 +6,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from fashion_model.errors import BadInput, PackagingError, WarehouseError
+from fashion_model.sqlfiles import database_error, run_statement
 from fashion_model.tasks.common import retry_unless_bad_input
 from fashion_model.tasks.ingest import download_images
 from fashion_model.tasks.report import write_trend_report
 from fashion_model.tasks.score import load_catalog_run, score_manifest_images
 from fashion_model.tasks.train import train_model_version
-from fashion_model.warehouse.sql import database_error, run_statement
 
 
 def test_bad_input_is_never_retried_but_runtime_failures_are():

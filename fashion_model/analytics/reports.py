@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from fashion_model.errors import BadInput
-from fashion_model.warehouse.sql import (
+from fashion_model.sqlfiles import (
     bind_parameters,
     declared_parameters,
     run_statement,

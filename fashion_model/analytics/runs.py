@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from fashion_model.warehouse.sql import read_sql, relation
+from fashion_model.sqlfiles import read_sql, relation
 
 
 @dataclass(frozen=True)

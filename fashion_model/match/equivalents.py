@@ -33,7 +33,7 @@ from fashion_model.match.similar import (
     check_tasks,
     query_frame,
 )
-from fashion_model.warehouse.sql import relation, run_script, run_statement, transaction
+from fashion_model.sqlfiles import relation, run_script, run_statement, transaction
 
 EXACT_MAX_PAIRS = 2_000_000_000  # query x candidate pairs done by a numpy scan
 QUERY_BLOCK = 1024

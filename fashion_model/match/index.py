@@ -33,7 +33,7 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
-from fashion_model.warehouse.sql import read_sql, relation, run_statement, statements
+from fashion_model.sqlfiles import read_sql, relation, run_statement, statements
 
 DIM = 512  # the built-in model's width; an index takes its own from the embeddings
 FLAT_MAX = 20_000  # below this an exact scan costs under a millisecond per query

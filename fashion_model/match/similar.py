@@ -35,7 +35,7 @@ from fashion_model.match.index import (
     served_version,
     similar_sql,
 )
-from fashion_model.warehouse.sql import run_statement
+from fashion_model.sqlfiles import run_statement
 
 MAX_K = 1000
 # A filter that keeps at most this share of the indexed images is searched exactly among its

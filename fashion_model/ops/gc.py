@@ -31,7 +31,7 @@ from fashion_model.home import Home
 from fashion_model.ingest import store
 from fashion_model.model.registry import list_versions, production_version
 from fashion_model.scaleout.shards import SCRATCH
-from fashion_model.warehouse.sql import transaction
+from fashion_model.sqlfiles import transaction
 
 LEFTOVER = re.compile(r"^\.(.+)\.(?:journal|old|staging|shards)-[^/]+$")
 MODEL_TABLES = ("scores", "embeddings", "predictions", "score_failures", "equivalents")

@@ -21,9 +21,9 @@ from fashion_model.review.labelstudio import (
     reviewed_rows,
     training_file,
 )
+from fashion_model.sqlfiles import read_sql, run_statement, statements, transaction
 from fashion_model.warehouse.db import connect
 from fashion_model.warehouse.lock import warehouse_lock
-from fashion_model.warehouse.sql import read_sql, run_statement, statements, transaction
 
 
 @dataclass

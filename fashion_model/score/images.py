@@ -28,12 +28,12 @@ from fashion_model.model.registry import (
     production_version,
     resolve_version,
 )
+from fashion_model.sqlfiles import read_sql, run_script, statements, transaction
 from fashion_model.warehouse.db import (
     refresh_analytics,
     sync_labels,
     sync_model,
 )
-from fashion_model.warehouse.sql import read_sql, run_script, statements, transaction
 
 if TYPE_CHECKING:  # torch is imported when there is something to score (~5 s on 2 cores)
     import torch

@@ -18,9 +18,9 @@ from fashion_model.home import Home
 from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
 from fashion_model.labels import load_label_map
 from fashion_model.model.registry import resolve_version
+from fashion_model.sqlfiles import read_sql
 from fashion_model.warehouse.catalog import check_catalog_manifest
 from fashion_model.warehouse.db import check_writable, connect
-from fashion_model.warehouse.sql import read_sql
 
 
 class ScorePlan(BaseModel):

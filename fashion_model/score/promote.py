@@ -11,8 +11,8 @@ from fashion_model.model.registry import (
     resolve_version,
     set_production,
 )
+from fashion_model.sqlfiles import read_sql, run_statement, statements
 from fashion_model.warehouse.db import check_labels, connect
-from fashion_model.warehouse.sql import read_sql, run_statement, statements
 
 
 def promote(models_root: Path, version: str, db_path: Path) -> dict:

@@ -26,7 +26,7 @@ from fashion_model.match.similar import (
 )
 from fashion_model.model.registry import list_versions, load_card, production_version
 from fashion_model.service.charts import biggest_mover
-from fashion_model.warehouse.sql import read_sql, run_statement, statements
+from fashion_model.sqlfiles import read_sql, run_statement, statements
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RESULT_COLUMNS = ["rank", "similarity", "distance", "retailer", "product_id", "brand", "title",

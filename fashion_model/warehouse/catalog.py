@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from fashion_model.errors import BadInput
 from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
-from fashion_model.warehouse.sql import run_script, transaction
+from fashion_model.sqlfiles import run_script, transaction
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
 KNOWN_COLUMNS = (

@@ -13,7 +13,7 @@ import duckdb
 from fashion_model.errors import BadInput, PackagingError, WarehouseError
 from fashion_model.labels import LabelMap
 from fashion_model.model.registry import ModelCard
-from fashion_model.warehouse.sql import run_script, shipped_folder, transaction
+from fashion_model.sqlfiles import run_script, shipped_folder, transaction
 
 REFRESH_ANALYTICS = "load/refresh_analytics.sql"
 REFRESH_IMAGE_PRODUCTS = "load/refresh_image_products.sql"

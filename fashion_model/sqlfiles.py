@@ -32,7 +32,7 @@ def _shipped_root() -> Traversable:
     try:
         return resources.files("fashion_model.sql")
     except ModuleNotFoundError:
-        beside = Path(__file__).resolve().parents[2] / "sql"
+        beside = Path(__file__).resolve().parents[1] / "sql"
         if (beside / "__init__.py").is_file():
             return beside
         raise PackagingError(
