@@ -22,7 +22,8 @@ from score import make_store  # benchmarks/score.py
 from torchvision.models import resnet34, resnet50
 
 from fashion_model.labels import default_label_map
-from fashion_model.model.imports import ImportOptions, import_model
+from fashion_model.model.import_readers import ImportOptions
+from fashion_model.model.imports import import_model
 from fashion_model.score.images import score_images
 from fashion_model.warehouse.db import connect
 

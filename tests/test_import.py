@@ -19,19 +19,19 @@ from fashion_model.ingest.manifest import read_manifest
 from fashion_model.labels import default_label_map
 from fashion_model.match.index import update_index
 from fashion_model.match.similar import image_query, logits_of, product_query, search_similar
-from fashion_model.model.imports import (
+from fashion_model.model.import_readers import (
     REFERENCE_MEAN,
     REFERENCE_STD,
     ImportOptions,
-    import_model,
     reference_checkpoint,
 )
+from fashion_model.model.imports import import_model
 from fashion_model.model.registry import (
+    apply_production_rule,
     load_card,
     production_version,
     set_production,
 )
-from fashion_model.model.train import apply_production_rule
 from fashion_model.model.tune import tune_version
 from fashion_model.score.images import score_images
 from fashion_model.warehouse.catalog import load_catalog

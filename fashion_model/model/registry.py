@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,3 +172,46 @@ def load_model(models_root: Path, version: str) -> tuple[AttributeNet, ModelCard
     )
     net.eval()
     return net, card, label_map
+
+
+def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
+                          current: str | None, current_f1: float | None, force: bool,
+                          log: Callable[[str], None]) -> bool:  # fmt: skip
+    """The one promotion gate of every new or re-tuned version (trained, fine-tuned, imported,
+    tuned): the first version becomes production; a later one when it validates at least as
+    well as production on the same images, or with `force`, or when production cannot be
+    compared (other labels). A version never validated (`new_f1` None: an import) stays out
+    until `fashion model tune` or `promote`. True when `version` is production."""
+    if current is None:
+        set_production(models_root, version)
+        log(f"model {version} is the first version: now production")
+        return True
+    if current == version:
+        return True
+    if new_f1 is None and not force:
+        log(f"production stays {current}: {version} is not validated yet (`fashion model "
+            "tune` compares it, `fashion model promote` makes it production)")  # fmt: skip
+        return False
+    if force or current_f1 is None or (new_f1 is not None and new_f1 >= current_f1):
+        set_production(models_root, version)
+        why = "--force" if force else f"{new_f1} >= {current_f1}"
+        log(f"model {version} is now production, replacing {current} ({why})")
+        return True
+    log(
+        f"production stays {current}: it scores {current_f1} on the same validation images, "
+        f"the new model {new_f1} (`fashion model promote` or --force)"
+    )
+    return False
+
+
+def register_version(
+    models_root: Path, payload: AttributeNet | bytes, card: ModelCard, label_map: LabelMap, *,
+    new_f1: float | None = None, current: str | None = None, current_f1: float | None = None,
+    force: bool = False, log: Callable[[str], None] = print,
+) -> bool:  # fmt: skip
+    """The one way a new version enters the registry (train, fine-tune, import): saved whole,
+    then through the promotion gate. True when it became production."""
+    current = current if current is not None else production_version(models_root)
+    save_version(models_root, payload, card, label_map)
+    return apply_production_rule(models_root, card.model_version, new_f1, current, current_f1,
+                                 force, log)  # fmt: skip

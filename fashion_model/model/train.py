@@ -36,9 +36,8 @@ from fashion_model.model.registry import (
     load_model,
     new_version_name,
     production_version,
+    register_version,
     resolve_version,
-    save_version,
-    set_production,
 )
 
 
@@ -265,30 +264,6 @@ def production_f1(models_root, version, label_map, val_paths, val_targets, batch
     return round(micro_f1(probs, targets, card.label_thresholds()), 4)
 
 
-def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
-                          current: str | None, current_f1: float | None, force: bool,
-                          log: Callable[[str], None]) -> bool:  # fmt: skip
-    """The one promotion rule of trained and tuned models: the first version becomes
-    production; a later one when it validates at least as well as production on the same
-    images (or `force`, or production cannot be compared). True when `version` is production."""
-    if current is None:
-        set_production(models_root, version)
-        log(f"model {version} is the first version: now production")
-        return True
-    if current == version:
-        return True
-    if force or current_f1 is None or (new_f1 is not None and new_f1 >= current_f1):
-        set_production(models_root, version)
-        why = "--force" if force else f"{new_f1} >= {current_f1}"
-        log(f"model {version} is now production, replacing {current} ({why})")
-        return True
-    log(
-        f"production stays {current}: it scores {current_f1} on the same validation images, "
-        f"the new model {new_f1} (`fashion model promote` or --force)"
-    )
-    return False
-
-
 def train_model(
     manifests: list[Path],
     images_root: Path,
@@ -435,10 +410,10 @@ def train_model(
         manifest_hash=_manifest_hash([Path(m) for m in manifests]),
         config=config.model_dump(mode="json"),
     )
-    save_version(models_root, module.net, card, label_map)
+    register_version(models_root, module.net, card, label_map, new_f1=metrics["val_micro_f1"],
+                     current=current, current_f1=current_f1, force=config.force_promote,
+                     log=log)  # fmt: skip
     shutil.rmtree(run_dir, ignore_errors=True)  # registered: nothing left to resume
-    apply_production_rule(models_root, card.model_version, metrics["val_micro_f1"], current,
-                          current_f1, config.force_promote, log)  # fmt: skip
     log(
         f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "
         f"thresholds ({metrics['labels_with_own_threshold']} labels tuned), "

@@ -16,6 +16,7 @@ from fashion_model.model.datasets import LabelledImages, labelled_rows
 from fashion_model.model.metrics import evaluate, micro_f1
 from fashion_model.model.presets import eval_preset
 from fashion_model.model.registry import (
+    apply_production_rule,
     load_model,
     production_version,
     resolve_version,
@@ -24,7 +25,6 @@ from fashion_model.model.registry import (
 from fashion_model.model.train import (
     _manifest_hash,
     _predict,
-    apply_production_rule,
     production_f1,
 )
 

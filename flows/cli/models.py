@@ -168,7 +168,8 @@ def model_import(
     """Register trained weights as a model version with a complete card (architecture, input,
     normalisation, thresholds, embedding width, source and sha256), checked before anything is
     written; the first version becomes production."""
-    from fashion_model.model.imports import ImportOptions, import_model
+    from fashion_model.model.import_readers import ImportOptions
+    from fashion_model.model.imports import import_model
 
     options = ImportOptions(
         kind=kind, arch=arch, image_size=image_size, mean=_floats("--mean", mean),
