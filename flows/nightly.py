@@ -181,11 +181,10 @@ def _run_stages(
             failure_rate=failures / records if records else 0.0,
             problems=[f"feed {name} failed: {message}" for name, message in failed.items()],
         )  # fmt: skip
-        snapshot = publish_snapshot(paths.db)
+        snapshot = publish_snapshot(paths.db, holder)
     run_logger().info("published the read-only snapshot %s", snapshot)
-    single = len(feeds) == 1
     return {
-        "ingest": ingested[names[0]] if single else ingested,
+        "ingest": ingested,  # by manifest name, for one feed as for several
         "failed_feeds": failed,
         "score": scored,
         "report": reported,

@@ -355,3 +355,22 @@ def test_truth_micro_f1_only_judges_products_with_predictions():
     truth = pd.DataFrame({"product_id": ["a", "a", "b", "z"], "label_id": [1, 5, 3, 9]})
     # tp = 2 (a/1, b/3); predicted 3, true 3 among judged products
     assert truth_micro_f1(predicted, truth) == pytest.approx(2 * 2 / 6)
+
+
+def test_the_biggest_mover_has_one_definition_for_the_report_and_the_web_app():
+    """sql/ops/attribute_movers.sql: first third of the periods against the last third, a
+    missing period counting as 0%, most moved first; fewer than two periods: no mover."""
+    import pandas as pd
+
+    from fashion_model.analytics.reports import attribute_movers
+
+    months = [f"2026-{m:02d}-01" for m in range(1, 7)]
+    rows = [(m, "Stripe", 0.0 if i < 4 else 0.6) for i, m in enumerate(months)]
+    rows += [(m, "Plain", 0.5) for m in months]
+    rows += [(m, "Floral", 0.3) for m in months[:2]]  # gone after February: -30 points
+    movers = attribute_movers(pd.DataFrame(rows, columns=["period", "attribute", "share"]))
+    assert [m.attribute for m in movers] == ["Stripe", "Floral", "Plain"]
+    assert (movers[0].first, movers[0].last, movers[0].periods) == (0.0, 60.0, 2)
+    assert movers[1].change == -30.0 and movers[2].change == 0.0
+    single = pd.DataFrame([(months[0], "Plain", 1.0)], columns=["period", "attribute", "share"])
+    assert attribute_movers(single) == []

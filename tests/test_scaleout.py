@@ -93,7 +93,8 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     result = nightly(catalog=str(catalog), home=str(dask_home), config={"as_of": day.isoformat()},
                      download={"allow_private": True, "per_host_rate": 0},
                      scale_out={"task_runner": "dask", "dask_workers": 2})  # fmt: skip
-    dask_ingest, dask_score = result["ingest"], result["score"]
+    (dask_ingest,) = result["ingest"].values()  # one feed: one manifest
+    dask_score = result["score"]
 
     assert dask_ingest["statuses"] == default_ingest["statuses"]
     assert set(default_ingest["statuses"]) >= {"ok", "http_error", "invalid_image", "disallowed"}

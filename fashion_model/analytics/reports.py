@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.abc import Traversable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fashion_model.errors import BadInput
 from fashion_model.sqlfiles import (
     bind_parameters,
     declared_parameters,
+    read_sql,
     run_statement,
     shipped_folder,
     statements,
@@ -98,11 +100,44 @@ LINE_COLORS = {
 }  # fmt: skip
 
 
+@dataclass
+class Mover:
+    attribute: str
+    first: float  # mean share of the first `periods` periods, %
+    last: float  # of the last `periods`
+    periods: int = 1
+
+    @property
+    def change(self) -> float:
+        return self.last - self.first
+
+    def sentence(self) -> str:
+        direction = "rose" if self.change >= 0 else "fell"
+        span = "period" if self.periods == 1 else f"{self.periods} periods"
+        return (
+            f"{self.attribute} {direction} the most: {self.first:.1f}% in the first {span}, "
+            f"{self.last:.1f}% in the last ({self.change:+.1f} points)"
+        )
+
+
+def attribute_movers(shares: pd.DataFrame) -> list[Mover]:
+    """The attributes of attribute_share rows (period, attribute, share), most moved first, by
+    the one definition in sql/ops/attribute_movers.sql (the report's chart, the web app and the
+    API all ask here); empty below two periods."""
+    if shares.empty:
+        return []
+    with duckdb.connect() as con:
+        con.register("shares", shares[["period", "attribute", "share"]])
+        rows = con.execute(read_sql("ops/attribute_movers.sql")).fetchall()
+    return [Mover(str(name), float(first), float(last), int(periods))
+            for name, first, last, _, periods in rows]  # fmt: skip
+
+
 def plot_shares(
     shares: pd.DataFrame, title: str, out: Path, highlight: int = 1, top: int = 10
 ) -> Path:
     """One labelled line per attribute over the periods; the `highlight` attributes that moved
-    most (last three periods against the first three) are drawn bold, the rest faint, and every
+    most (`attribute_movers`) are drawn bold, the rest faint, and every
     line carries its name at its right end. At most `top` attributes (the most common, plus the
     movers) are drawn, so that the chart stays readable. Written atomically as a PNG."""
     import matplotlib
@@ -115,9 +150,7 @@ def plot_shares(
     wide = shares.pivot_table(index="period", columns="attribute", values="share", aggfunc="sum")
     wide = wide.fillna(0.0) * 100
     wide.index = pd.to_datetime(wide.index)
-    window = min(3, max(1, len(wide) // 2))
-    moved = (wide.tail(window).mean() - wide.head(window).mean()).abs()
-    bold = set(moved.sort_values(ascending=False).index[:highlight])
+    bold = {mover.attribute for mover in attribute_movers(shares)[:highlight]}
     common = wide.mean().sort_values(ascending=False).index[:top]
     shown = [a for a in wide.columns if a in bold or a in common]
     if len(shown) < len(wide.columns):

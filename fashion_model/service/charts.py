@@ -4,48 +4,16 @@ the attribute-share trend with its biggest mover highlighted, and a product's pr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from html import escape
 
 import pandas as pd
+
+from fashion_model.analytics.reports import Mover
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#d62728"]  # fmt: skip
 HIGHLIGHT = "#d62728"
 MAX_SERIES = 10
-
-
-@dataclass
-class Mover:
-    attribute: str
-    first: float  # mean share of the first `periods` periods, %
-    last: float  # of the last `periods`
-    periods: int = 1
-
-    @property
-    def change(self) -> float:
-        return self.last - self.first
-
-    def sentence(self) -> str:
-        direction = "rose" if self.change >= 0 else "fell"
-        span = "period" if self.periods == 1 else f"{self.periods} periods"
-        return (
-            f"{self.attribute} {direction} the most: {self.first:.1f}% in the first {span}, "
-            f"{self.last:.1f}% in the last ({self.change:+.1f} points)"
-        )
-
-
-def biggest_mover(table: pd.DataFrame) -> Mover | None:
-    """The attribute whose share moved the most between the start and the end: the mean of
-    the first third of the periods against the last third (one period each below 6), so
-    that one noisy month does not pick it."""
-    shares = table.drop(columns=["products"], errors="ignore").fillna(0)
-    if len(shares) < 2 or shares.empty:
-        return None
-    window = max(1, len(shares) // 3)
-    first, last = shares.iloc[:window].mean(), shares.iloc[-window:].mean()
-    name = str((last - first).abs().idxmax())
-    return Mover(name, float(first[name]), float(last[name]), window)
 
 
 def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height: int = 340) -> str:

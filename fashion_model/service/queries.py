@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fashion_model.analytics.reports import list_reports, run_report, share_table
+from fashion_model.analytics.reports import attribute_movers, list_reports, run_report, share_table
 from fashion_model.errors import BadInput
 from fashion_model.match.similar import (
     SPACES,
@@ -25,7 +25,6 @@ from fashion_model.match.similar import (
     search_similar,
 )
 from fashion_model.model.registry import list_versions, load_card, production_version
-from fashion_model.service.charts import biggest_mover
 from fashion_model.sqlfiles import read_sql, run_statement, statements
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -100,7 +99,8 @@ def trends(cur, task: str, retailer=None, brand=None, by="month", basis="first_s
     params = {"task": task, "by": by, "basis": basis, "retailer": retailer, "brand": brand}
     shares = report(cur, "attribute_share", params)
     table = share_table(shares, by) if len(shares) else pd.DataFrame()
-    mover = biggest_mover(table) if len(table) else None
+    movers = attribute_movers(shares) if len(shares) else []
+    mover = movers[0] if movers else None
     return {"shares": shares, "table": table, "mover": mover}
 
 

@@ -29,7 +29,7 @@ import duckdb
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.home import Home
 from fashion_model.warehouse.db import migrations
-from fashion_model.warehouse.lock import lock_path, publish_snapshot, snapshot_path, warehouse_lock
+from fashion_model.warehouse.lock import lock_path, publish_snapshot, snapshot_path
 from fashion_model.warehouse.reader import check_warehouse
 
 
@@ -101,11 +101,7 @@ class Source:
                 "once the nightly run has finished (it publishes one)"
             )
         try:
-            with warehouse_lock(self.db, "fashion serve: publishing a snapshot"):
-                from fashion_model.warehouse.db import connect
-
-                connect(self.db).close()  # applies pending migrations, checkpoints the WAL
-                publish_snapshot(self.db)
+            publish_snapshot(self.db, "fashion serve: publishing a snapshot")
         except BadInput as busy:  # a writer started meanwhile
             if not self.snapshot_file.is_file():
                 raise

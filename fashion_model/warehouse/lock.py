@@ -84,12 +84,20 @@ def warehouse_lock(db_path: Path, what: str, wait_seconds: float = 0.0) -> Itera
         handle.close()
 
 
-def publish_snapshot(db_path: Path) -> Path:
-    """Copy the warehouse to HOME/fashion-snapshot.duckdb by atomic replace.
+def publish_snapshot(db_path: Path, holder: str) -> Path:
+    """The one publisher (the nightly run at its end, `fashion serve` on a stale snapshot): under
+    the writer lock (re-entered by a run that holds it), open the warehouse once (pending
+    migrations applied) and close it, so that DuckDB checkpoints and the file is complete on its
+    own; then copy it to HOME/fashion-snapshot.duckdb by atomic replace."""
+    from fashion_model.warehouse.db import connect
 
-    Call with the writer lock held and every connection closed: DuckDB checkpoints on close, so
-    the file is then complete and consistent on its own."""
     db_path = Path(db_path)
+    with warehouse_lock(db_path, holder):
+        connect(db_path).close()
+        return _copy_snapshot(db_path)
+
+
+def _copy_snapshot(db_path: Path) -> Path:
     target = snapshot_path(db_path)
     wal = db_path.with_name(db_path.name + ".wal")
     if wal.exists() and wal.stat().st_size:

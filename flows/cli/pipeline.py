@@ -365,8 +365,7 @@ def nightly_command(
         catalog=catalog, home=home_text(home), config=config, download=download,
         scale_out=scale,
     )  # fmt: skip
-    ingested = result["ingest"] if len(planned) > 1 else {planned[0].name: result["ingest"]}
-    for manifest, outcome in ingested.items():
+    for manifest, outcome in result["ingest"].items():
         console.print(f"[bold]{manifest}[/bold]", highlight=False)
         print_feed(dict(outcome))
     for manifest, message in result["failed_feeds"].items():
