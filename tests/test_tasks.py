@@ -174,7 +174,9 @@ def test_a_score_with_nothing_new_loads_neither_torch_nor_the_model(trained_home
     assert first.scored > 0
     env = {**os.environ, "FASHION_HOME": str(home), "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)
-    result, torch, prefect = _fashion_probe(["score", "--as-of", "2026-11-02"], env)
+    result, torch, prefect = _fashion_probe(
+        ["score", "--manifest", "catalog", "--as-of", "2026-11-02"], env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert not torch and not prefect
     assert "scored: 0" in result.stderr, result.stderr[-2000:]
