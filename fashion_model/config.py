@@ -81,16 +81,24 @@ def _reason(error: dict) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+def default_of(config: type[StageConfig], field: str) -> Any:
+    """A knob's one default, for the library functions that take the knob on its own."""
+    return config.model_fields[field].get_default(call_default_factory=True)
+
+
 class DownloadConfig(StageConfig):
     """How the ingest stage fetches and stores images (see fashion_model.ingest.download)."""
 
     concurrency: int = Field(64, ge=1, description="requests in flight across all hosts")
     per_host: int = Field(16, ge=1, description="requests in flight to one host")
     per_host_rate: float | None = Field(
-        None, ge=0, description="requests/s cap per host (None: adaptive, see HostPace; 0: none)"
-    )
-    image_size: int = Field(256, ge=1, description="shorter side of the stored image")
-    jpeg_quality: int = Field(90, ge=1, le=95, description="JPEG quality of stored images")
+        None, ge=0, description="a hard cap of requests per second to one host (0: no limit at "
+        "all) [default: adaptive: no limit until a host answers 429/503, then half the rate it "
+        "got and 2% more per good answer; a Retry-After pauses the host]",
+    )  # fmt: skip
+    image_size: int = Field(256, ge=1, description="shorter side of stored images (a 512 px "
+                            "model: 512)")  # fmt: skip
+    jpeg_quality: int = Field(90, ge=1, le=95, description="JPEG quality of stored images (1-95)")
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(20.0, gt=0, description="longest silence reading a response")
     total_timeout: float = Field(60.0, gt=0, description="one attempt, redirects included")
@@ -101,12 +109,27 @@ class DownloadConfig(StageConfig):
     max_pixels: int = Field(MAX_PIXELS, ge=1)
     max_redirects: int = Field(5, ge=0)
     max_feed_bytes: int = Field(2 * 1024**3, ge=1, description="a feed fetched from a URL")
-    allow_private: bool = Field(False, description="the SSRF guard: loopback/private hosts")
+    allow_private: bool = Field(False, description="allow loopback/private hosts (local servers)")
     allow_networks: tuple[str, ...] = Field((), description="non-public networks allowed anyway")
     honor_robots: bool = Field(True, description="X-Robots-Tag noai/noimageai -> disallowed")
     user_agent: str = USER_AGENT
     cpu_workers: int = Field(0, ge=0, description="image workers; 0: one per core")
     cpu_pool: Literal["thread", "process"] = "thread"
+
+
+class IngestConfig(StageConfig):
+    """What one ingest run does besides downloading (see fashion_model.ingest.pipeline). The
+    nightly run has its own `retry_failed`, on by default: a night retries the last one's
+    transient failures; an ad-hoc ingest only when asked."""
+
+    retry_failed: bool = Field(
+        False, description="also retry earlier retryable failures (timeouts, connection errors, "
+        "429/5xx); a rerun always skips what is ok and picks up new records",
+    )  # fmt: skip
+    strict: bool = Field(
+        False, description="label ids not in the label map, and catalog values that do not "
+        "parse (prices, dates, availability), are an error",
+    )  # fmt: skip
 
 
 CATALOG_FIELDS = (
@@ -121,14 +144,22 @@ class FeedConfig(StageConfig):
     the file by default), a column mapping onto the catalog fields, and the defaults for what
     the feed leaves unsaid."""
 
-    format: Literal["auto", "catalog", "merchant", "merchant-xml", "shopify"] = "auto"
+    format: Literal["auto", "catalog", "merchant", "merchant-xml", "shopify"] = Field(
+        "auto", description="feed format: auto (from the extension, header or XML root), "
+        "catalog (CSV/Parquet with product_id, image_url), merchant (Google Merchant TSV), "
+        "merchant-xml (RSS/Atom), shopify (product export)",
+    )  # fmt: skip
     mapping: dict[str, str] = Field(
         default_factory=dict, description="catalog field -> the feed's column (product_id=sku)"
     )
-    delimiter: str | None = Field(None, description="CSV delimiter [default: detected]")
-    date_order: Literal["dmy", "mdy"] = Field("dmy", description="for 01/02/2026: day first?")
-    currency: str | None = Field(None, description="currency of prices written without one")
-    retailer: str | None = Field(None, description="for a feed without a retailer column")
+    delimiter: str | None = Field(None, description="CSV delimiter: , ; | or tab [default: "
+                                  "detected]")  # fmt: skip
+    date_order: Literal["dmy", "mdy"] = Field(
+        "dmy", description="dmy or mdy: how 01/02/2026 is read when both parts are <= 12"
+    )
+    currency: str | None = Field(None, description="currency of prices the feed writes without "
+                                 "one (EUR)")  # fmt: skip
+    retailer: str | None = Field(None, description="retailer of a feed without a retailer column")
 
     @field_validator("mapping")
     @classmethod
@@ -173,9 +204,16 @@ class ScaleOut(StageConfig):
     in shards on a Dask cluster (the scheduler at `dask_address`, else $FASHION_DASK_ADDRESS,
     else a LocalCluster of `dask_workers` processes started for the stage)."""
 
-    task_runner: Literal["default", "dask"] = "default"
-    dask_address: str | None = None
-    dask_workers: int | None = Field(None, ge=1)
+    task_runner: Literal["default", "dask"] = Field(
+        "default", description="default (this process) or dask: download and score in shards "
+        "on a Dask cluster",
+    )  # fmt: skip
+    dask_address: str | None = Field(
+        None, description="Dask scheduler, e.g. tcp://scheduler:8786 [env FASHION_DASK_ADDRESS; "
+        "default a local cluster]",
+    )  # fmt: skip
+    dask_workers: int | None = Field(None, ge=1, description="worker processes of the local "
+                                     "cluster [default cores]")  # fmt: skip
 
     @model_validator(mode="before")
     @classmethod
@@ -217,31 +255,47 @@ class ScaleOut(StageConfig):
 class TrainConfig(StageConfig):
     """Training of a model version (see fashion_model.model.train)."""
 
-    epochs: int = Field(6, ge=1)
-    image_size: int = Field(64, ge=1, description="64 px: 80 img/s on 2 cores in bf16")
-    batch_size: int = Field(16, ge=1, description="16 beat 32 on the demo (0.886 vs 0.862)")
+    epochs: int = Field(6, ge=1, description="passes over the training images")
+    # 64 px: 80 img/s on 2 cores in bf16; batch 16 beat 32 on the demo (0.886 vs 0.862)
+    image_size: int = Field(64, ge=1, description="training image size (px)")
+    batch_size: int = Field(16, ge=1, description="images per optimiser step")
     learning_rate: float = Field(2e-3, gt=0, description="peak of the one-cycle schedule")
     weight_decay: float = Field(1e-4, ge=0)
     validation_share: float = Field(0.15, gt=0, lt=1, description="held out without a split")
     num_workers: int | None = Field(None, ge=0, description="[1 on CPU, up to 8 on CUDA]")
-    seed: int = 0
-    max_steps: int = Field(-1, ge=-1, description=">0 caps the run; -1: the epochs decide")
+    seed: int = Field(0, description="random seed: same seed, same data split and model")
+    max_steps: int = Field(-1, ge=-1, description="stop after N optimiser steps (-1: epochs "
+                           "decide)")  # fmt: skip
     accelerator: str = "auto"
-    devices: int | Literal["auto"] = Field("auto", description="N (DDP above 1) or auto")
-    weights: str = Field("auto", description="auto, imagenet, none or a weights file")
+    devices: int | Literal["auto"] = Field(
+        "auto", description="devices to train on: N (DDP when above 1) or auto"
+    )
+    weights: str = Field(
+        "auto", description="initial weights: imagenet (torchvision's file in "
+        "$TORCH_HOME/hub/checkpoints, never downloaded), none (from scratch) or a weights file; "
+        "auto: imagenet when the file is there, else none",
+    )  # fmt: skip
     init: str | None = Field(
-        None, min_length=1, description="fine-tune a registered model version (its arch and input)"
-    )
+        None, min_length=1, description="fine-tune a registered version (an imported one): its "
+        "architecture, input size and normalisation are kept",
+    )  # fmt: skip
     reviewed_in_validation: bool = Field(
-        False, description="the hold-out may draw from reviewed images (no validation file)"
+        False, description="let the hold-out draw from the --extra files too (only without a "
+        "validation file)",
+    )  # fmt: skip
+    force_promote: bool = Field(False, description="make it production even if it validates "
+                                "worse")  # fmt: skip
+    resume: bool = Field(False, description="continue the interrupted run of the same data and "
+                         "options")  # fmt: skip
+    max_minutes: float | None = Field(None, gt=0, description="stop training after M minutes, "
+                                      "then tune and register")  # fmt: skip
+    compile: bool = Field(
+        False, description="compile the network with torch.compile (long GPU runs)"
     )
-    force_promote: bool = Field(False, description="production even if it validates worse")
-    resume: bool = Field(False, description="continue the interrupted run of the same data")
-    max_minutes: float | None = Field(None, gt=0, description="stop training after this long")
-    compile: bool = Field(False, description="torch.compile (long GPU runs)")
     precision: Literal["auto", "32", "bf16"] = Field(
-        "auto", description="auto: bf16 mixed on CUDA and on CPUs with native bf16, else 32"
-    )
+        "auto", description="auto (bf16 mixed on a CUDA GPU or a CPU with native bf16, "
+        "AVX512-BF16 or AMX; else 32), 32 or bf16",
+    )  # fmt: skip
     task_weights: dict[str, float] = Field(
         default_factory=dict,
         description="loss weight of a task's labels (e.g. pattern: 3); unnamed tasks weigh 1",
@@ -287,10 +341,11 @@ class TrainConfig(StageConfig):
 class ScoreConfig(StageConfig):
     """Scoring of manifest images into the warehouse (see fashion_model.score)."""
 
-    model: str = Field("production", min_length=1, description="a model version, or production")
-    as_of: date | None = Field(None, description="the run's date [default today]")
-    retailer: str | None = Field(None, description="for a catalog without a retailer column")
-    batch_size: int = Field(64, ge=1)
+    model: str = Field("production", min_length=1, description="model version, or production")
+    as_of: date | None = Field(None, description="the run's date, YYYY-MM-DD [default today]")
+    retailer: str | None = Field(None, description="retailer for a catalog without a retailer "
+                                 "column")  # fmt: skip
+    batch_size: int = Field(64, ge=1, description="images per forward pass")
     rescore: bool = Field(False, description="replace this model's existing scores")
 
 
@@ -314,16 +369,18 @@ class ReportConfig(StageConfig):
 class NightlyConfig(StageConfig):
     """The nightly run around its stages (see flows/nightly.py)."""
 
-    name: str = Field("catalog", min_length=1, description="stable manifest name across nights")
+    name: str = Field("catalog", min_length=1, description="stable manifest name across nights "
+                      "(several feeds: NAME-retailer)")  # fmt: skip
     retailer: str | None = Field(None, description="for a catalog without a retailer column")
-    as_of: date | None = Field(None, description="the run's date [default today]")
+    as_of: date | None = Field(None, description="the run's date, YYYY-MM-DD [default today]")
     model: str = Field("production", min_length=1)
     report: ReportConfig = ReportConfig()
     feed: FeedConfig = Field(FeedConfig(), description="how the one catalog is read")
     feeds: tuple[FeedSpec, ...] = Field((), description="several feeds, each its own manifest")
     retry_failed: bool = Field(True, description="retry the earlier nights' transient failures")
     stage_timeout_minutes: float = Field(240.0, gt=0, description="time limit of each stage")
-    lock_wait_minutes: float = Field(0.0, ge=0, description="wait for a run writing the db")
+    lock_wait_minutes: float = Field(0.0, ge=0, description="wait this long for a run that is "
+                                     "writing the database")  # fmt: skip
     notify_url: str | None = Field(None, description="webhook [env FASHION_NOTIFY_URL]")
 
 
@@ -332,12 +389,14 @@ class DemoConfig(StageConfig):
     retailer and month, 12 epochs at 64 px)."""
 
     products: int = Field(1200, ge=1, description="catalog products to draw")
-    seed: int = 0
-    epochs: int = Field(12, ge=1, description="12 at 64 px, bf16: val micro-F1 0.956")
-    image_size: int = Field(64, ge=32)
+    seed: int = Field(0, description="random seed: same seed, same catalog and model")
+    # 12 epochs at 64 px, bf16: val micro-F1 0.956
+    epochs: int = Field(12, ge=1, description="passes over the training images")
+    image_size: int = Field(64, ge=32, description="training image size (px)")
     task_weights: dict[str, float] = Field(
         default_factory=lambda: {"pattern": 3.0},
-        description="pattern 3: the prints are learnt within the demo's epochs",
+        description="TASK=W: that task's loss weight (pattern 3: the prints are learnt within "
+        "the demo's epochs)",
     )
     train_images: int = Field(1200, ge=1, description="labelled training photos")
     validation_images: int = Field(300, ge=1, description="labelled validation photos")

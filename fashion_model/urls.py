@@ -9,6 +9,8 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from fashion_model.config import DownloadConfig, default_of
+
 
 def is_url(text: str) -> bool:
     """Whether a source or image argument names an http(s) URL rather than a file."""
@@ -31,7 +33,8 @@ class AddressPolicy:
     """Which IP addresses may be connected to (the SSRF guard): public unicast ones, plus the
     networks allowed on purpose, or everything with `allow_private`."""
 
-    def __init__(self, allow_private: bool = False, allow_networks: Iterable[str] = ()):
+    def __init__(self, allow_private: bool = default_of(DownloadConfig, "allow_private"),
+                 allow_networks: Iterable[str] = ()):  # fmt: skip
         self.allow_all = allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
 

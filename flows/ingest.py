@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
+from fashion_model.config import DownloadConfig, FeedConfig, IngestConfig, ScaleOut, default_of
 from fashion_model.home import Home
 from fashion_model.tasks.ingest import download_images, fetch_feed_file
 from fashion_model.tasks.tracking import flow
@@ -18,8 +18,8 @@ def ingest(
     home: str | None = None,
     name: str | None = None,
     split: str | None = None,
-    strict: bool = False,
-    retry_failed: bool = False,
+    strict: bool = default_of(IngestConfig, "strict"),
+    retry_failed: bool = default_of(IngestConfig, "retry_failed"),
     download: DownloadConfig = DownloadConfig(),
     scale_out: ScaleOut = ScaleOut(),
     feed: FeedConfig = FeedConfig(),

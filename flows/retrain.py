@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fashion_model.config import DownloadConfig, TrainConfig
+from fashion_model.config import DownloadConfig, IngestConfig, TrainConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.flows.ingest import ingest
 from fashion_model.flows.train import train as train_flow
@@ -17,7 +17,7 @@ def retrain(
     train_file: str,
     validation_file: str | None = None,
     home: str | None = None,
-    strict: bool = False,
+    strict: bool = default_of(IngestConfig, "strict"),
     download: DownloadConfig = DownloadConfig(),
     train: TrainConfig = TrainConfig(),
     extra: list[str] | None = None,

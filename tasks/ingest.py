@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut
+from fashion_model.config import DownloadConfig, FeedConfig, IngestConfig, ScaleOut, default_of
 from fashion_model.ingest.pipeline import ingest_source
 from fashion_model.ingest.remote import fetch_feed
 from fashion_model.scaleout.shards import sharded_fetcher
@@ -42,8 +42,8 @@ def download_images(
     images_root: Path,
     config: DownloadConfig,
     split: str | None = None,
-    strict: bool = False,
-    retry_failed: bool = False,
+    strict: bool = default_of(IngestConfig, "strict"),
+    retry_failed: bool = default_of(IngestConfig, "retry_failed"),
     scale: ScaleOut | None = None,
     feed: FeedConfig | None = None,
 ) -> dict:

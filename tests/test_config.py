@@ -57,10 +57,38 @@ def test_a_bad_value_is_one_line_naming_the_option_or_the_parameter(config, fiel
         assert "\n" not in message
 
 
-def test_defaults_are_declared_once_and_mappings_from_a_deployment_are_parsed():
-    assert DownloadConfig().concurrency == 64 and DownloadConfig().per_host_rate is None
-    assert TrainConfig().epochs == 6 and DemoConfig().epochs == 12
-    assert TrainConfig().task_weights == {} and DemoConfig().task_weights == {"pattern": 3.0}
+def test_no_library_function_repeats_a_knobs_default_as_a_literal():
+    """A function parameter named like a stage config's knob takes its default from the config
+    (`default_of`), never a literal of its own: the knobs are read off the configs."""
+    import ast
+    from pathlib import Path
+
+    from fashion_model.config import FeedConfig, IngestConfig, ScaleOut, ScoreConfig, StageConfig
+
+    ROOT = Path(__file__).resolve().parents[1]
+    configs = [DownloadConfig, ScoreConfig, FeedConfig, ScaleOut, NightlyConfig, IngestConfig]
+    knobs = {field for config in configs for field in config.model_fields}
+    # names with other meanings elsewhere (an API's response format, a demo feed's delimiter)
+    knobs -= {"name", "model", "retailer", "as_of", "image_size", "source", "format", "delimiter"}
+    assert {"batch_size", "concurrency", "per_host", "retry_failed"} <= knobs
+    repeated = []
+    for path in [*ROOT.glob("fashion_model/**/*.py"), *ROOT.glob("tasks/*.py"),
+                 *ROOT.glob("flows/**/*.py")]:  # fmt: skip
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args.args[len(node.args.args) - len(node.args.defaults) :]
+            pairs = [*zip(args, node.args.defaults, strict=True),
+                     *zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)]  # fmt: skip
+            for arg, default in pairs:
+                literal = isinstance(default, ast.Constant) and default.value is not None
+                if arg.arg in knobs and literal:
+                    repeated.append(f"{path.relative_to(ROOT)}:{node.lineno} {arg.arg}")
+    assert not repeated, repeated
+    assert issubclass(ScoreConfig, StageConfig)
+
+
+def test_mappings_from_a_deployment_are_parsed():
     nightly = NightlyConfig.parse({"as_of": "2026-11-27", "report": {"task": "color"}})
     assert nightly.as_of == date(2026, 11, 27) and nightly.report == ReportConfig(task="color")
     assert TrainConfig.parse(devices="2").devices == 2

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from fashion_model.config import DownloadConfig, FeedConfig
+from fashion_model.config import DownloadConfig, FeedConfig, IngestConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.ingest.download import Downloader
 from fashion_model.ingest.manifest import (
@@ -245,7 +245,7 @@ async def _run(
 def check_source(
     source_path: Path,
     split: str | None = None,
-    strict: bool = False,
+    strict: bool = default_of(IngestConfig, "strict"),
     label_map: LabelMap | None = None,
     feed: FeedConfig | None = None,
 ) -> Source:
@@ -288,10 +288,10 @@ def ingest_source(
     images_root: Path,
     config: DownloadConfig | None = None,
     split: str | None = None,
-    strict: bool = False,
+    strict: bool = default_of(IngestConfig, "strict"),
     label_map: LabelMap | None = None,
     progress: Callable[[int, int | None], None] | None = None,
-    retry_failed: bool = False,
+    retry_failed: bool = default_of(IngestConfig, "retry_failed"),
     part_rows: int = CHUNK,
     fetcher: FetcherFactory | None = None,
     feed: FeedConfig | None = None,

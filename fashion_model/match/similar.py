@@ -38,6 +38,7 @@ from fashion_model.match.index import (
 from fashion_model.sqlfiles import run_statement
 
 MAX_K = 1000
+DEFAULT_K = 10  # similar products returned when not asked: CLI, API, web app, contact sheet
 # A filter that keeps at most this share of the indexed images is searched exactly among its
 # candidates (every list, only their keys): as fast as probing NPROBE lists there, and the
 # probed lists would hold too few candidates for good recall (benchmarks/similar.py).
@@ -198,7 +199,7 @@ def search_similar(
     db_path: Path,
     query: Query,
     version: str,
-    k: int = 10,
+    k: int = DEFAULT_K,
     in_retailer: str | None = None,
     same: list[str] | None = None,
     space: str = "embedding",

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import DataLoader
 
+from fashion_model.config import ScoreConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.model.datasets import LabelledImages, labelled_rows
 from fashion_model.model.metrics import evaluate, micro_f1
@@ -34,7 +35,7 @@ def tune_version(
     images_root: Path,
     version: str,
     manifests: list[Path],
-    batch_size: int = 16,
+    batch_size: int = default_of(ScoreConfig, "batch_size"),
     promote: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fashion_model.config import DownloadConfig
+from fashion_model.config import DownloadConfig, ScoreConfig, default_of
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.ingest.download import download_batch
 from fashion_model.ingest.outcomes import OUTCOME_SCHEMA, Outcome
@@ -249,7 +249,7 @@ class ScoreShard:
     images_root: Path
     models_root: Path
     version: str
-    batch_size: int = 64
+    batch_size: int = default_of(ScoreConfig, "batch_size")
 
 
 @lru_cache(maxsize=2)
@@ -340,8 +340,8 @@ def score_images_sharded(
     home_root: Path,
     pool: ShardPool,
     model_version: str | None = None,
-    batch_size: int = 64,
-    rescore: bool = False,
+    batch_size: int = default_of(ScoreConfig, "batch_size"),
+    rescore: bool = default_of(ScoreConfig, "rescore"),
     progress: Callable[[int, int], None] | None = None,
     shard_size: int | None = None,
 ):

@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from fashion_model.config import ScoreConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.labels import load_label_map
 from fashion_model.model.presets import eval_preset, eval_tensor_preset
@@ -145,7 +146,7 @@ def score_batches(
     card,
     paths: list[str],
     shas: list[str],
-    batch_size: int = 64,
+    batch_size: int = default_of(ScoreConfig, "batch_size"),
     num_workers: int | None = None,
     decode: str = "auto",
 ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], int]]:
@@ -266,9 +267,9 @@ def score_images(
     images_root: Path,
     models_root: Path,
     model_version: str | None = None,
-    batch_size: int = 64,
+    batch_size: int = default_of(ScoreConfig, "batch_size"),
     num_workers: int | None = None,
-    rescore: bool = False,
+    rescore: bool = default_of(ScoreConfig, "rescore"),
     progress: Callable[[int, int], None] | None = None,
     write_every: int = WRITE_EVERY,
     decode: str = "auto",

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from fashion_model.config import DownloadConfig
+from fashion_model.config import DownloadConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.ingest import store
 from fashion_model.ingest.download import download_batch
@@ -59,7 +59,7 @@ def predict_images(
     models_root: Path,
     images: list[str],
     model_version: str | None = None,
-    allow_private: bool = False,
+    allow_private: bool = default_of(DownloadConfig, "allow_private"),
     stored_size: int = 256,
     scratch: Path | None = None,
     model: tuple | None = None,

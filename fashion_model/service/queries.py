@@ -17,6 +17,7 @@ import pandas as pd
 from fashion_model.analytics.reports import attribute_movers, list_reports, run_report, share_table
 from fashion_model.errors import BadInput
 from fashion_model.match.similar import (
+    DEFAULT_K,
     SPACES,
     check_k,
     image_query,
@@ -161,7 +162,7 @@ def _checked_search(cur, k: int, in_retailer, same: list[str], space: str) -> No
         raise BadInput(f"space {space!r} is not one of {', '.join(SPACES)}")
 
 
-def similar_to_product(cur, db: Path, retailer, product_id, k=10, in_retailer=None, same=(),
+def similar_to_product(cur, db: Path, retailer, product_id, k=DEFAULT_K, in_retailer=None, same=(),
                        space="embedding") -> dict:  # fmt: skip
     _checked_search(cur, k, in_retailer, list(same), space)
     version = resolve_model(cur, None)
@@ -176,7 +177,8 @@ def similar_to_product(cur, db: Path, retailer, product_id, k=10, in_retailer=No
     return _similar_json(query.description, result)
 
 
-def similar_to_image(cur, source, path: str, k=10, in_retailer=None, same=(), space="embedding",
+def similar_to_image(cur, source, path: str, k=DEFAULT_K, in_retailer=None, same=(),
+                     space="embedding",
                      scratch: Path | None = None) -> tuple[dict, object]:  # fmt: skip
     """Search with an uploaded photo (already saved to `path`): (results, the query: its
     predicted labels and its stored image, in `scratch`)."""

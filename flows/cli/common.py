@@ -11,13 +11,17 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from fashion_model.config import DownloadConfig, FeedConfig, ScaleOut, ScoreConfig, TrainConfig
+from fashion_model.config import (
+    FeedConfig,
+    ScaleOut,
+    StageConfig,
+)
 from fashion_model.errors import BadInput
 from fashion_model.home import Home
 
@@ -27,8 +31,6 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network beyond loopback
 
 console = Console(stderr=True)
-DOWNLOAD, TRAIN, SCORE, SCALE_OUT = DownloadConfig(), TrainConfig(), ScoreConfig(), ScaleOut()
-FEED = FeedConfig()
 
 HomeOption = Annotated[
     Path | None,
@@ -55,30 +57,8 @@ SameOption = Annotated[
     typer.Option("--same", help="Only products sharing a predicted label of this task with the "
                  "query (repeatable, e.g. --same category --same color)."),
 ]  # fmt: skip
-AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="The run's date, YYYY-MM-DD [default today].")
-]
-AllowPrivateOption = Annotated[
-    bool, typer.Option("--allow-private", help="Allow loopback/private hosts (local servers).")
-]
-WeightsOption = Annotated[
-    str,
-    typer.Option(
-        "--weights",
-        help="Initial weights: imagenet (torchvision's file in $TORCH_HOME/hub/checkpoints, "
-        "never downloaded), none (from scratch) or a weights file [default auto: imagenet when "
-        "the file is there, else none].",
-    ),
-]
-EpochsOption = Annotated[int, typer.Option("--epochs", help="Passes over the training images.")]
-PrecisionOption = Annotated[
-    str,
-    typer.Option(
-        "--precision",
-        help="auto (bf16 mixed on a CUDA GPU or a CPU with native bf16, AVX512-BF16 or AMX; "
-        "else 32), 32 or bf16.",
-    ),
-]
+
+
 TaskWeightOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -87,64 +67,32 @@ TaskWeightOption = Annotated[
         "pattern=3 for a task learnt late; others weigh 1.",
     ),
 ]
-TaskRunnerOption = Annotated[
-    str,
-    typer.Option(
-        "--task-runner",
-        help="default (this process) or dask: download and score in shards on a Dask cluster.",
-    ),
-]
-DaskAddressOption = Annotated[
-    str | None,
-    typer.Option(
-        "--dask-address",
-        help="Dask scheduler, e.g. tcp://scheduler:8786 [env FASHION_DASK_ADDRESS; default a "
-        "local cluster].",
-    ),
-]
-DaskWorkersOption = Annotated[
-    int | None,
-    typer.Option("--dask-workers", help="Worker processes of the local cluster [default cores]."),
-]
-PerHostRateOption = Annotated[
-    float | None,
-    typer.Option(
-        "--per-host-rate",
-        help="A hard cap of requests per second to one host (0: no limit at all) [default: "
-        "adaptive: no limit until a host answers 429/503, then half the rate it got and 2% "
-        "more per good answer; a Retry-After pauses the host].",
-    ),
-]
 
 
-FormatOption = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        help="Feed format: auto (from the extension, header or XML root), catalog (CSV/Parquet "
-        "with product_id, image_url), merchant (Google Merchant TSV), merchant-xml (RSS/Atom), "
-        "shopify (product export).",
-    ),
-]
+def knob(config: type[StageConfig], field: str, *flags: str, help: str | None = None) -> Any:
+    """A typer option whose default and help come from a stage config's field: the one
+    declaration of that knob, so that --help, the config and prefect.yaml cannot drift
+    (tests/test_cli.py checks every option made here against its field)."""
+    info = config.model_fields[field]
+    text = help or info.description or ""
+    first = text.split(" ", 1)[0].strip(",:")
+    if first not in map(str, get_args(info.annotation)):  # "dmy or mdy" stays as written
+        text = text[:1].upper() + text[1:]
+    option = typer.Option(
+        info.get_default(call_default_factory=True),
+        *(flags or (f"--{field.replace('_', '-')}",)),
+        help=text if text.endswith((".", "]")) else text + ".",
+    )
+    option.knob = (config, field)  # read by the test that walks the command tree
+    return option
+
+
 MapOption = Annotated[
     list[str] | None,
     typer.Option(
         "--map",
         help="FIELD=COLUMN: read a catalog field from another column (repeatable), e.g. "
         "--map product_id=sku --map image_url=picture.",
-    ),
-]
-DelimiterOption = Annotated[
-    str | None, typer.Option("--delimiter", help="CSV delimiter: , ; | or tab [default: detected].")
-]
-CurrencyOption = Annotated[
-    str | None,
-    typer.Option("--currency", help="Currency of prices the feed writes without one (EUR)."),
-]
-DateOrderOption = Annotated[
-    str,
-    typer.Option(
-        "--date-order", help="dmy or mdy: how 01/02/2026 is read when both parts are <= 12."
     ),
 ]
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from fashion_model.config import DownloadConfig
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DbOption,
@@ -17,11 +18,13 @@ from fashion_model.flows.cli.common import (
     SameOption,
     check_choice,
     console,
+    knob,
     open_warehouse,
     print_summary,
     progress_bar,
 )
 from fashion_model.home import Home
+from fashion_model.match.similar import DEFAULT_K
 
 
 def similar_command(
@@ -35,7 +38,7 @@ def similar_command(
         str | None,
         typer.Option("--retailer", help="The query product's retailer (when several use its id)."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--k", help="How many products to return.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many products to return.")] = DEFAULT_K,
     in_retailer: Annotated[
         str | None, typer.Option("--in-retailer", help="Only products of this retailer.")
     ] = None,
@@ -47,10 +50,7 @@ def similar_command(
         Path | None, typer.Option("--out", help="Write a contact sheet PNG of query and matches.")
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    allow_private: Annotated[
-        bool,
-        typer.Option("--allow-private", help="Allow an --image URL on a loopback/private host."),
-    ] = False,
+    allow_private: bool = knob(DownloadConfig, "allow_private"),
     space: Annotated[
         str,
         typer.Option(

@@ -9,22 +9,16 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DownloadConfig, TrainConfig
+from fashion_model.config import DownloadConfig, IngestConfig, TrainConfig
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
-    DOWNLOAD,
-    TRAIN,
-    AllowPrivateOption,
     DbOption,
-    EpochsOption,
     HomeOption,
-    PerHostRateOption,
-    PrecisionOption,
     TaskWeightOption,
-    WeightsOption,
     console,
     flow_logging,
     home_text,
+    knob,
     print_summary,
     run_flow,
     task_weights,
@@ -32,10 +26,6 @@ from fashion_model.flows.cli.common import (
 from fashion_model.home import Home
 
 VersionArgument = Annotated[str, typer.Argument(help="The model version, or 'production'.")]
-ImageSizeOption = Annotated[int, typer.Option("--image-size", help="Training image size (px).")]
-StrictOption = Annotated[
-    bool, typer.Option("--strict", help="Label ids not in the label map are an error.")
-]
 
 
 def model_list(home: HomeOption = None) -> None:
@@ -193,7 +183,7 @@ def model_tune(
         ),  # fmt: skip
     ],
     home: HomeOption = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    batch_size: int = knob(ScoreConfig, "batch_size"),
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Only record; never change production.")
     ] = False,
@@ -236,43 +226,20 @@ def train_command(
             "--manifest", help="Manifest name or path (repeatable) [default: train and validation]."
         ),
     ] = None,
-    epochs: EpochsOption = TRAIN.epochs,
-    image_size: ImageSizeOption = TRAIN.image_size,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = TRAIN.batch_size,
-    max_steps: Annotated[
-        int, typer.Option("--max-steps", help="Stop after N optimiser steps (-1: epochs decide).")
-    ] = TRAIN.max_steps,
-    seed: Annotated[int, typer.Option("--seed")] = TRAIN.seed,
-    weights: WeightsOption = TRAIN.weights,
-    force: Annotated[
-        bool, typer.Option("--force", help="Make it production even if it validates worse.")
-    ] = TRAIN.force_promote,
-    resume: Annotated[
-        bool,
-        typer.Option("--resume", help="Continue the interrupted run of the same data and options."),
-    ] = TRAIN.resume,
-    max_minutes: Annotated[
-        float | None,
-        typer.Option(
-            "--max-minutes", help="Stop training after M minutes, then tune and register."
-        ),
-    ] = TRAIN.max_minutes,
-    devices: Annotated[
-        str, typer.Option("--devices", help="Devices to train on: N (DDP when above 1) or auto.")
-    ] = str(TRAIN.devices),
-    compile_net: Annotated[
-        bool, typer.Option("--compile", help="torch.compile the network (long GPU runs).")
-    ] = TRAIN.compile,
-    precision: PrecisionOption = TRAIN.precision,
+    epochs: int = knob(TrainConfig, "epochs"),
+    image_size: int = knob(TrainConfig, "image_size"),
+    batch_size: int = knob(TrainConfig, "batch_size"),
+    max_steps: int = knob(TrainConfig, "max_steps"),
+    seed: int = knob(TrainConfig, "seed"),
+    weights: str = knob(TrainConfig, "weights"),
+    force: bool = knob(TrainConfig, "force_promote", "--force"),
+    resume: bool = knob(TrainConfig, "resume"),
+    max_minutes: float | None = knob(TrainConfig, "max_minutes"),
+    devices: str = knob(TrainConfig, "devices"),
+    compile_net: bool = knob(TrainConfig, "compile", "--compile"),
+    precision: str = knob(TrainConfig, "precision"),
     task_weight: TaskWeightOption = None,
-    init: Annotated[
-        str | None,
-        typer.Option(
-            "--init",
-            help="Fine-tune a registered version (an imported one): its "
-            "architecture, input size and normalisation are kept.",
-        ),  # fmt: skip
-    ] = None,
+    init: str | None = knob(TrainConfig, "init"),
 ) -> None:
     """Train ResNet34 (or fine-tune a registered model) on labelled manifests; the new version
     lands in HOME/models and becomes production when it validates at least as well as the
@@ -305,14 +272,14 @@ def retrain_command(
         Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")
     ] = None,
     home: HomeOption = None,
-    epochs: EpochsOption = TRAIN.epochs,
-    image_size: ImageSizeOption = TRAIN.image_size,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = TRAIN.batch_size,
-    allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
-    per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
-    strict: StrictOption = False,
-    weights: WeightsOption = TRAIN.weights,
-    precision: PrecisionOption = TRAIN.precision,
+    epochs: int = knob(TrainConfig, "epochs"),
+    image_size: int = knob(TrainConfig, "image_size"),
+    batch_size: int = knob(TrainConfig, "batch_size"),
+    allow_private: bool = knob(DownloadConfig, "allow_private"),
+    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
+    strict: bool = knob(IngestConfig, "strict"),
+    weights: str = knob(TrainConfig, "weights"),
+    precision: str = knob(TrainConfig, "precision"),
     task_weight: TaskWeightOption = None,
     extra: Annotated[
         list[Path] | None,
@@ -323,14 +290,9 @@ def retrain_command(
             "--validate-on-reviewed).",
         ),
     ] = None,
-    validate_on_reviewed: Annotated[
-        bool,
-        typer.Option(
-            "--validate-on-reviewed",
-            help="Let the hold-out draw from the --extra files too (only without a "
-            "validation file).",
-        ),
-    ] = TRAIN.reviewed_in_validation,
+    validate_on_reviewed: bool = knob(
+        TrainConfig, "reviewed_in_validation", "--validate-on-reviewed"
+    ),
 ) -> None:
     """Flow `retrain`: ingest labelled files (and --extra ones), then train and register a
     model; the new version becomes production only if it validates at least as well."""

@@ -9,33 +9,30 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DemoConfig, DownloadConfig, FeedSpec, NightlyConfig, ScoreConfig
+from fashion_model.config import (
+    DemoConfig,
+    DownloadConfig,
+    FeedConfig,
+    FeedSpec,
+    IngestConfig,
+    NightlyConfig,
+    ReportConfig,
+    ScaleOut,
+    ScoreConfig,
+)
 from fashion_model.demo import DEFAULT_BASE_URL
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
-    DOWNLOAD,
-    FEED,
-    SCALE_OUT,
-    SCORE,
-    AllowPrivateOption,
-    AsOfOption,
-    CurrencyOption,
-    DaskAddressOption,
-    DaskWorkersOption,
-    DateOrderOption,
     DbOption,
-    DelimiterOption,
-    FormatOption,
     HomeOption,
     MapOption,
-    PerHostRateOption,
-    TaskRunnerOption,
     check_choice,
     check_writable,
     console,
     feed_config,
     flow_logging,
     home_text,
+    knob,
     print_feed,
     print_summary,
     progress_bar,
@@ -46,8 +43,7 @@ from fashion_model.flows.cli.common import (
 )
 from fashion_model.home import Home
 
-NIGHTLY, DEMO = NightlyConfig(), DemoConfig()
-VersionOption = Annotated[str, typer.Option("--model", help="Model version, or 'production'.")]
+DEMO = DemoConfig()
 
 
 def catalog_synth(
@@ -132,27 +128,12 @@ def ingest_command(
         str | None,
         typer.Option("--split", help="train, validation or test [default: from the file name]."),
     ] = None,
-    image_size: Annotated[
-        int, typer.Option("--image-size", help="Shorter side of stored images.")
-    ] = DOWNLOAD.image_size,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", help="Requests in flight.")
-    ] = DOWNLOAD.concurrency,
-    per_host: Annotated[
-        int, typer.Option("--per-host", help="Requests in flight per host.")
-    ] = DOWNLOAD.per_host,
-    per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
-    jpeg_quality: Annotated[
-        int, typer.Option("--jpeg-quality", help="JPEG quality of stored images (1-95).")
-    ] = DOWNLOAD.jpeg_quality,
-    retry_failed: Annotated[
-        bool,
-        typer.Option(
-            "--retry-failed",
-            help="Also retry earlier retryable failures (timeouts, connection errors, 429/5xx); "
-            "a rerun always skips what is ok and picks up new records.",
-        ),
-    ] = False,
+    image_size: int = knob(DownloadConfig, "image_size"),
+    concurrency: int = knob(DownloadConfig, "concurrency"),
+    per_host: int = knob(DownloadConfig, "per_host"),
+    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
+    jpeg_quality: int = knob(DownloadConfig, "jpeg_quality"),
+    retry_failed: bool = knob(IngestConfig, "retry_failed"),
     ignore_robots_tag: Annotated[
         bool,
         typer.Option(
@@ -160,28 +141,18 @@ def ingest_command(
             help="Download images whose server sends X-Robots-Tag noai/noimageai "
             "(by default they are recorded as 'disallowed').",
         ),
-    ] = not DOWNLOAD.honor_robots,
-    allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Label ids not in the label map, and catalog values that do not parse "
-            "(prices, dates, availability), are an error.",
-        ),
     ] = False,
-    output_format: FormatOption = FEED.format,
+    allow_private: bool = knob(DownloadConfig, "allow_private"),
+    strict: bool = knob(IngestConfig, "strict"),
+    output_format: str = knob(FeedConfig, "format"),
     maps: MapOption = None,
-    delimiter: DelimiterOption = None,
-    currency: CurrencyOption = None,
-    date_order: DateOrderOption = FEED.date_order,
-    retailer: Annotated[
-        str | None,
-        typer.Option("--retailer", help="Retailer of a feed without a retailer column."),
-    ] = None,
-    task_runner: TaskRunnerOption = SCALE_OUT.task_runner,
-    dask_address: DaskAddressOption = None,
-    dask_workers: DaskWorkersOption = None,
+    delimiter: str | None = knob(FeedConfig, "delimiter"),
+    currency: str | None = knob(FeedConfig, "currency"),
+    date_order: str = knob(FeedConfig, "date_order"),
+    retailer: str | None = knob(FeedConfig, "retailer"),
+    task_runner: str = knob(ScaleOut, "task_runner"),
+    dask_address: str | None = knob(ScaleOut, "dask_address"),
+    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
 ) -> None:
     """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME.
 
@@ -223,20 +194,15 @@ def score_command(
             "images not yet scored by the model].",
         ),
     ] = None,
-    model: VersionOption = SCORE.model,
+    model: str = knob(ScoreConfig, "model"),
     db: DbOption = None,
-    as_of: AsOfOption = None,
-    retailer: Annotated[
-        str | None,
-        typer.Option("--retailer", help="Retailer for a catalog without a retailer column."),
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = SCORE.batch_size,
-    rescore: Annotated[
-        bool, typer.Option("--rescore", help="Replace this model's existing scores.")
-    ] = SCORE.rescore,
-    task_runner: TaskRunnerOption = SCALE_OUT.task_runner,
-    dask_address: DaskAddressOption = None,
-    dask_workers: DaskWorkersOption = None,
+    as_of: str | None = knob(ScoreConfig, "as_of"),
+    retailer: str | None = knob(ScoreConfig, "retailer"),
+    batch_size: int = knob(ScoreConfig, "batch_size"),
+    rescore: bool = knob(ScoreConfig, "rescore"),
+    task_runner: str = knob(ScaleOut, "task_runner"),
+    dask_address: str | None = knob(ScaleOut, "dask_address"),
+    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions).
 
@@ -266,12 +232,7 @@ def nightly_command(
         ),
     ],
     home: HomeOption = None,
-    name: Annotated[
-        str,
-        typer.Option(
-            "--name", help="Stable manifest name across nights (several feeds: NAME-retailer)."
-        ),
-    ] = NIGHTLY.name,
+    name: str = knob(NightlyConfig, "name"),
     retailer: Annotated[
         list[str] | None,
         typer.Option(
@@ -280,33 +241,21 @@ def nightly_command(
             "feed in the same order.",
         ),
     ] = None,
-    as_of: AsOfOption = None,
-    output_format: FormatOption = FEED.format,
+    as_of: str | None = knob(NightlyConfig, "as_of"),
+    output_format: str = knob(FeedConfig, "format"),
     maps: MapOption = None,
-    delimiter: DelimiterOption = None,
-    currency: CurrencyOption = None,
-    date_order: DateOrderOption = FEED.date_order,
-    report_task: Annotated[
-        str, typer.Option("--report-task", help="Task of the trend report.")
-    ] = NIGHTLY.report.task,
-    allow_private: AllowPrivateOption = DOWNLOAD.allow_private,
-    per_host_rate: PerHostRateOption = DOWNLOAD.per_host_rate,
-    image_size: Annotated[
-        int,
-        typer.Option("--image-size", help="Shorter side of stored images (a 512 px model: 512)."),
-    ] = DOWNLOAD.image_size,
-    stage_timeout_minutes: Annotated[
-        float, typer.Option("--stage-timeout-minutes", help="Time limit of each stage.")
-    ] = NIGHTLY.stage_timeout_minutes,
-    lock_wait_minutes: Annotated[
-        float,
-        typer.Option(
-            "--lock-wait-minutes", help="Wait this long for a run that is writing the database."
-        ),
-    ] = NIGHTLY.lock_wait_minutes,
-    task_runner: TaskRunnerOption = SCALE_OUT.task_runner,
-    dask_address: DaskAddressOption = None,
-    dask_workers: DaskWorkersOption = None,
+    delimiter: str | None = knob(FeedConfig, "delimiter"),
+    currency: str | None = knob(FeedConfig, "currency"),
+    date_order: str = knob(FeedConfig, "date_order"),
+    report_task: str = knob(ReportConfig, "task", "--report-task"),
+    allow_private: bool = knob(DownloadConfig, "allow_private"),
+    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
+    image_size: int = knob(DownloadConfig, "image_size"),
+    stage_timeout_minutes: float = knob(NightlyConfig, "stage_timeout_minutes"),
+    lock_wait_minutes: float = knob(NightlyConfig, "lock_wait_minutes"),
+    task_runner: str = knob(ScaleOut, "task_runner"),
+    dask_address: str | None = knob(ScaleOut, "dask_address"),
+    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
 ) -> None:
     """Flow `nightly`: ingest the catalog feeds (each under its own manifest), score them into
     DuckDB, write the trend report, and publish HOME/fashion-snapshot.duckdb for readers.
@@ -386,18 +335,12 @@ def _absolute(source: str) -> str:
 
 def demo_command(
     home: HomeOption = None,
-    products: Annotated[
-        int, typer.Option("--products", help="Catalog products to draw.")
-    ] = DEMO.products,
-    seed: Annotated[int, typer.Option("--seed")] = DEMO.seed,
-    epochs: Annotated[int, typer.Option("--epochs")] = DEMO.epochs,
-    image_size: Annotated[int, typer.Option("--image-size")] = DEMO.image_size,
-    train_images: Annotated[
-        int, typer.Option("--train-images", help="Labelled training photos.")
-    ] = DEMO.train_images,
-    validation_images: Annotated[
-        int, typer.Option("--validation-images", help="Labelled validation photos.")
-    ] = DEMO.validation_images,
+    products: int = knob(DemoConfig, "products"),
+    seed: int = knob(DemoConfig, "seed"),
+    epochs: int = knob(DemoConfig, "epochs"),
+    image_size: int = knob(DemoConfig, "image_size"),
+    train_images: int = knob(DemoConfig, "train_images"),
+    validation_images: int = knob(DemoConfig, "validation_images"),
     task_weight: Annotated[
         list[str] | None,
         typer.Option(
@@ -435,11 +378,9 @@ def demo_command(
 def predict_command(
     images: Annotated[list[str], typer.Argument(help="Image files or http(s) URLs.")],
     home: HomeOption = None,
-    model: VersionOption = SCORE.model,
+    model: str = knob(ScoreConfig, "model"),
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    allow_private: Annotated[
-        bool, typer.Option("--allow-private", help="Allow URLs on loopback/private hosts.")
-    ] = False,
+    allow_private: bool = knob(DownloadConfig, "allow_private"),
 ) -> None:
     """Predicted attributes of a few images, grouped by task, with their scores."""
     from fashion_model.score.predict import predict_images

@@ -9,6 +9,7 @@ import typer
 
 from fashion_model.flows.cli.common import HomeOption, RetailerOption, console, print_summary
 from fashion_model.home import Home
+from fashion_model.review.labelstudio import MAX_MARGIN
 
 
 def review_export(
@@ -20,8 +21,10 @@ def review_export(
     retailer: RetailerOption = None,
     margin: Annotated[
         float,
-        typer.Option("--margin", help="Largest |score - threshold| exported (at most 0.1)."),
-    ] = 0.1,
+        typer.Option(
+            "--margin", help=f"Largest |score - threshold| exported (at most {MAX_MARGIN})."
+        ),
+    ] = MAX_MARGIN,
     limit: Annotated[int, typer.Option("--limit", help="Most tasks (images) exported.")] = 200,
     out: Annotated[
         Path, typer.Option("--out", help="Label Studio tasks file (JSON) to write.")
