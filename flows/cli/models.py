@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DownloadConfig, IngestConfig, TrainConfig
+from fashion_model.config import DownloadConfig, IngestConfig, ScoreConfig, TrainConfig
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DbOption,
