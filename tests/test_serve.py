@@ -195,20 +195,23 @@ def test_a_token_is_required_off_loopback(served_home):
 def test_every_page_renders(client, direct):
     product = direct.execute("SELECT product_id FROM products WHERE retailer = 'Northwind' "
                              "ORDER BY 1 LIMIT 1").fetchone()[0]  # fmt: skip
-    pages = {
-        "/": "Northwind",
-        f"/trends?task=pattern&retailer={PLANTED}": 'class="series mover"',
-        "/competitors?task=color&a=Northwind&b=Southbay": "Assortment mix",
-        "/search": 'type="file"',
-        f"/products/Northwind/{product}": "Price history",
-        "/review?margin=0.1": "closest to the threshold",
-        "/runs": "download failure rate 10%",
-        "/products/Northwind/nope": "no product",
+    pages = {  # path: (status, text on the page)
+        "/": (200, "Northwind"),
+        f"/trends?task=pattern&retailer={PLANTED}": (200, 'class="series mover"'),
+        "/competitors?task=color&a=Northwind&b=Southbay": (200, "Assortment mix"),
+        "/search": (200, 'type="file"'),
+        f"/products/Northwind/{product}": (200, "Price history"),
+        "/review?margin=0.1": (200, "closest to the threshold"),
+        "/runs": (200, "download failure rate 10%"),
+        "/products/Northwind/nope": (404, "no product"),
+        "/trends?task=fabric": (400, "fabric"),
     }
-    for path, text in pages.items():
+    for path, (status, text) in pages.items():
         response = client.get(path, headers={"accept": "text/html"})
+        assert response.status_code == status, (path, response.status_code)
+        assert response.headers["content-type"].startswith("text/html"), path
         assert text.lower() in response.text.lower(), path
-        assert "snapshot" in response.text or response.status_code == 404, path
+        assert status != 200 or "snapshot" in response.text, path  # the page says what it reads
     trends = client.get(f"/trends?task=pattern&retailer={PLANTED}").text
     assert "Stripes" in trends and "70.0%" in trends
     assert "cdn" not in trends.lower() and "https://" not in trends

@@ -39,18 +39,46 @@ def test_a_duckdb_io_or_memory_error_is_a_runtime_failure_not_bad_input(tmp_path
     assert BadInput("x").exit_code == 2 and not BadInput("x").retryable
 
 
-def test_network_tasks_retry_and_writes_are_never_cached():
-    assert download_images.retries == 2
-    for task in (download_images, load_catalog_run, score_manifest_images):
-        assert task.retry_condition_fn is retry_unless_bad_input, task.name
-    for task in (
-        download_images,
-        load_catalog_run,
-        score_manifest_images,
-        train_model_version,
-        write_trend_report,
-    ):
-        assert task.cache_policy is NO_CACHE, task.name
+def test_a_task_that_fails_at_runtime_is_retried_by_prefect_and_bad_input_is_not(
+    prefect_harness, monkeypatch, tmp_path
+):
+    """The stage task that writes a catalog load, run by Prefect: a warehouse failure (a
+    runtime failure) makes Prefect run it again, which then succeeds; bad input fails at once."""
+    from datetime import date
+
+    from prefect import flow
+
+    from fashion_model.tasks import score as score_tasks
+    from fashion_model.warehouse.catalog import CatalogLoad
+
+    calls = []
+
+    def flaky_load(con, manifest_dir, as_of, retailer):
+        calls.append(manifest_dir)
+        if len(calls) == 1:
+            raise WarehouseError("disk full (the first time only)")
+        if manifest_dir.name == "bad":
+            raise BadInput("bad.csv: line 2: no product_id")
+        return CatalogLoad(products=1, images_ok=1, images_failed=0, observed_on=str(as_of))
+
+    monkeypatch.setattr(score_tasks, "load_catalog", flaky_load)
+    quick = load_catalog_run.with_options(retry_delay_seconds=0)
+
+    @flow
+    def load(manifest: str):
+        return quick(db=tmp_path / "w.duckdb", manifest_dir=tmp_path / manifest,
+                     as_of=date(2026, 12, 1), retailer="R")  # fmt: skip
+
+    assert load("ok")["products"] == 1
+    assert len(calls) == 2  # failed once, retried by Prefect, then done
+    state = load("bad", return_state=True)
+    assert state.is_failed() and len(calls) == 3  # bad input: no second attempt
+    with pytest.raises(BadInput, match="no product_id"):
+        state.result()
+    assert load_catalog_run.retries == 1 and download_images.retries == 2
+    for task in (download_images, load_catalog_run, score_manifest_images, train_model_version,
+                 write_trend_report):  # fmt: skip
+        assert task.cache_policy is NO_CACHE, task.name  # writes are never cached
 
 
 PROBE = (
