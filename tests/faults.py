@@ -88,12 +88,13 @@ def make_faulty_app(hits: Counter, times: dict, other_base: str) -> web.Applicat
                 return web.Response(status=429, headers={"Retry-After": "1"})
             return web.Response(body=body, **image)
         if name.startswith("capacity-"):  # a shop's server: 20 requests/s, 429 beyond
+            shop = name.split("-")[1]  # capacity-SHOP-N.jpg: each shop has its own window
             now = time.monotonic()
-            window = times["capacity window"]
+            window = times[f"capacity window {shop}"]
             while window and window[0] < now - 1.0:
                 window.pop(0)
             if len(window) >= CAPACITY_PER_SECOND:
-                hits["capacity 429"] += 1
+                hits[f"capacity 429 {shop}"] += 1
                 return web.Response(status=429)
             window.append(now)
             return web.Response(body=body, **image)
