@@ -14,14 +14,10 @@ for the read-only commands.
 from __future__ import annotations
 
 import os
-from datetime import date
-from pathlib import Path
 
 from fashion_model.analytics.runs import notify
 from fashion_model.config import (
     DownloadConfig,
-    FeedConfig,
-    FeedSpec,
     NightlyConfig,
     ScaleOut,
     ScoreConfig,
@@ -31,13 +27,10 @@ from fashion_model.flows.ingest import ingest
 from fashion_model.flows.report import report
 from fashion_model.flows.score import score
 from fashion_model.home import Home
-from fashion_model.ingest.feedlist import check_feed_location, plan_feeds
-from fashion_model.ingest.pipeline import check_catalog
-from fashion_model.model.registry import resolve_version
+from fashion_model.ops.nightly import NightlyPlan, plan_nightly
 from fashion_model.score.plan import plan_score
 from fashion_model.tasks.report import compare_with_previous_run
 from fashion_model.tasks.tracking import flow, run_holder, run_logger
-from fashion_model.urls import is_url
 from fashion_model.warehouse.lock import publish_snapshot, warehouse_lock
 
 
@@ -61,9 +54,11 @@ def nightly(
     config: NightlyConfig = NightlyConfig(),
     download: DownloadConfig = DownloadConfig(),
     scale_out: ScaleOut = ScaleOut(),
+    plan: NightlyPlan | None = None,
 ) -> dict:
     """`catalog`: a feed (file or http(s) URL; read as `config.feed` says), or a feeds YAML
-    file; or leave it out and list `config.feeds`.
+    file; or leave it out and list `config.feeds`. `plan` (the CLI's): the same, already
+    checked by `plan_nightly`; the other parameters are then not read.
 
     `config.name` stays the same night after night so that incremental runs find their
     history; by default each night also retries the previous nights' transient failures.
@@ -74,24 +69,18 @@ def nightly(
 
     `scale_out.task_runner` "dask" runs the download and scoring stages in shards on a Dask
     cluster: the scheduler at `scale_out.dask_address` (or $FASHION_DASK_ADDRESS), else a local
-    cluster of `scale_out.dask_workers` processes."""
-    root = Home.resolve(home).root
+    cluster of `scale_out.dask_workers` processes.
+
+    Returns `ingest` (each feed's outcome by manifest name), `failed_feeds`, `score`, `report`,
+    `comparison` and `snapshot`, for one feed as for several."""
+    root = plan.root if plan else Home.resolve(home).root
     notify_url = os.environ.get("FASHION_NOTIFY_URL") or None  # until config is read
     holder = run_holder()
     try:
         # Everything a run needs, checked before any work: a bad parameter fails at once.
-        config = NightlyConfig.parse(config, where="parameter config")
-        notify_url = config.notify_url or notify_url
-        download = DownloadConfig.parse(download, where="parameter download")
-        scale_out = ScaleOut.parse(scale_out, where="parameter scale_out")
-        feeds = plan_feeds(catalog, config)
-        for spec in feeds:
-            check_feed_location(spec)
-        if len(feeds) == 1 and not is_url(feeds[0].source):
-            check_catalog(Path(feeds[0].source), config.retailer, feeds[0])
-        resolve_version(Home.resolve(home).models, config.model)
-        paths = Home.resolve(home).ensure()
-        result = _run_stages(paths, holder, feeds, home, config, download, scale_out)
+        plan = plan or plan_nightly(catalog, home, config, download, scale_out)
+        notify_url = plan.config.notify_url or notify_url
+        result = _run_stages(plan, holder)
     except Exception as error:
         message = " ".join(str(error).split()) or type(error).__name__
         payload = {"status": "failed", "run": holder, "home": str(root), "message": message}
@@ -104,25 +93,14 @@ def nightly(
     return result
 
 
-def _feed_config(spec: FeedSpec) -> FeedConfig:
-    return FeedConfig.parse(spec.model_dump(exclude={"source", "name"}))
-
-
-def _run_stages(
-    paths: Home,
-    holder: str,
-    feeds: list[FeedSpec],
-    home: str | None,
-    config: NightlyConfig,
-    download: DownloadConfig,
-    scale_out: ScaleOut,
-) -> dict:
+def _run_stages(plan: NightlyPlan, holder: str) -> dict:
+    paths = Home.resolve(plan.home).ensure()
+    config, home = plan.config, plan.home
     where = f"--home {paths.root}"
     minutes = config.stage_timeout_minutes
-    as_of = config.as_of or date.today()
     ingested, failed = {}, {}
     with warehouse_lock(paths.db, holder, config.lock_wait_minutes * 60):
-        for spec in feeds:
+        for spec in plan.feeds:
             try:
                 result = run_stage(
                     "ingest",
@@ -134,9 +112,9 @@ def _run_stages(
                     home=home,
                     name=spec.name,
                     retry_failed=config.retry_failed,
-                    download=download,
-                    scale_out=scale_out,
-                    feed=_feed_config(spec),
+                    download=plan.download,
+                    scale_out=plan.scale_out,
+                    feed=plan.feed_config(spec),
                 )
                 missing = (result.get("feed") or {}).get("without_retailer", 0)
                 if missing and not config.retailer:
@@ -146,7 +124,7 @@ def _run_stages(
                     )  # fmt: skip
                 ingested[spec.name] = result
             except StageFailed as error:
-                if len(feeds) == 1:
+                if len(plan.feeds) == 1:
                     raise
                 failed[spec.name] = str(error)
                 run_logger().error("feed %s (%s) failed: %s", spec.name, spec.source, error)
@@ -162,9 +140,11 @@ def _run_stages(
             minutes,
             score,
             plan=plan_score(
-                home, names, ScoreConfig(model=config.model, as_of=as_of, retailer=config.retailer)
+                home,
+                names,
+                ScoreConfig(model=plan.model_version, as_of=plan.as_of, retailer=config.retailer),
             ),  # fmt: skip
-            scale_out=scale_out,
+            scale_out=plan.scale_out,
         )
         reported = run_stage(
             "report",
@@ -177,7 +157,7 @@ def _run_stages(
         records = sum(result["records"] for result in ingested.values())
         failures = sum(result["failure_rate"] * result["records"] for result in ingested.values())
         comparison = compare_with_previous_run(
-            db=paths.db, as_of=as_of, manifest=",".join(names), records=records,
+            db=paths.db, as_of=plan.as_of, manifest=",".join(names), records=records,
             failure_rate=failures / records if records else 0.0,
             problems=[f"feed {name} failed: {message}" for name, message in failed.items()],
         )  # fmt: skip

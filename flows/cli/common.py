@@ -282,14 +282,6 @@ def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
         raise BadInput(f"{option} {value!r} is not one of {', '.join(allowed)}")
 
 
-def check_writable(db: Path, models: Path, version: str) -> None:
-    """Before Prefect starts: the warehouse is free for writing and takes the model's labels."""
-    from fashion_model.labels import load_label_map
-    from fashion_model.warehouse.db import check_writable as check
-
-    check(db, load_label_map(models / version / "label_map.csv"))
-
-
 @contextmanager
 def open_warehouse(home: Path | None, db: Path | None, need_products: bool):
     """The warehouse read-only (the snapshot while a writer holds it), saying what is read."""

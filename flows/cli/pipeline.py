@@ -27,7 +27,6 @@ from fashion_model.flows.cli.common import (
     HomeOption,
     MapOption,
     check_choice,
-    check_writable,
     console,
     feed_config,
     flow_logging,
@@ -262,10 +261,8 @@ def nightly_command(
 
     A feed that fails to download or parse fails that feed, not the night (the run is
     flagged); with one feed, the night."""
-    from fashion_model.ingest.feedlist import check_feed_location, is_feed_list, plan_feeds
-    from fashion_model.ingest.pipeline import check_catalog
-    from fashion_model.model.registry import resolve_version
-    from fashion_model.urls import is_url
+    from fashion_model.ingest.feedlist import is_feed_list
+    from fashion_model.ops.nightly import plan_nightly
 
     retailers = retailer or []
     if len(catalogs) > 1 and any(is_feed_list(c) for c in catalogs):
@@ -300,20 +297,11 @@ def nightly_command(
     )
     scale = scale_out(task_runner, dask_address, dask_workers)
     catalog = _absolute(catalogs[0]) if len(catalogs) == 1 else None
-    planned = plan_feeds(catalog, config)  # the feeds file, names: all before Prefect starts
-    for spec in planned:
-        check_feed_location(spec)
-    if catalog and not is_feed_list(catalog) and not is_url(catalog):
-        check_catalog(Path(catalog), config.retailer, feed)
-    paths = Home.resolve(home)
-    check_writable(paths.db, paths.models, resolve_version(paths.models, config.model))
+    plan = plan_nightly(catalog, home_text(home), config, download, scale)  # before Prefect
     flow_logging(home)
     from fashion_model.flows.nightly import nightly
 
-    result = nightly(
-        catalog=catalog, home=home_text(home), config=config, download=download,
-        scale_out=scale,
-    )  # fmt: skip
+    result = nightly(plan=plan)
     for manifest, outcome in result["ingest"].items():
         console.print(f"[bold]{manifest}[/bold]", highlight=False)
         print_feed(dict(outcome))
