@@ -99,11 +99,6 @@ class DirectStage:
         return self.fn(*args, **kwargs)
 
 
-def in_direct_run() -> bool:
-    """Inside `run_direct` (a task called here runs as its function)."""
-    return _direct.get()
-
-
 def _stage_task_class() -> type:
     from fashion_model.tasks.stage_task import StageTask
 

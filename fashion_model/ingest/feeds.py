@@ -154,11 +154,8 @@ def _fold(folder: Path, fmt: str, report: FeedReport) -> None:
             if statement.strip():
                 con.execute(statement, {"items": items} if "$items" in statement else None)
         if dedupe:
-            dropped = con.execute(
-                f"""SELECT where_ FROM read_parquet('{items}')
-                    QUALIFY row_number() OVER (PARTITION BY product_id ORDER BY seq) > 1
-                    ORDER BY seq"""
-            ).fetchall()
+            dropped = con.execute(read_sql("ingest/feed_duplicates.sql"), {"items": items})
+            dropped = dropped.fetchall()
             report.duplicates = len(dropped)
             report.duplicate_rows = [where for (where,) in dropped[:SHOWN_ROWS]]
         else:

@@ -33,6 +33,7 @@ from fashion_model.ingest.manifest import (
 from fashion_model.ingest.outcomes import OUTCOME_COLUMNS, is_retryable
 from fashion_model.ingest.sources import Source, SourceRecord, iter_records, open_source
 from fashion_model.labels import LabelMap, default_label_map
+from fashion_model.sqlfiles import read_sql
 
 CHUNK = 2_000  # records looked up and rows per manifest part
 
@@ -90,19 +91,8 @@ class History:
         self.con.execute("SET preserve_insertion_order = false").fetchall()
         order = pa.table({"file": [str(f) for f in files], "rank": list(range(len(files)))})
         self.con.register("file_order", order)
-        columns = ", ".join(OUTCOME_COLUMNS)
-        # A plain streaming copy (no sort, no window over the whole history: those hold it all
-        # in memory); the newest outcome of a key is picked per chunk, among a few rows.
-        self.con.execute(
-            f"""
-            CREATE TABLE history AS
-            SELECT source_id, url, {columns}, rank, file_row_number AS row_number
-            FROM read_parquet($files, filename = 'file', file_row_number = true,
-                              union_by_name = true)
-            JOIN file_order USING (file)
-            """,
-            {"files": [str(f) for f in files]},
-        ).fetchall()
+        copy = read_sql("ingest/history.sql").format(columns=", ".join(OUTCOME_COLUMNS))
+        self.con.execute(copy, {"files": [str(f) for f in files]}).fetchall()
         self.con.unregister("file_order")
         self.rows = self.con.execute("SELECT count(*) FROM history").fetchall()[0][0]
 
@@ -114,14 +104,7 @@ class History:
         )
         self.con.register("chunk_keys", keys)
         try:
-            found = self.con.sql(
-                """
-                SELECT h.* EXCLUDE (rank, row_number)
-                FROM history h JOIN (SELECT DISTINCT * FROM chunk_keys) USING (source_id, url)
-                QUALIFY row_number() OVER (
-                    PARTITION BY source_id, url ORDER BY rank DESC, row_number DESC) = 1
-                """
-            ).to_arrow_table()
+            found = self.con.sql(read_sql("ingest/history_lookup.sql")).to_arrow_table()
         finally:
             self.con.unregister("chunk_keys")
         return {(row["source_id"], row["url"]): row for row in found.to_pylist()}

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from fashion_model.errors import BadInput
 from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
-from fashion_model.sqlfiles import run_script, transaction
+from fashion_model.sqlfiles import read_sql, run_script, transaction
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
 KNOWN_COLUMNS = (
@@ -55,27 +55,12 @@ def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
         source_columns = "CAST(nullif(source_columns, '{}') AS JSON)"
         if extra:
             source_columns = f"json_merge_patch(json_object({pairs}), {source_columns})"
-    return f"""
-        CREATE OR REPLACE TEMP TABLE staged_catalog AS
-        SELECT
-            {retailer} AS retailer,
-            source_id AS product_id,
-            CAST(row_number() OVER (
-                PARTITION BY {retailer}, source_id ORDER BY filename, file_row_number
-            ) - 1 AS INTEGER) AS position,
-            url AS image_url, status AS image_status, error_message,
-            sha256 AS image_sha256, width, height, original_width, original_height, bytes, path,
-            downloaded_at,
-            {column("brand", "VARCHAR")} AS brand,
-            {column("title", "VARCHAR")} AS title,
-            {column("first_seen", "DATE")} AS first_seen,
-            {column("price", "DOUBLE")} AS price,
-            {column("currency", "VARCHAR")} AS currency,
-            {column("sale_price", "DOUBLE")} AS sale_price,
-            {column("availability", "VARCHAR")} AS availability,
-            {source_columns} AS source_columns
-        FROM read_parquet({_quote_literal(parts)}, filename = true, file_row_number = true)
-    """
+    types = {"brand": "VARCHAR", "title": "VARCHAR", "first_seen": "DATE", "price": "DOUBLE",
+             "currency": "VARCHAR", "sale_price": "DOUBLE", "availability": "VARCHAR"}  # fmt: skip
+    return read_sql("load/stage_catalog.sql").format(
+        retailer=retailer, source_columns=source_columns, parts=_quote_literal(parts),
+        **{name: column(name, cast) for name, cast in types.items()},
+    )  # fmt: skip
 
 
 def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> bool:

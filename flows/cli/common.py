@@ -69,12 +69,12 @@ TaskWeightOption = Annotated[
 ]
 
 
-def knob(config: type[StageConfig], field: str, *flags: str, help: str | None = None) -> Any:
+def knob(config: type[StageConfig], field: str, *flags: str) -> Any:
     """A typer option whose default and help come from a stage config's field: the one
     declaration of that knob, so that --help, the config and prefect.yaml cannot drift
     (tests/test_cli.py checks every option made here against its field)."""
     info = config.model_fields[field]
-    text = help or info.description or ""
+    text = info.description or ""
     first = text.split(" ", 1)[0].strip(",:")
     if first not in map(str, get_args(info.annotation)):  # "dmy or mdy" stays as written
         text = text[:1].upper() + text[1:]
