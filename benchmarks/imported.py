@@ -22,7 +22,7 @@ from score import make_store  # benchmarks/score.py
 from torchvision.models import resnet34, resnet50
 
 from fashion_model.labels import default_label_map
-from fashion_model.model.import_readers import ImportOptions
+from fashion_model.model.import_options import ImportOptions
 from fashion_model.model.imports import import_model
 from fashion_model.score.images import score_images
 from fashion_model.warehouse.db import connect
@@ -66,7 +66,7 @@ def main() -> None:
             path = weights(root, build, size, onnx)
             kind = "onnx" if onnx else "torchvision"
             import_model(root / "models", path,
-                         ImportOptions(kind, name=f"m{index}", image_size=size))  # fmt: skip
+                         ImportOptions(kind=kind, name=f"m{index}", image_size=size))  # fmt: skip
             with connect(root / "bench.duckdb") as con:
                 summary = score_images(con, [manifest], root / "images", root / "models",
                                        f"m{index}", batch_size=args.batch_size)  # fmt: skip

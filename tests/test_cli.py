@@ -55,8 +55,12 @@ def test_every_config_knob_on_the_command_line_is_its_configs_default_and_help()
             if config is None:
                 continue
             info = config.model_fields[field]
-            default = info.get_default(call_default_factory=True)
             option = options[name]
+            if info.is_required():  # no default anywhere: the option must be given
+                assert option.required, (path, name)
+                default = option.default
+            else:
+                default = info.get_default(call_default_factory=True)
             shown = option.default if option.default is not None else None
             assert shown == default or str(shown) == str(default), (path, name, shown, default)
             expected = " ".join((info.description or "").split()).rstrip(".").lower()
@@ -139,6 +143,11 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
             "no production model",
         ),
         (["nightly", "{tmp}/feeds.yaml"], "feeds.yaml: feed 1.retailer=5: "),
+        (["model", "import", "{tmp}/w.pt", "--kind", "keras"], "--kind keras: is not one of"),
+        (["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--mean", "0.5,0.5"],
+         "--mean 0.5,0.5: give three numbers, one per RGB channel"),
+        (["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--threshold", "1.5"],
+         "--threshold 1.5: must be below 1"),
         (["ingest", "{tmp}/catalog.csv", "--map", "sku"], "--map 'sku': write FIELD=COLUMN"),
         (["ingest", "{tmp}/catalog.csv", "--map", "colour=c"], "'colour' is not a catalog field"),
         (["ingest", "{tmp}/catalog.csv", "--currency", "EURO"], "three-letter currency code"),

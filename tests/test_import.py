@@ -19,12 +19,8 @@ from fashion_model.ingest.manifest import read_manifest
 from fashion_model.labels import default_label_map
 from fashion_model.match.index import update_index
 from fashion_model.match.similar import image_query, logits_of, product_query, search_similar
-from fashion_model.model.import_readers import (
-    REFERENCE_MEAN,
-    REFERENCE_STD,
-    ImportOptions,
-    reference_checkpoint,
-)
+from fashion_model.model.import_options import ImportOptions
+from fashion_model.model.import_readers import REFERENCE_MEAN, REFERENCE_STD, reference_checkpoint
 from fashion_model.model.imports import import_model
 from fashion_model.model.registry import (
     apply_production_rule,
@@ -121,7 +117,7 @@ def catalog_images(home: Path, limit: int = 6) -> list[tuple[str, str, str]]:
 @pytest.mark.slow  # tens of seconds: `make test` runs it, test-fast leaves it out
 def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files, tmp_path):
     net, ckpt, _ = reference_files
-    result = import_model(home / "models", ckpt, ImportOptions("reference-ckpt", name="ref"))
+    result = import_model(home / "models", ckpt, ImportOptions(kind="reference-ckpt", name="ref"))
     card = load_card(home / "models", "ref")
     assert (card.arch, card.image_size, card.resize, card.embedding_dim) == (
         "resnet50", 512, "squash", 2048)  # fmt: skip
@@ -168,7 +164,7 @@ def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files
 @pytest.mark.slow  # tens of seconds: `make test` runs it, test-fast leaves it out
 def test_reference_onnx_export_scores_the_same(home, reference_files, tmp_path):
     net, _, onnx_file = reference_files
-    options = ImportOptions("onnx", name="ref-onnx", mean=REFERENCE_MEAN, std=REFERENCE_STD)
+    options = ImportOptions(kind="onnx", name="ref-onnx", mean=REFERENCE_MEAN, std=REFERENCE_STD)
     import_model(home / "models", onnx_file, options)
     card = load_card(home / "models", "ref-onnx")
     assert card.runtime == "onnx" and card.image_size == 512
@@ -197,7 +193,7 @@ def test_torchvision_state_dicts_of_both_architectures(home, tmp_path):
     for build, arch in ((resnet34, "resnet34"), (resnet50, "resnet50")):
         path = tmp_path / f"{arch}.pth"
         torch.save(calibrated(build, seed=1).state_dict(), path)
-        import_model(home / "models", path, ImportOptions("torchvision", name=arch,
+        import_model(home / "models", path, ImportOptions(kind="torchvision", name=arch,
                                                           image_size=64))  # fmt: skip
         card = load_card(home / "models", arch)
         assert card.arch == arch and card.image_size == 64
@@ -244,7 +240,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str, str]]:
 def test_wrong_files_are_refused_with_one_line_and_nothing_written(home, tmp_path):
     before = sorted(os.listdir(home / "models"))
     for what, (path, kind, message) in bad_files(tmp_path).items():
-        options = ImportOptions(kind, arch="resnet34" if what == "wrong arch" else None)
+        options = ImportOptions(kind=kind, arch="resnet34" if what == "wrong arch" else None)
         with pytest.raises(FashionError, match=message) as caught:
             import_model(home / "models", path, options)
         assert "\n" not in str(caught.value), what
@@ -264,7 +260,9 @@ def test_tune_changes_thresholds_and_applies_the_production_rule(home, tmp_path)
     own = load_card(models, trained)
     # the production model's own weights, imported: same network and input, untuned threshold
     weights = models / trained / "weights.pt"
-    options = ImportOptions("torchvision", name="copy", image_size=own.image_size, threshold=0.5)
+    options = ImportOptions(
+        kind="torchvision", name="copy", image_size=own.image_size, threshold=0.5
+    )
     import_model(models, weights, options)
     assert load_card(models, "copy").thresholds == []
     result = tune_version(models, home / "images", "copy", [home / "manifests" / "validation"],
@@ -291,8 +289,8 @@ def test_fine_tune_from_an_imported_model(home, tmp_path):
 
     path = tmp_path / "r34.pth"
     torch.save(calibrated(resnet34, seed=5).state_dict(), path)
-    import_model(home / "models", path, ImportOptions("torchvision", name="start", image_size=40,
-                                                      resize="crop"))  # fmt: skip
+    options = ImportOptions(kind="torchvision", name="start", image_size=40, resize="crop")
+    import_model(home / "models", path, options)
     card = train_model(
         [home / "manifests" / "train", home / "manifests" / "validation"], home / "images",
         home / "models", TrainConfig(epochs=1, max_steps=2, batch_size=8, num_workers=0,

@@ -16,10 +16,10 @@ import torch
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap
 from fashion_model.model.checkpoints import first_line, safe_load, tensor_dict
+from fashion_model.model.import_options import ImportOptions
 from fashion_model.model.net import ARCHS, AttributeNet, display
 from fashion_model.model.presets import IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES
 
-KINDS = ("reference-ckpt", "torchvision", "onnx")
 REFERENCE_MEAN = (0.6765, 0.6347, 0.6207)
 REFERENCE_STD = (0.3284, 0.3371, 0.3379)
 # What each kind assumes when the file and the options do not say.
@@ -31,20 +31,6 @@ DEFAULTS = {
     "onnx": {"arch": "onnx", "image_size": None, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
              "resize": "squash"},
 }  # fmt: skip
-
-
-@dataclass
-class ImportOptions:
-    """What `fashion model import` was told; None: the file's or the kind's default."""
-
-    kind: str
-    arch: str | None = None
-    image_size: int | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    threshold: float | None = None
-    resize: str | None = None
-    name: str | None = None
 
 
 @dataclass

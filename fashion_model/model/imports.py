@@ -22,19 +22,15 @@ registration and promotion gate: the first version becomes production, later one
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fashion_model.config import DownloadConfig
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap, default_label_map
-from fashion_model.model.import_readers import DEFAULTS, KINDS, ImportOptions, read_model
-from fashion_model.model.net import check_arch
-from fashion_model.model.presets import RESIZE_MODES
+from fashion_model.model.import_options import ImportOptions
+from fashion_model.model.import_readers import DEFAULTS, read_model
 from fashion_model.model.registry import (
-    PRODUCTION,
     ModelCard,
     list_versions,
     new_version_name,
@@ -42,7 +38,6 @@ from fashion_model.model.registry import (
     register_version,
 )
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 STORED_SIZE = DownloadConfig().image_size  # the default shorter side of stored images
 
 
@@ -52,15 +47,11 @@ def import_model(
     """Check `path` as `options.kind`, then register it (atomically) with its card; the first
     version of a registry becomes production. Returns the summary."""
     path = Path(path)
-    if options.kind not in KINDS:
-        raise BadInput(f"--kind {options.kind!r} is not one of {', '.join(KINDS)}")
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
-    if options.arch is not None and options.kind != "onnx":
-        check_arch(options.arch)
     label_map = label_map or default_label_map()
     version = _check_name(models_root, options.name)
-    pre = _check_preprocessing(options)
+    pre = options.model_dump(include={"image_size", "mean", "std", "resize"})
     digest = _sha256(path)
     loaded = read_model(path, options, label_map, pre)
     found = loaded.found or {}
@@ -95,7 +86,7 @@ def import_model(
             "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **(loaded.details or {}),
         },
-        config={"import": {k: v for k, v in vars(options).items() if v is not None}},
+        config={"import": options.model_dump(exclude_none=True)},
     )
     became = register_version(models_root, loaded.payload, card, label_map, log=lambda _: None)
     return {
@@ -126,32 +117,9 @@ def import_model(
 def _check_name(models_root: Path, name: str | None) -> str:
     if name is None:
         return new_version_name()
-    if not NAME.match(name) or name == PRODUCTION:
-        raise BadInput(
-            f"--name {name!r}: a version name is letters, digits, '.', '_' or '-' "
-            "(at most 100, not 'production')"
-        )
     if name in list_versions(models_root):
         raise BadInput(f"--name {name!r}: that model version exists already")
     return name
-
-
-def _check_preprocessing(options: ImportOptions) -> dict:
-    if options.image_size is not None and not 32 <= options.image_size <= 4096:
-        raise BadInput(f"--image-size {options.image_size}: must be between 32 and 4096")
-    for option, values in (("--mean", options.mean), ("--std", options.std)):
-        if values is None:
-            continue
-        if len(values) != 3 or not all(math.isfinite(v) for v in values):
-            raise BadInput(f"{option}: give three numbers, one per RGB channel (got {values})")
-        if option == "--std" and min(values) <= 0:
-            raise BadInput(f"--std: every value must be above 0 (got {values})")
-    if options.threshold is not None and not 0 < options.threshold < 1:
-        raise BadInput(f"--threshold {options.threshold}: a probability between 0 and 1")
-    if options.resize is not None and options.resize not in RESIZE_MODES:
-        raise BadInput(f"--resize {options.resize!r} is not one of {', '.join(RESIZE_MODES)}")
-    return {"image_size": options.image_size, "mean": options.mean, "std": options.std,
-            "resize": options.resize}  # fmt: skip
 
 
 def _sha256(path: Path) -> str:

@@ -79,7 +79,7 @@ def knob(config: type[StageConfig], field: str, *flags: str) -> Any:
     if first not in map(str, get_args(info.annotation)):  # "dmy or mdy" stays as written
         text = text[:1].upper() + text[1:]
     option = typer.Option(
-        info.get_default(call_default_factory=True),
+        ... if info.is_required() else info.get_default(call_default_factory=True),
         *(flags or (f"--{field.replace('_', '-')}",)),
         help=text if text.endswith((".", "]")) else text + ".",
     )

@@ -24,6 +24,7 @@ from fashion_model.flows.cli.common import (
     task_weights,
 )
 from fashion_model.home import Home
+from fashion_model.model.import_options import ImportOptions
 
 VersionArgument = Annotated[str, typer.Argument(help="The model version, or 'production'.")]
 
@@ -97,73 +98,26 @@ def model_promote(
     print_summary("promote", result)
 
 
-def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(part) for part in text.replace(",", " ").split())
-    except ValueError:
-        raise BadInput(f"{option} {text!r}: give three numbers, e.g. 0.485,0.456,0.406") from None
-
-
 def model_import(
     path: Annotated[Path, typer.Argument(help="The weights file: .ckpt, .pt/.pth or .onnx.")],
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--kind",
-            help="reference-ckpt (the reference project's Lightning checkpoint), torchvision "
-            "(a resnet34/resnet50 state dict) or onnx.",
-        ),
-    ],
-    arch: Annotated[
-        str | None,
-        typer.Option(
-            "--arch",
-            help="resnet34 or resnet50 [reference-ckpt: resnet50; torchvision: from the weights].",
-        ),  # fmt: skip
-    ] = None,
-    image_size: Annotated[
-        int | None,
-        typer.Option(
-            "--image-size",
-            help="Input size in px [reference 512, torchvision 224, onnx: the graph's].",
-        ),  # fmt: skip
-    ] = None,
-    mean: Annotated[
-        str | None, typer.Option("--mean", help="Normalisation mean, three numbers: R,G,B.")
-    ] = None,
-    std: Annotated[
-        str | None, typer.Option("--std", help="Normalisation std, three numbers: R,G,B.")
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--threshold",
-            help="Probability threshold for every label [the checkpoint's, else 0.5].",
-        ),  # fmt: skip
-    ] = None,
-    resize: Annotated[
-        str | None,
-        typer.Option(
-            "--resize",
-            help="squash (whole photo to a square) or crop (shorter side, centre square) [squash].",
-        ),  # fmt: skip
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="The version name [a new timestamped one].")
-    ] = None,
+    kind: str = knob(ImportOptions, "kind"),
+    arch: str | None = knob(ImportOptions, "arch"),
+    image_size: int | None = knob(ImportOptions, "image_size"),
+    mean: str | None = knob(ImportOptions, "mean"),
+    std: str | None = knob(ImportOptions, "std"),
+    threshold: float | None = knob(ImportOptions, "threshold"),
+    resize: str | None = knob(ImportOptions, "resize"),
+    name: str | None = knob(ImportOptions, "name"),
     home: HomeOption = None,
 ) -> None:
     """Register trained weights as a model version with a complete card (architecture, input,
     normalisation, thresholds, embedding width, source and sha256), checked before anything is
     written; the first version becomes production."""
-    from fashion_model.model.import_readers import ImportOptions
     from fashion_model.model.imports import import_model
 
-    options = ImportOptions(
-        kind=kind, arch=arch, image_size=image_size, mean=_floats("--mean", mean),
-        std=_floats("--std", std), threshold=threshold, resize=resize, name=name,
+    options = ImportOptions.parse(
+        where="--", kind=kind, arch=arch, image_size=image_size, mean=mean, std=std,
+        threshold=threshold, resize=resize, name=name,
     )  # fmt: skip
     result = import_model(Home.resolve(home).models, path, options)
     note = result.pop("note")
