@@ -106,3 +106,31 @@ def test_cross_field_rules_are_one_line_too():
         ScaleOut.parse({"dask_workers": 2}, where="parameter scale_out")
     with pytest.raises(BadInput, match=r"^options: a Dask address or worker count"):
         ScaleOut.parse(where="--", dask_workers=2)
+
+
+def test_every_deployment_names_its_flows_parameters_and_its_configs_parse():
+    """prefect.yaml cannot drift from the flows and their configs: each deployment's parameters
+    are parameters of its entrypoint, and each config-typed one parses into its config."""
+    import importlib
+    import inspect
+    import typing
+    from pathlib import Path
+
+    import yaml
+
+    from fashion_model.config import StageConfig
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    checked = 0
+    for deployment in spec["deployments"]:
+        module, name = deployment["entrypoint"].rsplit(".", 1)
+        flow = getattr(importlib.import_module(module), name)
+        hints = typing.get_type_hints(flow.fn)
+        parameters = inspect.signature(flow.fn).parameters
+        for key, value in (deployment.get("parameters") or {}).items():
+            assert key in parameters, (deployment["name"], key)
+            kind = hints.get(key)
+            if isinstance(kind, type) and issubclass(kind, StageConfig):
+                kind.parse(value, where=f"parameter {key}")
+                checked += 1
+    assert checked >= 4
