@@ -268,7 +268,7 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
     for args, message in (
         (["--image", str(tmp_path / "notes.jpg")], "notes.jpg: not a readable image"),
         (["--image", f"{base_url}/images/catalog/missing.jpg", "--allow-private"], "404"),
-        (["--product-id", product_id, "--same", "fabric"], "--same 'fabric' is not a task"),
+        (["--product-id", product_id, "--same", "fabric"], "--same 'fabric' is not one of"),
     ):
         failed = fashion("similar", *args)
         assert failed.returncode == 2 and message in failed.stderr, failed.stderr

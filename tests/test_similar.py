@@ -287,7 +287,7 @@ def test_bad_input_is_refused_with_one_line(warehouse):
     cases = [
         (lambda: search_similar(con, db, query, "m1", k=0), "-k must be between 1 and 1000"),
         (lambda: search_similar(con, db, query, "m1", same=["fabric"]),
-         "--same 'fabric' is not a task (tasks: category, color, gender"),
+         "--same 'fabric' is not one of category, color, gender"),
         (lambda: search_similar(con, db, query, "m1", same=["pattern"]),
          "has no predicted pattern"),
         (lambda: search_similar(con, db, query, "m1", in_retailer="Nope"),

@@ -26,14 +26,9 @@ from fashion_model.match.index import (
     stream_embeddings,
     vectors_of,
 )
-from fashion_model.match.similar import (
-    EXACT_SHARE,
-    check_k,
-    check_retailer,
-    check_tasks,
-    query_frame,
-)
+from fashion_model.match.similar import EXACT_SHARE, check_k, check_tasks, query_frame
 from fashion_model.sqlfiles import relation, run_script, run_statement, transaction
+from fashion_model.warehouse.reader import check_retailer
 
 EXACT_MAX_PAIRS = 2_000_000_000  # query x candidate pairs done by a numpy scan
 QUERY_BLOCK = 1024

@@ -36,6 +36,7 @@ from fashion_model.match.index import (
     similar_sql,
 )
 from fashion_model.sqlfiles import run_statement
+from fashion_model.warehouse.reader import check_retailer, check_task
 
 MAX_K = 1000
 DEFAULT_K = 10  # similar products returned when not asked: CLI, API, web app, contact sheet
@@ -105,21 +106,8 @@ def resolve_model(con: duckdb.DuckDBPyConnection, version: str | None) -> str:
 
 
 def check_tasks(con: duckdb.DuckDBPyConnection, tasks: list[str]) -> list[str]:
-    known = [
-        row[0] for row in con.execute("SELECT DISTINCT task FROM labels ORDER BY 1").fetchall()
-    ]
-    for task in tasks:
-        if task not in known:
-            raise BadInput(f"--same {task!r} is not a task (tasks: {', '.join(known)})")
-    return list(dict.fromkeys(tasks))
-
-
-def check_retailer(con: duckdb.DuckDBPyConnection, retailer: str, option: str) -> None:
-    known = [
-        r[0] for r in con.execute("SELECT DISTINCT retailer FROM products ORDER BY 1").fetchall()
-    ]
-    if retailer not in known:
-        raise BadInput(f"{option} {retailer!r}: no such retailer (have: {', '.join(known)})")
+    """--same tasks, each checked, once each."""
+    return list(dict.fromkeys(check_task(con, task, "--same") for task in tasks))
 
 
 def check_k(k: int, option: str = "-k") -> None:

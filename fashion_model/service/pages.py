@@ -20,6 +20,7 @@ from fashion_model.errors import BadInput
 from fashion_model.service import queries
 from fashion_model.service.charts import price_svg, trend_svg
 from fashion_model.service.uploads import save_upload
+from fashion_model.warehouse.reader import check_retailer, check_task, known_retailers, known_tasks
 
 router = APIRouter(include_in_schema=False)
 TOKEN_COOKIE = "fashion_token"  # set by /login, read by the app's token guard
@@ -74,7 +75,7 @@ def trends(request: Request, task: str = "pattern", retailer: str = "", brand: s
            by: str = "month", basis: str = "first_seen"):  # fmt: skip
     with _Cursor(request) as (cur, snapshot):
         result = queries.trends(cur, task, retailer or None, brand or None, by, basis)
-        choices = {"tasks": queries.tasks(cur), "retailers": queries.retailers(cur)}
+        choices = {"tasks": known_tasks(cur), "retailers": known_retailers(cur)}
     table = result["table"]
     query = request.url.query
     return render(
@@ -88,17 +89,17 @@ def trends(request: Request, task: str = "pattern", retailer: str = "", brand: s
 @router.get("/competitors", response_class=HTMLResponse)
 def competitors(request: Request, task: str = "color", a: str = "", b: str = ""):
     with _Cursor(request) as (cur, snapshot):
-        known = queries.retailers(cur)
+        known = known_retailers(cur)
         a = a or (known[0] if known else "")
         b = b or (known[1] if len(known) > 1 else "")
         result = queries.competitors(cur, task, a, b) if a and b and a != b else None
-        tasks = queries.tasks(cur)
+        tasks = known_tasks(cur)
     return render(request, "competitors.html", snapshot, task=task, a=a, b=b, tasks=tasks,
                   retailers=known, result=result)  # fmt: skip
 
 
 def _search_form(cur) -> dict:
-    return {"retailers": queries.retailers(cur)}
+    return {"retailers": known_retailers(cur)}
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -166,12 +167,12 @@ def product(request: Request, retailer: str, product_id: str):
 def review(request: Request, task: str = "", retailer: str = "", margin: float = 0.05):
     with _Cursor(request) as (cur, snapshot):
         if task:
-            queries.check_task(cur, task)
-        queries.check_retailer(cur, retailer or None)
+            check_task(cur, task)
+        check_retailer(cur, retailer or None)
         rows = queries.report(cur, "low_confidence_products",
                               {"task": task or None, "retailer": retailer or None,
                                "margin": str(margin), "limit": "200"})  # fmt: skip
-        choices = {"tasks": queries.tasks(cur), "retailers": queries.retailers(cur)}
+        choices = {"tasks": known_tasks(cur), "retailers": known_retailers(cur)}
     return render(request, "review.html", snapshot, rows=queries.records(rows), task=task,
                   retailer=retailer, margin=margin, **choices)  # fmt: skip
 

@@ -27,6 +27,7 @@ from fashion_model.match.similar import (
 )
 from fashion_model.model.registry import list_versions, load_card, production_version
 from fashion_model.sqlfiles import read_sql, run_statement, statements
+from fashion_model.warehouse.reader import check_retailer, check_task
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RESULT_COLUMNS = ["rank", "similarity", "distance", "retailer", "product_id", "brand", "title",
@@ -41,31 +42,6 @@ def records(frame: pd.DataFrame) -> list[dict]:
 def serve_sql(cur, name: str, params: dict) -> pd.DataFrame:
     (sql,) = statements(read_sql(f"serve/{name}.sql"))
     return run_statement(cur, sql, params, where=f"serve/{name}.sql").df()
-
-
-def tasks(cur) -> list[str]:
-    return [r[0] for r in cur.execute("SELECT DISTINCT task FROM labels ORDER BY 1").fetchall()]
-
-
-def retailers(cur) -> list[str]:
-    sql = "SELECT DISTINCT retailer FROM products ORDER BY 1"
-    return [r[0] for r in cur.execute(sql).fetchall()]
-
-
-def check_task(cur, task: str) -> str:
-    known = tasks(cur)
-    if task not in known:
-        raise BadInput(f"task {task!r} is not one of {', '.join(known)}")
-    return task
-
-
-def check_retailer(cur, retailer: str | None, name: str = "retailer") -> str | None:
-    if retailer in (None, ""):
-        return None
-    known = retailers(cur)
-    if retailer not in known:
-        raise BadInput(f"{name} {retailer!r}: no such retailer (have: {', '.join(known)})")
-    return retailer
 
 
 def report(cur, name: str, params: dict) -> pd.DataFrame:

@@ -74,3 +74,32 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, where: str, need_products: b
         )
     refresh = con.execute("SELECT * FROM analytics_refresh").df()
     return {} if refresh.empty else refresh.iloc[0].to_dict()
+
+
+def known_tasks(con) -> list[str]:
+    """The label tasks of the warehouse's label map, sorted."""
+    return [row[0] for row in con.execute("SELECT DISTINCT task FROM labels ORDER BY 1").fetchall()]
+
+
+def known_retailers(con) -> list[str]:
+    """The retailers of the warehouse's products, sorted."""
+    sql = "SELECT DISTINCT retailer FROM products ORDER BY 1"
+    return [row[0] for row in con.execute(sql).fetchall()]
+
+
+def check_task(con, task: str, option: str = "task") -> str:
+    """The one check of a task name (CLI, API, web app): one line listing the known ones."""
+    known = known_tasks(con)
+    if task not in known:
+        raise BadInput(f"{option} {task!r} is not one of {', '.join(known)}")
+    return task
+
+
+def check_retailer(con, retailer: str | None, option: str = "retailer") -> str | None:
+    """The one check of a retailer name; None and '' mean all retailers."""
+    if retailer in (None, ""):
+        return None
+    known = known_retailers(con)
+    if retailer not in known:
+        raise BadInput(f"{option} {retailer!r}: no such retailer (have: {', '.join(known)})")
+    return retailer
