@@ -21,6 +21,8 @@ from fashion_model.errors import BadInput
 USER_AGENT = f"fashion-attributes/{__version__} (+catalog image fetcher)"
 DASK_ADDRESS_ENV = "FASHION_DASK_ADDRESS"
 MAX_PIXELS = 64_000_000  # default decompression-bomb limit (an 8000 x 8000 photo)
+SIMILAR_K = 10  # similar products returned when not asked: CLI, API, web app, contact sheet
+REVIEW_MARGIN = 0.1  # the band of |score - threshold| analytics_uncertain keeps (sql/load)
 
 
 class StageConfig(BaseModel):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
 from fashion_model.match.contact_sheet import similar_sheet
 from fashion_model.match.equivalents import find_equivalents
 from fashion_model.match.similar import (
-    DEFAULT_K,
     product_query,
     resolve_model,
     search_similar,
@@ -22,7 +22,7 @@ from fashion_model.warehouse.db import connect
 @task(name="similar-products-sheet", cache=False)
 def similar_products_sheet(
     db: Path, images_root: Path, reports_dir: Path, retailer: str, label_id: int | None,
-    k: int = DEFAULT_K, same: tuple[str, ...] = ("category",),
+    k: int = SIMILAR_K, same: tuple[str, ...] = ("category",),
 ) -> dict:  # fmt: skip
     """The newest product of `retailer` predicted with `label_id` (any product when None)
     and its k most similar products (sharing the `same` tasks), as a contact sheet PNG."""

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
 from fashion_model.match.index import (
     NPROBE,
@@ -39,7 +40,6 @@ from fashion_model.sqlfiles import run_statement
 from fashion_model.warehouse.reader import check_retailer, check_task
 
 MAX_K = 1000
-DEFAULT_K = 10  # similar products returned when not asked: CLI, API, web app, contact sheet
 # A filter that keeps at most this share of the indexed images is searched exactly among its
 # candidates (every list, only their keys): as fast as probing NPROBE lists there, and the
 # probed lists would hold too few candidates for good recall (benchmarks/similar.py).
@@ -187,7 +187,7 @@ def search_similar(
     db_path: Path,
     query: Query,
     version: str,
-    k: int = DEFAULT_K,
+    k: int = SIMILAR_K,
     in_retailer: str | None = None,
     same: list[str] | None = None,
     space: str = "embedding",

@@ -11,8 +11,6 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 
 from fashion_model.config import StageConfig
-from fashion_model.model.presets import RESIZE_MODES
-from fashion_model.model.registry import PRODUCTION
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KINDS = ("reference-ckpt", "torchvision", "onnx")
@@ -78,6 +76,8 @@ class ImportOptions(StageConfig):
     @field_validator("resize")
     @classmethod
     def _resize(cls, value: str | None) -> str | None:
+        from fashion_model.model.presets import RESIZE_MODES  # imported when checked: --help
+
         if value is not None and value not in RESIZE_MODES:
             raise ValueError(f"is not one of {', '.join(RESIZE_MODES)}")
         return value
@@ -85,6 +85,8 @@ class ImportOptions(StageConfig):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
+        from fashion_model.model.registry import PRODUCTION  # numpy, only when checked
+
         if value is not None and (not NAME.match(value) or value == PRODUCTION):
             raise ValueError("a version name is letters, digits, '.', '_' or '-' (at most 100, "
                              "not 'production')")  # fmt: skip

@@ -26,12 +26,13 @@ from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
+from fashion_model.config import REVIEW_MARGIN
 from fashion_model.errors import BadInput
 from fashion_model.labels import LabelMap
 
 SINGLE_CHOICE_TASKS = ("gender",)
 IMAGE_FIELD = "image"
-MAX_MARGIN = 0.1  # the band analytics_uncertain keeps
+MAX_MARGIN = REVIEW_MARGIN  # the widest margin a review export takes
 
 
 # --- export ---------------------------------------------------------------------------------

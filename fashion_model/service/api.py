@@ -11,8 +11,8 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
-from fashion_model.match.similar import DEFAULT_K
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
 from fashion_model.urls import url_refusal
@@ -131,7 +131,7 @@ def similar_product(
     request: Request,
     product_id: str,
     retailer: str | None = None,
-    k: K = DEFAULT_K,
+    k: K = SIMILAR_K,
     in_retailer: str | None = None,
     same: Same = None,
     space: Space = "embedding",
@@ -146,7 +146,7 @@ def similar_product(
 async def similar_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A product photo (JPEG, PNG, WebP; 20 MB).")],
-    k: K = DEFAULT_K,
+    k: K = SIMILAR_K,
     in_retailer: str | None = None,
     same: Same = None,
     space: Space = "embedding",

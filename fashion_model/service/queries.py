@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from fashion_model.analytics.reports import attribute_movers, list_reports, run_report, share_table
+from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
 from fashion_model.match.similar import (
-    DEFAULT_K,
     SPACES,
     check_k,
     image_query,
@@ -138,7 +138,7 @@ def _checked_search(cur, k: int, in_retailer, same: list[str], space: str) -> No
         raise BadInput(f"space {space!r} is not one of {', '.join(SPACES)}")
 
 
-def similar_to_product(cur, db: Path, retailer, product_id, k=DEFAULT_K, in_retailer=None, same=(),
+def similar_to_product(cur, db: Path, retailer, product_id, k=SIMILAR_K, in_retailer=None, same=(),
                        space="embedding") -> dict:  # fmt: skip
     _checked_search(cur, k, in_retailer, list(same), space)
     version = resolve_model(cur, None)
@@ -153,7 +153,7 @@ def similar_to_product(cur, db: Path, retailer, product_id, k=DEFAULT_K, in_reta
     return _similar_json(query.description, result)
 
 
-def similar_to_image(cur, source, path: str, k=DEFAULT_K, in_retailer=None, same=(),
+def similar_to_image(cur, source, path: str, k=SIMILAR_K, in_retailer=None, same=(),
                      space="embedding",
                      scratch: Path | None = None) -> tuple[dict, object]:  # fmt: skip
     """Search with an uploaded photo (already saved to `path`): (results, the query: its

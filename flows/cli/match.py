@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DownloadConfig
+from fashion_model.config import SIMILAR_K, DownloadConfig
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DbOption,
@@ -24,7 +24,6 @@ from fashion_model.flows.cli.common import (
     progress_bar,
 )
 from fashion_model.home import Home
-from fashion_model.match.similar import DEFAULT_K
 
 
 def similar_command(
@@ -38,7 +37,7 @@ def similar_command(
         str | None,
         typer.Option("--retailer", help="The query product's retailer (when several use its id)."),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--k", help="How many products to return.")] = DEFAULT_K,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many products to return.")] = SIMILAR_K,
     in_retailer: Annotated[
         str | None, typer.Option("--in-retailer", help="Only products of this retailer.")
     ] = None,

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from fashion_model.config import REVIEW_MARGIN as MAX_MARGIN
 from fashion_model.flows.cli.common import HomeOption, RetailerOption, console, print_summary
 from fashion_model.home import Home
-from fashion_model.review.labelstudio import MAX_MARGIN
 
 
 def review_export(
