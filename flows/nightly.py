@@ -27,6 +27,7 @@ from fashion_model.flows.ingest import ingest
 from fashion_model.flows.report import report
 from fashion_model.flows.score import score
 from fashion_model.home import Home
+from fashion_model.ingest.feed_items import missing_retailer
 from fashion_model.ops.nightly import NightlyPlan, plan_nightly
 from fashion_model.score.plan import plan_score
 from fashion_model.tasks.report import compare_with_previous_run
@@ -116,12 +117,10 @@ def _run_stages(plan: NightlyPlan, holder: str) -> dict:
                     scale_out=plan.scale_out,
                     feed=plan.feed_config(spec),
                 )
-                missing = (result.get("feed") or {}).get("without_retailer", 0)
-                if missing and not config.retailer:
-                    raise StageFailed(
-                        f"stage 'ingest' failed: {spec.source}: {missing} product(s) have no "
-                        "retailer; give the feed a retailer", BadInput("no retailer")
-                    )  # fmt: skip
+                without = (result.get("feed") or {}).get("without_retailer", 0)
+                if problem := missing_retailer(without, config.retailer):
+                    raise StageFailed(f"stage 'ingest' failed: {spec.source}: {problem}",
+                                      BadInput(problem))  # fmt: skip
                 ingested[spec.name] = result
             except StageFailed as error:
                 if len(plan.feeds) == 1:

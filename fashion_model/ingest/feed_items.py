@@ -31,6 +31,15 @@ def normal_name(name: str) -> str:
     return "_".join(name.replace("-", " ").split())
 
 
+def missing_retailer(without_retailer: int, retailer: str | None) -> str | None:
+    """The one rule of a catalog's retailer (a column, or one given for the whole feed): what is
+    wrong, or None. The feed check, the nightly run and the catalog load all say this."""
+    if without_retailer and not retailer:
+        return (f"{without_retailer} product(s) have no retailer (no retailer column, or empty "
+                "values); pass --retailer NAME (in a feeds file: retailer:)")  # fmt: skip
+    return None
+
+
 @dataclass
 class FeedReport:
     """What reading a feed found: counts, and the values that did not parse, by column."""

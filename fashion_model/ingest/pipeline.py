@@ -24,6 +24,7 @@ import pyarrow as pa
 from fashion_model.config import DownloadConfig, FeedConfig, IngestConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.ingest.download import Downloader
+from fashion_model.ingest.feed_items import missing_retailer
 from fashion_model.ingest.manifest import (
     ManifestWriter,
     manifest_lock,
@@ -256,12 +257,9 @@ def check_catalog(
     """A catalog for the nightly run: a valid source that names its retailer, in a column or
     through `retailer`."""
     source = check_source(source_path, feed=feed)
-    missing = source.feed_report.without_retailer if source.feed_report else 0
-    if missing and not retailer:
-        raise BadInput(
-            f"{source_path}: {missing} product(s) have no retailer (no retailer column, or "
-            "empty values); pass --retailer NAME"
-        )
+    without = source.feed_report.without_retailer if source.feed_report else 0
+    if problem := missing_retailer(without, retailer):
+        raise BadInput(f"{source_path}: {problem}")
     return source
 
 

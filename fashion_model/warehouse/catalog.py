@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from fashion_model.errors import BadInput
+from fashion_model.ingest.feed_items import missing_retailer
 from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
 from fashion_model.sqlfiles import read_sql, run_script, transaction
 
@@ -69,17 +69,13 @@ def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> b
     has_retailer = "retailer" in manifest_schema(manifest_dir).names
     if retailer:
         return has_retailer
-    if not has_retailer:
-        raise BadInput(f"{manifest_dir}: catalog has no retailer column; pass --retailer NAME")
-    parts = sorted(Path(manifest_dir).glob("part-*.parquet"))
-    empty = sum(
-        pq.read_table(part, columns=["retailer"]).column(0).null_count for part in parts
-    )  # feeds write NULL for a missing retailer
-    if empty:
-        raise BadInput(
-            f"{manifest_dir}: {empty} row(s) have no retailer (no retailer column, or empty "
-            "values); pass --retailer NAME"
-        )
+    parts = str(Path(manifest_dir) / "part-*.parquet")
+    query = read_sql("load/catalog_without_retailer.sql") if has_retailer else \
+        "SELECT count(*) FROM read_parquet($parts)"  # fmt: skip
+    with duckdb.connect() as con:
+        (without,) = con.execute(query, {"parts": parts}).fetchone()
+    if problem := missing_retailer(without, retailer):
+        raise BadInput(f"{manifest_dir}: {problem}")
     return has_retailer
 
 
@@ -96,13 +92,6 @@ def load_catalog(
     params = {"retailer": retailer, "as_of": as_of}
     with transaction(con):
         con.execute(_staging_query(parts, columns, has_retailer), {"retailer": retailer})
-        missing = con.execute(
-            "SELECT count(*) FROM staged_catalog WHERE retailer IS NULL"
-        ).fetchone()
-        if missing[0]:
-            raise BadInput(
-                f"{manifest_dir}: {missing[0]} row(s) have an empty retailer; pass --retailer NAME"
-            )
         run_script(con, "load/upsert_catalog.sql", params)
         # the image -> products map the similarity search joins by key follows product_images
         run_script(con, "load/refresh_image_products.sql", {})
