@@ -74,7 +74,7 @@ def nightly(
 
     Returns `ingest` (each feed's outcome by manifest name), `failed_feeds`, `score`, `report`,
     `comparison` and `snapshot`, for one feed as for several."""
-    root = plan.root if plan else Home.resolve(home).root
+    root = Home.resolve(plan.home if plan else home).root
     notify_url = os.environ.get("FASHION_NOTIFY_URL") or None  # until config is read
     holder = run_holder()
     try:

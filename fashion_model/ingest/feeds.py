@@ -154,8 +154,8 @@ def _fold(folder: Path, fmt: str, report: FeedReport) -> None:
             if statement.strip():
                 con.execute(statement, {"items": items} if "$items" in statement else None)
         if dedupe:
-            dropped = con.execute(read_sql("ingest/feed_duplicates.sql"), {"items": items})
-            dropped = dropped.fetchall()
+            query = read_sql("ingest/feed_duplicates.sql")
+            dropped = con.execute(query, {"items": items}).fetchall()
             report.duplicates = len(dropped)
             report.duplicate_rows = [where for (where,) in dropped[:SHOWN_ROWS]]
         else:

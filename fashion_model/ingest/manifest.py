@@ -173,7 +173,10 @@ def manifest_schema(path: Path) -> pa.Schema:
     files = sorted(Path(path).glob("part-*.parquet"))
     if not files:
         raise BadInput(f"{path}: not a manifest (no part-*.parquet files)")
-    return pq.read_schema(files[0])
+    try:
+        return pq.read_schema(files[0])
+    except (OSError, pa.ArrowException) as error:  # a truncated or foreign file
+        raise BadInput(f"{files[0]}: not a readable manifest part ({error})") from None
 
 
 def manifest_kind(path: Path) -> str:

@@ -37,7 +37,7 @@ from fashion_model.match.index import (
     similar_sql,
 )
 from fashion_model.sqlfiles import run_statement
-from fashion_model.warehouse.reader import check_retailer, check_task
+from fashion_model.warehouse.reader import check_retailer, known_tasks
 
 MAX_K = 1000
 # A filter that keeps at most this share of the indexed images is searched exactly among its
@@ -106,8 +106,12 @@ def resolve_model(con: duckdb.DuckDBPyConnection, version: str | None) -> str:
 
 
 def check_tasks(con: duckdb.DuckDBPyConnection, tasks: list[str]) -> list[str]:
-    """--same tasks, each checked, once each."""
-    return list(dict.fromkeys(check_task(con, task, "--same") for task in tasks))
+    """--same tasks, each checked (one query for all), once each."""
+    known = known_tasks(con)
+    for task in tasks:
+        if task not in known:
+            raise BadInput(f"--same {task!r} is not one of {', '.join(known)}")
+    return list(dict.fromkeys(tasks))
 
 
 def check_k(k: int, option: str = "-k") -> None:

@@ -28,7 +28,6 @@ class NightlyPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     home: str | None
-    root: Path
     feeds: tuple[FeedSpec, ...]
     config: NightlyConfig
     download: DownloadConfig
@@ -65,6 +64,6 @@ def plan_nightly(
     if not config.lock_wait_minutes:
         check_writable(paths.db, load_label_map(paths.models / version / "label_map.csv"))
     return NightlyPlan(
-        home=home, root=paths.root, feeds=tuple(feeds), config=config, download=download,
+        home=home, feeds=tuple(feeds), config=config, download=download,
         scale_out=scale_out, model_version=version, as_of=config.as_of or date.today(),
     )  # fmt: skip

@@ -45,13 +45,12 @@ class ScorePlan(BaseModel):
         return not self.manifests
 
     def describe(self) -> str:
-        names = ", ".join(m.name for m in self.manifests)
+        model = f"model {self.model_version}"
         if self.empty:
-            return f"nothing to score: every catalog manifest's images are scored by model " \
-                f"{self.model_version}"  # fmt: skip
+            return f"nothing to score: every catalog manifest's images are scored by {model}"
         how = "with images not yet scored" if self.chosen else "named"
-        return f"scoring {len(self.manifests)} manifest(s) {how} by model " \
-            f"{self.model_version}: {names}"  # fmt: skip
+        names = ", ".join(m.name for m in self.manifests)
+        return f"scoring {len(self.manifests)} manifest(s) {how} by {model}: {names}"
 
 
 def plan_score(
@@ -68,9 +67,9 @@ def plan_score(
     version = resolve_version(paths.models, config.model)
     if manifests:
         resolved = tuple(dict.fromkeys(resolve_manifest(m, paths.manifests) for m in manifests))
+        catalogs = tuple(m for m in resolved if manifest_kind(m) == "catalog")
     else:
-        resolved = tuple(unscored_catalogs(paths, version))
-    catalogs = tuple(m for m in resolved if manifest_kind(m) == "catalog")
+        resolved = catalogs = tuple(unscored_catalogs(paths, version))
     for catalog in catalogs:
         check_catalog_manifest(catalog, config.retailer)
     check_writable(paths.db, load_label_map(paths.models / version / "label_map.csv"))

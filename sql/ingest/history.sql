@@ -3,7 +3,7 @@
 -- what is already done. A plain streaming copy: no sort and no window over the whole history
 -- (those hold it all in memory); `rank` orders the files, newest last.
 -- Parameters: $files  the part files, oldest first;  a registered `file_order(file, rank)`.
--- {columns} is the outcome columns (fashion_model/ingest/outcomes.py).
+-- The outcome columns are filled in from fashion_model/ingest/outcomes.py.
 CREATE TABLE history AS
 SELECT source_id, url, {columns}, rank, file_row_number AS row_number
 FROM read_parquet($files, filename = 'file', file_row_number = true, union_by_name = true)
