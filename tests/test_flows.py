@@ -4,6 +4,7 @@ import json
 import socket
 from contextlib import contextmanager
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -421,7 +422,7 @@ def test_nightly_over_merchant_and_shopify_feeds_of_three_retailers(
         if row["retailer"] == "Eastpeak":  # the Shopify export states stock only
             expected = "in_stock" if expected == "in_stock" else "out_of_stock"
         price, currency, availability, first_seen = products[(row["retailer"], row["product_id"])]
-        assert price == pytest.approx(float(row["price"])) and currency == "EUR"
+        assert price == Decimal(row["price"]) and currency == "EUR"
         assert availability == expected and first_seen.isoformat() == row["first_seen"]
         assert images[(row["retailer"], row["product_id"])][0] == row["image_url"]
     assert sum(status == "ok" for _, status in images.values()) == result["score"]["scored"]

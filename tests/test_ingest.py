@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -126,7 +127,8 @@ def test_parquet_catalogs_read_like_csv(tmp_path):
     source = open_source(path, default_label_map())
     records = list(iter_records(source, default_label_map()))
     assert [r.source_id for r in records] == ["a", "b"]
-    assert records[0].metadata["price"] == "1.5" and records[0].metadata["source_columns"] == "{}"
+    assert records[0].metadata["price"] == Decimal("1.5")
+    assert records[0].metadata["source_columns"] == "{}"
 
 
 def _catalog(path, urls, ids=None):

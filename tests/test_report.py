@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pandas as pd
@@ -320,7 +321,7 @@ def test_an_old_warehouse_upgrades_in_place(tmp_path):
     old.execute("INSERT INTO schema_migrations VALUES (1, '001_initial.sql', now())")
     old.execute("INSERT INTO labels VALUES (?, 'pattern', 'Stripes', 0)", [STRIPES])
     old.execute("INSERT INTO models VALUES ('m1', now(), 'r', 64, 0.9, [0.5], true, 'x', '{}')")
-    old.execute("INSERT INTO products (retailer, product_id) VALUES ('R', 'a')")
+    old.execute("INSERT INTO products (retailer, product_id, price) VALUES ('R', 'a', 12.99)")
     old.execute("INSERT INTO product_images VALUES ('R', 'a', 0, 'u', 'sha-a', 'ok', NULL)")
     old.execute("INSERT INTO scores VALUES ('sha-a', 'm1', [0.9])")
     old.execute("INSERT INTO predictions VALUES ('sha-a', 'm1', ?, 0.9)", [STRIPES])
@@ -331,6 +332,10 @@ def test_an_old_warehouse_upgrades_in_place(tmp_path):
         assert con.execute(
             "SELECT retailer, product_id, name FROM product_attributes"
         ).fetchall() == [("R", "a", "Stripes")]
+        # migration 010: the DOUBLE price became the exact DECIMAL(18,4) it stood for
+        assert con.execute("SELECT price, typeof(price) FROM products").fetchall() == [
+            (Decimal("12.99"), "DECIMAL(18,4)")
+        ]
 
 
 def test_predicted_shares_are_compared_with_the_truth_per_cell():

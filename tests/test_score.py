@@ -55,7 +55,7 @@ def test_every_catalog_product_lands_with_its_download_outcome(trained_home, tmp
     }
     assert statuses == expected
     assert observations == (2 * manifest.num_rows, 2)
-    assert price == ("DOUBLE", "DATE")
+    assert price == ("DECIMAL(18,4)", "DATE")
 
 
 def _above(con) -> int:

@@ -11,7 +11,13 @@ import pyarrow as pa
 
 from fashion_model.config import FeedConfig
 from fashion_model.errors import BadInput
-from fashion_model.ingest.values import parse_availability, parse_date, parse_price
+from fashion_model.ingest.manifest import PRICE_TYPE
+from fashion_model.ingest.values import (
+    parse_availability,
+    parse_currency,
+    parse_date,
+    parse_price,
+)
 
 FORMATS = ("catalog", "merchant", "merchant-xml", "shopify")
 GOOGLE_NS = "http://base.google.com/ns/1.0"
@@ -111,9 +117,9 @@ ITEM_SCHEMA = pa.schema(
         ("brand", pa.string()),
         ("title", pa.string()),
         ("first_seen", pa.date32()),
-        ("price", pa.float64()),
+        ("price", PRICE_TYPE),
         ("currency", pa.string()),
-        ("sale_price", pa.float64()),
+        ("sale_price", PRICE_TYPE),
         ("availability", pa.string()),
         ("extras", pa.string()),
         ("unparsed", pa.string()),
@@ -134,7 +140,11 @@ class ItemReader:
         default_currency = self.config.currency
         currency_text = (raw.get("currency") or "").strip()
         if currency_text:
-            values["currency"] = currency_text.upper()
+            try:
+                values["currency"] = parse_currency(currency_text)
+            except ValueError as error:
+                self.report.problem("currency", where, currency_text, str(error))
+                unparsed["currency"] = currency_text
         for name in ("price", "sale_price"):
             text = (raw.get(name) or "").strip()
             if not text:

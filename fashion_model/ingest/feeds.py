@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,10 +90,31 @@ class NormalisedFeed:
     _tmp: tempfile.TemporaryDirectory | None = None
 
 
+# The feeds this process read lately, by file (path, size, mtime, inode) and reading options:
+# a nightly run checks its feed when it plans, then ingests it; the file is read once.
+_READ: OrderedDict[tuple, NormalisedFeed] = OrderedDict()
+_READ_KEPT = 2
+
+
 def read_feed(path: Path, config: FeedConfig) -> NormalisedFeed:
     """Read and check a whole feed (bad input: one line naming the file and the row) and write
-    its catalog records, one per product image, in feed order, to a temporary Parquet file."""
+    its catalog records, one per product image, in feed order, to a temporary Parquet file.
+    The same unchanged file read with the same options again is not read again."""
     path = Path(path)
+    stat = path.stat()
+    options = config.model_dump_json(include=set(FeedConfig.model_fields))
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, options)
+    if (known := _READ.get(key)) is not None and known.records.is_file():
+        _READ.move_to_end(key)
+        return known
+    feed = _read_feed(path, config)
+    _READ[key] = feed
+    while len(_READ) > _READ_KEPT:
+        _READ.popitem(last=False)  # its records go when the last holder lets go
+    return feed
+
+
+def _read_feed(path: Path, config: FeedConfig) -> NormalisedFeed:
     fmt, header, delimiter = detect_format(path, config)
     report = FeedReport(fmt, delimiter)
     reader = ItemReader(path, config, report)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from fashion_model.errors import BadInput
 from fashion_model.ingest.outcomes import OUTCOME_SCHEMA
+from fashion_model.ingest.values import PRICE_PRECISION, PRICE_SCALE
 
 MANIFEST_VERSION = "1"
 MANIFEST_SCHEMA = pa.schema(
@@ -31,17 +32,22 @@ MANIFEST_SCHEMA = pa.schema(
     metadata={"fashion_manifest_version": MANIFEST_VERSION},
 )
 CORE_COLUMNS = tuple(MANIFEST_SCHEMA.names)
+# A catalog's values are typed once, when the feed is read; the manifest and the warehouse keep
+# those types (a value that did not parse is NULL here, its text in source_columns). The other
+# catalog columns are text.
+PRICE_TYPE = pa.decimal128(PRICE_PRECISION, PRICE_SCALE)
+CATALOG_TYPES = {"first_seen": pa.date32(), "price": PRICE_TYPE, "sale_price": PRICE_TYPE}
 
 
 def schema_with_metadata(metadata_columns: Iterable[str], kind: str = "catalog") -> pa.Schema:
-    """The core schema plus the catalog's own columns, kept as strings exactly as read."""
+    """The core schema plus the catalog's own columns, typed as CATALOG_TYPES says."""
     schema = MANIFEST_SCHEMA.with_metadata(
         {"fashion_manifest_version": MANIFEST_VERSION, "fashion_source_kind": kind}
     )
     for name in metadata_columns:
         if name in CORE_COLUMNS:
             raise BadInput(f"catalog column {name!r} clashes with a manifest column; rename it")
-        schema = schema.append(pa.field(name, pa.string()))
+        schema = schema.append(pa.field(name, CATALOG_TYPES.get(name, pa.string())))
     return schema
 
 

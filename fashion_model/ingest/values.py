@@ -10,7 +10,9 @@ The rules, in README order:
   prices have at most two decimals), or it repeats (`1,234,567`). Spaces, no-break spaces and
   apostrophes group thousands (`1 234,56`, `1'234.50`). `$` alone is the feed's default
   currency when that is a dollar currency, else USD; `kr` is the default currency when that is
-  SEK/NOK/DKK/ISK, else refused as ambiguous.
+  SEK/NOK/DKK/ISK, else refused as ambiguous. The amount is an exact decimal of at most four
+  places (DECIMAL(18,4) from the manifest to the warehouse); a currency column holds a
+  three-letter ISO 4217 code.
 - date: ISO `2026-11-01` (a time after it is ignored), `2026/11/01`, `01.11.2026` (day first, as
   written with dots), and `01/11/2026` or `01-11-2026`, read day first or month first: a part
   above 12 settles it, else the configured order (`dmy` by default, `mdy` for US feeds) does.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 
 AVAILABILITY = ("in_stock", "out_of_stock", "preorder", "backorder")
 _AVAILABILITY_WORDS = {
@@ -66,10 +69,15 @@ _PRICE = re.compile(
     r"^(?P<before>[^\d\-+.,]*)(?P<number>[-+]?[\d.,' \u00a0\u202f]*\d)(?P<after>.*)$"
 )
 _CODE = re.compile(r"^[A-Za-z]{3}$")
+# Prices are DECIMAL(PRECISION, SCALE) from the manifest to the warehouse (ingest/manifest.py,
+# sql/migrations/010_typed_prices.sql).
+PRICE_PRECISION, PRICE_SCALE = 18, 4
+_QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
 
 
-def parse_price(text: str, default_currency: str | None = None) -> tuple[float, str | None]:
-    """(amount, ISO currency or None) from a price as feeds write it."""
+def parse_price(text: str, default_currency: str | None = None) -> tuple[Decimal, str | None]:
+    """(amount, ISO currency or None) from a price as feeds write it; the amount is exact, at
+    most PRICE_SCALE decimals (a longer fraction is rounded half-even)."""
     value = " ".join(str(text).split())
     match = _PRICE.match(value)
     if not match:
@@ -84,9 +92,9 @@ def parse_price(text: str, default_currency: str | None = None) -> tuple[float, 
     return amount, currency
 
 
-def _amount(number: str) -> float:
+def _amount(number: str) -> Decimal:
     digits = re.sub(r"[' \u00a0\u202f]", "", number)
-    sign = -1.0 if digits.startswith("-") else 1.0
+    sign = "-" if digits.startswith("-") else ""
     digits = digits.lstrip("+-")
     last_dot, last_comma = digits.rfind("."), digits.rfind(",")
     if last_dot >= 0 and last_comma >= 0:
@@ -105,7 +113,17 @@ def _amount(number: str) -> float:
         whole, fraction = digits, ""
     if not whole.isdigit() or (fraction and not fraction.isdigit()):
         raise ValueError("not a number")
-    return sign * float(f"{whole}.{fraction or 0}")
+    amount = Decimal(f"{sign}{whole}.{fraction or 0}").quantize(_QUANTUM, ROUND_HALF_EVEN)
+    if amount.adjusted() >= PRICE_PRECISION - PRICE_SCALE:
+        raise ValueError("too large for a price")
+    return amount
+
+
+def parse_currency(text: str) -> str:
+    """An ISO 4217 code as a feed writes it (`usd`, ` EUR `)."""
+    if not _CODE.match(text.strip()):
+        raise ValueError("not a three-letter ISO 4217 code")
+    return text.strip().upper()
 
 
 def _currency(mark: str, default: str | None) -> str:

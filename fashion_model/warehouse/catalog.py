@@ -7,16 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from fashion_model.errors import BadInput
-from fashion_model.ingest.feed_items import missing_retailer
-from fashion_model.ingest.manifest import CORE_COLUMNS, manifest_schema
+from fashion_model.ingest.feed_items import METADATA_COLUMNS, missing_retailer
+from fashion_model.ingest.manifest import CATALOG_TYPES, CORE_COLUMNS, manifest_schema
 from fashion_model.sqlfiles import read_sql, run_script, transaction
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
-KNOWN_COLUMNS = (
-    "retailer", "brand", "title", "first_seen", "price", "currency", "sale_price", "availability",
-)  # fmt: skip
+KNOWN_COLUMNS = tuple(c for c in METADATA_COLUMNS if c != "source_columns")
 
 
 @dataclass
@@ -35,18 +34,31 @@ def _quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
+def _sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    return "DATE" if pa.types.is_date(arrow_type) else "VARCHAR"
+
+
+def _staging_query(parts: str, schema: pa.Schema, has_retailer: bool) -> str:
     # Manifests of feeds carry the other columns as one JSON text column, `source_columns`;
     # older manifests carry each as a column of its own.
+    columns = schema.names
     extra = [
         c for c in columns
         if c not in CORE_COLUMNS and c not in KNOWN_COLUMNS and c != "source_columns"
     ]  # fmt: skip
 
-    def column(name: str, cast: str) -> str:
-        if name in columns:
+    def column(name: str) -> str:
+        """A manifest's typed column as it is (manifests since 2026-12 are typed when the feed
+        is read); an older manifest's text column parsed (a value that does not parse is
+        NULL, its text kept in source_columns by the feed reader)."""
+        cast = _sql_type(CATALOG_TYPES.get(name, pa.string()))
+        if name not in columns:
+            return f"CAST(NULL AS {cast})"
+        if pa.types.is_string(schema.field(name).type) and cast != "VARCHAR":
             return f"TRY_CAST(nullif(trim({_quote_identifier(name)}), '') AS {cast})"
-        return f"CAST(NULL AS {cast})"
+        return f"CAST({_quote_identifier(name)} AS {cast})"
 
     retailer = "coalesce(nullif(trim(retailer), ''), $retailer)" if has_retailer else "$retailer"
     pairs = ", ".join(f"{_quote_literal(c)}, {_quote_identifier(c)}" for c in extra)
@@ -55,11 +67,9 @@ def _staging_query(parts: str, columns: list[str], has_retailer: bool) -> str:
         source_columns = "CAST(nullif(source_columns, '{}') AS JSON)"
         if extra:
             source_columns = f"json_merge_patch(json_object({pairs}), {source_columns})"
-    types = {"brand": "VARCHAR", "title": "VARCHAR", "first_seen": "DATE", "price": "DOUBLE",
-             "currency": "VARCHAR", "sale_price": "DOUBLE", "availability": "VARCHAR"}  # fmt: skip
     return read_sql("load/stage_catalog.sql").format(
         retailer=retailer, source_columns=source_columns, parts=_quote_literal(parts),
-        **{name: column(name, cast) for name, cast in types.items()},
+        **{name: column(name) for name in KNOWN_COLUMNS if name != "retailer"},
     )  # fmt: skip
 
 
@@ -86,12 +96,12 @@ def load_catalog(
     retailer: str | None = None,
 ) -> CatalogLoad:
     """Upsert one catalog run (a manifest dataset) in one transaction."""
-    columns = manifest_schema(manifest_dir).names
+    schema = manifest_schema(manifest_dir)
     has_retailer = check_catalog_manifest(manifest_dir, retailer)
     parts = str(Path(manifest_dir) / "part-*.parquet")
     params = {"retailer": retailer, "as_of": as_of}
     with transaction(con):
-        con.execute(_staging_query(parts, columns, has_retailer), {"retailer": retailer})
+        con.execute(_staging_query(parts, schema, has_retailer), {"retailer": retailer})
         run_script(con, "load/upsert_catalog.sql", params)
         # the image -> products map the similarity search joins by key follows product_images
         run_script(con, "load/refresh_image_products.sql", {})

@@ -1,8 +1,8 @@
 -- One catalog manifest staged for the upsert (load/upsert_catalog.sql): one row per product
--- image, its position among the product's images in manifest order. The manifest's optional
--- columns are typed here (TRY_CAST: a value that does not parse is NULL, its text kept in
--- source_columns by the feed reader); fashion_model/warehouse/catalog.py fills in each named
--- placeholder with the column's expression (a typed NULL when the manifest has no such column).
+-- image, its position among the product's images in manifest order. The manifest's catalog
+-- columns are typed since the feed was read (DATE, DECIMAL(18,4)); fashion_model/warehouse/
+-- catalog.py fills in each named placeholder with the column's expression: the typed column,
+-- a typed NULL when the manifest has no such column, or TRY_CAST of an older manifest's text.
 CREATE OR REPLACE TEMP TABLE staged_catalog AS
 SELECT
     {retailer} AS retailer,
