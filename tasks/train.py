@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fashion_model.config import TrainConfig
-from fashion_model.model.train import train_model
+from fashion_model.model.plan import TrainPlan
+from fashion_model.model.train import fit
 from fashion_model.score.promote import promote
 from fashion_model.tasks.common import publish_summary
 from fashion_model.tasks.tracking import run_logger, task
 
 
 @task(name="train-model", cache=False)
-def train_model_version(
-    manifests: list[Path], images_root: Path, models_root: Path, config: TrainConfig
-) -> dict:
-    logger = run_logger()
-    card = train_model(manifests, images_root, models_root, config=config, log=logger.info)
+def train_model_version(plan: TrainPlan) -> dict:
+    card = fit(plan, log=run_logger().info)
     summary = {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
     publish_summary("train", summary, f"Model {card.model_version}")
     return summary

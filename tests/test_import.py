@@ -184,7 +184,7 @@ def test_reference_onnx_export_scores_the_same(home, reference_files, tmp_path):
     assert np.abs(rows[images[0][0]][1] - features).max() < 1e-4
     # the ONNX model's card refuses what only a PyTorch model can do
     with pytest.raises(FashionError, match="ONNX model cannot be fine-tuned"):
-        from fashion_model.model.train import init_card
+        from fashion_model.model.plan import init_card
 
         init_card(home / "models", "ref-onnx")
 

@@ -18,6 +18,7 @@ from fashion_model.model.metrics import (
     tune_global,
     tune_per_label,
 )
+from fashion_model.model.plan import check_train_config
 from fashion_model.model.registry import (
     list_versions,
     load_model,
@@ -25,7 +26,7 @@ from fashion_model.model.registry import (
     resolve_version,
     set_production,
 )
-from fashion_model.model.train import check_train_config, train_model, training_precision
+from fashion_model.model.train import train_model, training_precision
 
 
 def test_training_registers_a_complete_first_production_version(trained_home):

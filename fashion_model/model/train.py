@@ -28,43 +28,21 @@ from fashion_model.labels import LabelMap, default_label_map
 from fashion_model.model.datasets import LabelledImages, labelled_rows
 from fashion_model.model.metrics import evaluate, micro_f1
 from fashion_model.model.net import AttributeNet, load_backbone, resolve_weights
+from fashion_model.model.plan import TrainPlan, init_card, plan_train
 from fashion_model.model.presets import Preprocessing, eval_preset, train_preset
 from fashion_model.model.registry import (
     ModelCard,
     list_versions,
-    load_card,
     load_model,
     new_version_name,
     production_version,
     register_version,
-    resolve_version,
 )
-
-
-def check_train_config(
-    config: TrainConfig, models_root: Path | None = None, label_map: LabelMap | None = None
-) -> TrainConfig:
-    """What the model validates cannot check: the weights file is there, the --init version
-    can be fine-tuned, the weighted tasks exist (before any work)."""
-    label_weights(config, label_map or default_label_map())
-    if config.init is not None:
-        if config.weights != "auto":
-            raise BadInput("--init and --weights both choose the initial weights; give one")
-        if models_root is not None:
-            init_card(models_root, config.init)
-    else:
-        resolve_weights(config.weights)
-    return config
 
 
 def label_weights(config: TrainConfig, label_map: LabelMap) -> torch.Tensor | None:
     """Each output's loss weight: its task's from `task_weights` (1 for the others), or None
-    when no task is weighted."""
-    unknown = sorted(set(config.task_weights) - set(label_map.tasks))
-    if unknown:
-        raise BadInput(
-            f"task weight {unknown[0]!r}: no such task (one of {', '.join(label_map.tasks)})"
-        )
+    when no task is weighted (the tasks are checked by plan_train)."""
     if not config.task_weights:
         return None
     return torch.tensor(
@@ -96,17 +74,6 @@ def training_precision(config: TrainConfig) -> str:
         return "bf16-mixed"
     on_cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     return "bf16-mixed" if on_cuda or native_bf16_cpu() else "32-true"
-
-
-def init_card(models_root: Path, version: str) -> ModelCard:
-    """The card of the version to fine-tune from; an ONNX one cannot be."""
-    card = load_card(models_root, resolve_version(models_root, version))
-    if card.runtime != "torch":
-        raise BadInput(
-            f"--init {version}: an ONNX model cannot be fine-tuned; import its PyTorch "
-            "weights (--kind reference-ckpt or torchvision)"
-        )
-    return card
 
 
 class AttributeModule(pl.LightningModule):
@@ -273,12 +240,24 @@ def train_model(
     log: Callable[[str], None] = print,
     callbacks: list | None = None,
 ) -> ModelCard:
+    """Train from a Python call: plan (every check), then fit."""
+    plan = plan_train(manifests, config=config, images=images_root, models=models_root,
+                      label_map=label_map)  # fmt: skip
+    return fit(plan, label_map, log, callbacks)
+
+
+def fit(
+    plan: TrainPlan,
+    label_map: LabelMap | None = None,
+    log: Callable[[str], None] = print,
+    callbacks: list | None = None,
+) -> ModelCard:
     """Fit, tune thresholds on validation, register the version. The first version becomes
     production; a later one replaces it when it validates at least as well on the same
     validation images (or with `force_promote`)."""
     label_map = label_map or default_label_map()
-    config = check_train_config(config or TrainConfig(), label_map=label_map)
-    rows = labelled_rows([Path(m) for m in manifests], images_root, label_map)
+    config, manifests, models_root = plan.config, list(plan.manifests), plan.models
+    rows = labelled_rows(manifests, plan.images, label_map)
     (train_paths, train_targets), (val_paths, val_targets), val_source = _split(
         rows, config.validation_share, config.seed, config.reviewed_in_validation
     )

@@ -198,25 +198,16 @@ def train_command(
     """Train ResNet34 (or fine-tune a registered model) on labelled manifests; the new version
     lands in HOME/models and becomes production when it validates at least as well as the
     current one on the same images."""
-    from fashion_model.ingest.manifest import resolve_manifest
-    from fashion_model.model.train import check_train_config
+    from fashion_model.model.plan import plan_train
 
-    config = TrainConfig.parse(
-        where="--", epochs=epochs, image_size=image_size, batch_size=batch_size,
-        max_steps=max_steps, seed=seed, weights=weights, force_promote=force, resume=resume,
-        max_minutes=max_minutes, devices=devices, compile=compile_net, init=init,
-        precision=precision, task_weights=task_weights(task_weight),
+    config = dict(
+        epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
+        seed=seed, weights=weights, force_promote=force, resume=resume, max_minutes=max_minutes,
+        devices=devices, compile=compile_net, init=init, precision=precision,
+        task_weights=task_weights(task_weight),
     )  # fmt: skip
-    paths = Home.resolve(home)
-    check_train_config(config, paths.models)
-    names = manifest or [n for n in ("train", "validation") if (paths.manifests / n).is_dir()]
-    if not names:
-        raise BadInput(
-            f"no manifests named train or validation in {paths.manifests}; pass --manifest"
-        )
-    for name in names:
-        resolve_manifest(name, paths.manifests)
-    result = run_flow("train", dict(manifests=names, home=home_text(home), config=config), home)
+    plan = plan_train(manifest, home, config)
+    result = run_flow("train", dict(plan=plan), home)
     print_summary("train", result)
 
 
@@ -250,36 +241,18 @@ def retrain_command(
 ) -> None:
     """Flow `retrain`: ingest labelled files (and --extra ones), then train and register a
     model; the new version becomes production only if it validates at least as well."""
-    from fashion_model.ingest.pipeline import check_source
-    from fashion_model.model.train import check_train_config
+    from fashion_model.model.plan import plan_retrain
 
-    train = check_train_config(
-        TrainConfig.parse(
-            where="--",
-            epochs=epochs,
-            image_size=image_size,
-            batch_size=batch_size,
-            weights=weights,
-            precision=precision,
-            task_weights=task_weights(task_weight),
-            reviewed_in_validation=validate_on_reviewed,
-        )  # fmt: skip
-    )
-    download = DownloadConfig.parse(
-        where="--", allow_private=allow_private, per_host_rate=per_host_rate
-    )
-    for path in filter(None, (train_file, validation_file, *(extra or []))):
-        check_source(path, strict=strict)
+    train = dict(
+        epochs=epochs, image_size=image_size, batch_size=batch_size, weights=weights,
+        precision=precision, task_weights=task_weights(task_weight),
+        reviewed_in_validation=validate_on_reviewed,
+    )  # fmt: skip
+    download = dict(allow_private=allow_private, per_host_rate=per_host_rate)
+    plan = plan_retrain(train_file, validation_file, home_text(home), strict, download, train,
+                        extra, where="--")  # fmt: skip
     flow_logging(home)
     from fashion_model.flows.retrain import retrain
 
-    result = retrain(
-        train_file=str(train_file),
-        validation_file=str(validation_file) if validation_file else None,
-        home=home_text(home),
-        strict=strict,
-        download=download,
-        train=train,
-        extra=[str(path) for path in extra or []],
-    )
+    result = retrain(plan=plan)
     print_summary("retrain", result)
