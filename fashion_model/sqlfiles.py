@@ -23,6 +23,8 @@ REQUIRED = "REQUIRED"
 _CHOICES = re.compile(r"one of: ([\w, ]+)")
 DATE_HINT = "YYYY-MM-DD"
 _COMMENT = re.compile(r"--[^\n]*")
+_NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+_LINE_COMMENT = re.compile(r"^\s*--[^\n]*\n?", re.MULTILINE)  # a whole-line comment
 
 
 @cache
@@ -53,6 +55,22 @@ def read_sql(relative: str) -> str:
     return shipped_sql(relative).read_text(encoding="utf-8")
 
 
+@cache
+def _named_statements(relative: str) -> dict[str, str]:
+    parts = _NAME.split(read_sql(relative))  # [preamble, name, body, name, body, ...]
+    return {name: _LINE_COMMENT.sub("", body).strip().rstrip(";")
+            for name, body in zip(parts[1::2], parts[2::2], strict=True)}  # fmt: skip
+
+
+def named(relative: str, name: str) -> str:
+    """One statement of a file of small statements, each under a `-- name: NAME` line (e.g.
+    named('warehouse/statements.sql', 'schema_version')); a missing one is a packaging error."""
+    found = _named_statements(relative).get(name)
+    if found is None:
+        raise PackagingError(f"shipped SQL file {relative} has no statement named {name!r}")
+    return found
+
+
 def shipped_folder(folder: str) -> list[Traversable]:
     """The shipped `*.sql` files of one folder (migrations, reports, ...), sorted by name; a
     folder with none is a packaging error (a migration run that applies nothing is a bug)."""
@@ -64,6 +82,16 @@ def shipped_folder(folder: str) -> list[Traversable]:
     if not found:
         raise PackagingError(f"no shipped SQL files in {folder}/: the package is incomplete")
     return found
+
+
+def quote_identifier(name: str) -> str:
+    """A column name as SQL text, for the few statements that are templates (never values)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A string as a SQL literal, where DuckDB takes no parameter (a COPY's target)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from fashion_model.flows.nightly import nightly
 from fashion_model.flows.retrain import retrain
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
+from fashion_model.sqlfiles import named
 from fashion_model.tasks.catalog import synthesize_catalog_images
 from fashion_model.tasks.common import publish_summary
 from fashion_model.tasks.similar import find_competitor_equivalents, similar_products_sheet
@@ -141,7 +142,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             con, "attribute_share", {"task": TREND.task, "retailer": TREND.retailer}
         )
         predicted = run_report(con, "predicted_labels", {"retailer": None})
-        scored = con.execute("SELECT retailer, product_id, first_seen FROM scored_products").df()
+        scored = con.execute(named("warehouse/statements.sql", "scored_products")).df()
         trending = run_report(
             con,
             "trending_attributes",

@@ -15,10 +15,13 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 import duckdb
 
-from fashion_model.sqlfiles import read_sql, relation
+from fashion_model.sqlfiles import named, read_sql, relation
+
+_sql = partial(named, "ops/runs.sql")
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,9 @@ def compare_and_record(
 ) -> RunComparison:
     """Compare this run with the previous one, flag what moved (and `problems` the run met
     itself, e.g. a feed that failed), and append to nightly_runs."""
-    previous = con.execute(
-        "SELECT max(observed_on) FROM product_observations WHERE observed_on < ?", [as_of]
-    ).fetchall()[0][0]
+    previous = con.execute(_sql("previous_run_date"), {"as_of": as_of}).fetchall()[0][0]
     last = con.execute(
-        "SELECT download_failure_rate FROM nightly_runs WHERE manifest = ? AND as_of < ? "
-        "ORDER BY as_of DESC, finished_at DESC LIMIT 1",
-        [manifest, as_of],
+        _sql("previous_failure_rate"), {"manifest": manifest, "as_of": as_of}
     ).fetchall()
     params = {"as_of": as_of, "previous": previous, "threshold": thresholds.share_move}
     change = relation(con, read_sql("ops/assortment_change.sql"), params).fetchall()[0]
@@ -119,7 +118,7 @@ def compare_and_record(
     _flag(comparison, thresholds)
     comparison.flags.extend(problems)
     con.execute(
-        "INSERT INTO nightly_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _sql("record_run"),
         [
             datetime.now(UTC),
             as_of,

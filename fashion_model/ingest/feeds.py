@@ -23,6 +23,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -50,7 +51,9 @@ from fashion_model.ingest.feed_text import (
     shopify_items,
 )
 from fashion_model.ingest.feed_xml import merchant_xml_items
-from fashion_model.sqlfiles import read_sql
+from fashion_model.sqlfiles import named, quote_literal, read_sql
+
+_sql = partial(named, "ingest/statements.sql")
 
 
 def detect_format(path: Path, config: FeedConfig) -> tuple[str, list[str], str | None]:
@@ -181,20 +184,17 @@ def _fold(folder: Path, fmt: str, report: FeedReport) -> None:
             report.duplicates = len(dropped)
             report.duplicate_rows = [where for (where,) in dropped[:SHOWN_ROWS]]
         else:
-            repeated = con.execute("SELECT coalesce(sum(repeated), 0) FROM pictures").fetchone()
+            repeated = con.execute(_sql("repeated_pictures")).fetchone()
             report.duplicates = int(repeated[0])
         report.products, kept, report.without_retailer = con.execute(
-            "SELECT count(*), sum(items), count(*) FILTER (retailer IS NULL) FROM folded"
+            _sql("folded_counts")
         ).fetchone()
         report.merged_variants = int(kept or 0) - report.products if fmt != "catalog" else 0
+        target = str(folder / "records.parquet")
         records = read_sql("load/feed_records.sql").rstrip().rstrip(";")
-        con.execute(
-            f"COPY ({records}) TO '{folder / 'records.parquet'}' (FORMAT parquet)",
-            {"variants": fmt in ("merchant", "merchant-xml")},
-        )
-        report.records = con.execute(
-            f"SELECT count(*) FROM read_parquet('{folder / 'records.parquet'}')"
-        ).fetchone()[0]
+        copy = _sql("copy_records").format(records=records, target=quote_literal(target))
+        con.execute(copy, {"variants": fmt in ("merchant", "merchant-xml")})
+        report.records = con.execute(_sql("count_records"), {"target": target}).fetchone()[0]
 
 
 def iter_feed_records(feed: NormalisedFeed) -> Iterator[dict]:

@@ -34,7 +34,7 @@ from fashion_model.ingest.manifest import (
 from fashion_model.ingest.outcomes import OUTCOME_COLUMNS, is_retryable
 from fashion_model.ingest.sources import Source, SourceRecord, iter_records, open_source
 from fashion_model.labels import LabelMap, default_label_map
-from fashion_model.sqlfiles import read_sql
+from fashion_model.sqlfiles import named, read_sql
 
 CHUNK = 2_000  # records looked up and rows per manifest part
 
@@ -95,7 +95,9 @@ class History:
         copy = read_sql("ingest/history.sql").format(columns=", ".join(OUTCOME_COLUMNS))
         self.con.execute(copy, {"files": [str(f) for f in files]}).fetchall()
         self.con.unregister("file_order")
-        self.rows = self.con.execute("SELECT count(*) FROM history").fetchall()[0][0]
+        self.rows = self.con.execute(named("ingest/statements.sql", "history_rows")).fetchall()[0][
+            0
+        ]
 
     def lookup(self, records: list[SourceRecord]) -> dict[tuple[str, str], dict]:
         if self.con is None or not self.rows:

@@ -27,7 +27,7 @@ from fashion_model.match.index import (
     vectors_of,
 )
 from fashion_model.match.similar import EXACT_SHARE, check_k, check_tasks, query_frame
-from fashion_model.sqlfiles import relation, run_script, run_statement, transaction
+from fashion_model.sqlfiles import named, relation, run_script, run_statement, transaction
 from fashion_model.warehouse.reader import check_retailer
 
 EXACT_MAX_PAIRS = 2_000_000_000  # query x candidate pairs done by a numpy scan
@@ -79,7 +79,7 @@ def find_equivalents(
                                              "label_id": pa.array([], pa.int32())}))  # fmt: skip
     params = {"model_version": version, "in_retailer": to_retailer}
     run_statement(con, similar_sql("candidates.sql"), params, where="candidates.sql")
-    targets = con.execute("SELECT key, product_id FROM similar_candidates").df()
+    targets = con.execute(named("similar/statements.sql", "candidate_products")).df()
     groups = _groups(con, version, from_retailer, to_retailer, source_ids, targets, same)
     index = None
     if version == served_version(con):

@@ -33,7 +33,7 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
-from fashion_model.sqlfiles import read_sql, relation, run_statement, statements
+from fashion_model.sqlfiles import named, read_sql, relation, run_statement, statements
 
 DIM = 512  # the built-in model's width; an index takes its own from the embeddings
 FLAT_MAX = 20_000  # below this an exact scan costs under a millisecond per query
@@ -102,13 +102,13 @@ def read_meta(folder: Path) -> IndexMeta | None:
 def served_version(con: duckdb.DuckDBPyConnection) -> str | None:
     """The model whose results the warehouse's analytics tables (and the index) serve: the
     production model of the last scoring run (the registry's alias may have moved since)."""
-    rows = con.execute("SELECT model_version FROM analytics_refresh").fetchall()
+    rows = con.execute(named("warehouse/statements.sql", "served_version")).fetchall()
     return rows[0][0] if rows else None
 
 
 def embedding_count(con: duckdb.DuckDBPyConnection, version: str) -> int:
-    sql = "SELECT count(*) FROM embeddings WHERE model_version = $v"
-    return int(con.execute(sql, {"v": version}).fetchall()[0][0])
+    sql = named("similar/statements.sql", "embedding_count")
+    return int(con.execute(sql, {"model_version": version}).fetchall()[0][0])
 
 
 def _nlist(vectors: int) -> int:
@@ -117,8 +117,8 @@ def _nlist(vectors: int) -> int:
 
 def embedding_width(con: duckdb.DuckDBPyConnection, version: str) -> int:
     """The width of a version's embeddings (each model embeds at its own)."""
-    sql = "SELECT len(embedding) FROM embeddings WHERE model_version = $v LIMIT 1"
-    rows = con.execute(sql, {"v": version}).fetchall()
+    sql = named("similar/statements.sql", "embedding_width")
+    rows = con.execute(sql, {"model_version": version}).fetchall()
     return int(rows[0][0]) if rows else DIM
 
 

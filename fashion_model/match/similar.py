@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -36,8 +37,10 @@ from fashion_model.match.index import (
     served_version,
     similar_sql,
 )
-from fashion_model.sqlfiles import run_statement
+from fashion_model.sqlfiles import named, run_statement
 from fashion_model.warehouse.reader import check_retailer, known_tasks
+
+_sql = partial(named, "similar/statements.sql")
 
 MAX_K = 1000
 # A filter that keeps at most this share of the indexed images is searched exactly among its
@@ -85,8 +88,9 @@ def query_frame(con, sql_name: str, params: dict) -> pd.DataFrame:
     return run_statement(con, similar_sql(sql_name), params, where=sql_name).df()
 
 
-def _column(con, sql: str, params: list | None = None) -> list:
-    return [row[0] for row in con.execute(sql, params or []).fetchall()]
+def _column(con, name: str, params: dict | None = None) -> list:
+    """The first column of a statement of similar/statements.sql."""
+    return [row[0] for row in con.execute(_sql(name), params or {}).fetchall()]
 
 
 def resolve_model(con: duckdb.DuckDBPyConnection, version: str | None) -> str:
@@ -96,7 +100,7 @@ def resolve_model(con: duckdb.DuckDBPyConnection, version: str | None) -> str:
         if current is None:
             raise BadInput("the warehouse has no scored images yet; run `fashion score`")
         return current
-    versions = _column(con, "SELECT DISTINCT model_version FROM embeddings ORDER BY 1")
+    versions = _column(con, "embedded_versions")
     if version not in versions:
         raise BadInput(
             f"--model {version}: no embeddings from it in the warehouse "
@@ -145,11 +149,10 @@ def product_query(
             f"{where}: model {version} has no embedding of its images "
             f"(image status: {image_status})"
         )
-    path = _column(con, "SELECT path FROM images WHERE image_sha256 = ?", [image_sha256])
+    path = _column(con, "image_path", {"sha256": image_sha256})
     probs = []
     if with_logits:
-        sql = "SELECT probs FROM scores WHERE image_sha256 = ? AND model_version = ?"
-        probs = _column(con, sql, [image_sha256, version])
+        probs = _column(con, "image_probs", {"sha256": image_sha256, "model_version": version})
     labels: dict[str, set[int]] = {}
     params = {"retailer": found_retailer, "product_id": product_id, "model_version": version}
     if with_labels:
@@ -210,9 +213,9 @@ def search_similar(
     if filtered:
         params = {"model_version": version, "in_retailer": in_retailer}
         run_statement(con, similar_sql("candidates.sql"), params, where="candidates.sql")
-        candidates = con.execute("SELECT count(*) FROM similar_candidates").fetchall()[0][0]
+        candidates = con.execute(_sql("candidate_count")).fetchall()[0][0]
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE similar_candidates ({CANDIDATE_COLUMNS})")
+        con.execute(_sql("no_candidates").format(columns=CANDIDATE_COLUMNS))
     index, why = (None, f"model {version} is not the production model")
     if space == "logits":
         index, why = None, "logit space (Euclidean distance over the label logits)"
@@ -225,7 +228,7 @@ def search_similar(
     wanted = k + 10  # images; several products may share one, the query product drops out
     allowed, exhaustive = None, False
     if index is not None and filtered:
-        keys = con.execute("SELECT DISTINCT key FROM similar_candidates").fetchnumpy()["key"]
+        keys = con.execute(_sql("candidate_keys")).fetchnumpy()["key"]
         share = len(keys) / max(index.meta.vectors, 1)
         if share <= EXACT_SHARE or index.meta.kind == "flat":
             allowed, exhaustive = keys, True
@@ -295,7 +298,7 @@ def image_query(
     )
     if prediction.error:
         raise BadInput(f"--image {image}: {prediction.error}")
-    tasks = dict(con.execute("SELECT label_id, task FROM labels").fetchall())
+    tasks = dict(con.execute(named("warehouse/statements.sql", "label_tasks")).fetchall())
     labels: dict[str, set[int]] = {}
     for label_id in prediction.label_ids:
         labels.setdefault(tasks.get(label_id, "?"), set()).add(label_id)

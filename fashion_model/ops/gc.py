@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -31,7 +32,9 @@ from fashion_model.home import Home
 from fashion_model.ingest import store
 from fashion_model.model.registry import list_versions, production_version
 from fashion_model.scaleout.shards import SCRATCH
-from fashion_model.sqlfiles import transaction
+from fashion_model.sqlfiles import named, transaction
+
+_sql = partial(named, "ops/gc.sql")
 
 LEFTOVER = re.compile(r"^\.(.+)\.(?:journal|old|staging|shards)-[^/]+$")
 MODEL_TABLES = ("scores", "embeddings", "predictions", "score_failures", "equivalents")
@@ -138,9 +141,7 @@ def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int, keep_feed
     newest = sorted(list_versions(home.models), reverse=True)[:keep_models]
     result.kept_models = sorted({*newest, *([production] if production else [])})
     for table in MODEL_TABLES:
-        for version, count in con.execute(
-            f"SELECT model_version, count(*) FROM {table} GROUP BY ALL"
-        ).fetchall():
+        for version, count in con.execute(_sql("model_rows").format(table=table)).fetchall():
             if version not in result.kept_models:
                 result.models[version] = result.models.get(version, 0) + count
 
@@ -162,22 +163,15 @@ def plan(con: duckdb.DuckDBPyConnection, home: Home, keep_models: int, keep_feed
         for p in home.manifests.glob(".*/part-*.parquet")
         if str(p.parent.relative_to(home.root)) not in result.folders
     ]
-    con.execute("CREATE OR REPLACE TEMP TABLE gc_store (sha256 VARCHAR, path VARCHAR)")
+    con.execute(_sql("create_store"))
     for batch in _store_files(home.images, result.temps):
         con.register("gc_batch", batch)
-        con.execute("INSERT INTO gc_store SELECT * FROM gc_batch")
+        con.execute(_sql("fill_store"))
         con.unregister("gc_batch")
-    referenced = "SELECT image_sha256 AS sha256 FROM product_images"
-    if parts:
-        referenced += " UNION SELECT sha256 FROM read_parquet($parts, union_by_name = true)"
-    result.images = [
-        row[0]
-        for row in con.execute(
-            f"SELECT path FROM gc_store ANTI JOIN ({referenced}) r USING (sha256) ORDER BY path",
-            {"parts": parts} if parts else {},
-        ).fetchall()
-    ]
-    con.execute("DROP TABLE gc_store")
+    unreferenced = _sql("unreferenced").format(manifests=_sql("manifest_images") if parts else "")
+    rows = con.execute(unreferenced, {"parts": parts} if parts else {}).fetchall()
+    result.images = [row[0] for row in rows]
+    con.execute(_sql("drop_store"))
     result.image_bytes = sum((home.images / p).stat().st_size for p in result.images)
     result.temp_bytes = sum(_file_size(home.images / p) for p in result.temps)
     return result
@@ -189,7 +183,7 @@ def apply(con: duckdb.DuckDBPyConnection, home: Home, planned: Plan) -> None:
         versions = sorted(planned.models)
         with transaction(con):
             for table in MODEL_TABLES:
-                con.execute(f"DELETE FROM {table} WHERE model_version IN ?", [versions])
+                con.execute(_sql("forget_models").format(table=table), {"versions": versions})
         con.execute("CHECKPOINT")
     for relative in planned.images + planned.temps:
         (home.images / relative).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from fashion_model.errors import BadInput
@@ -21,9 +22,11 @@ from fashion_model.review.labelstudio import (
     reviewed_rows,
     training_file,
 )
-from fashion_model.sqlfiles import read_sql, run_statement, statements, transaction
+from fashion_model.sqlfiles import named, read_sql, run_statement, statements, transaction
 from fashion_model.warehouse.db import connect
 from fashion_model.warehouse.lock import warehouse_lock
+
+_sql = partial(named, "review/statements.sql")
 
 
 @dataclass
@@ -93,7 +96,7 @@ def export_review(
         now = datetime.now(UTC)
         with transaction(con):
             con.executemany(
-                "INSERT OR REPLACE INTO review_exports VALUES (?, ?, ?, ?, ?, ?)",
+                _sql("record_exports"),
                 [(r["image_sha256"], version, r["retailer"], r["product_id"], r["certainty"], now)
                  for r in rows],
             )  # fmt: skip
@@ -116,7 +119,7 @@ def import_review(
         raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
     with warehouse_lock(paths.db, holder), connect(paths.db) as con:
         stored = dict(con.execute(
-            "SELECT image_sha256, path FROM images WHERE image_sha256 IN (SELECT unnest($shas))",
+            _sql("stored_images"),
             {"shas": [str((t.get("data") or {}).get("sha256")) for t in tasks]},
         ).fetchall())  # fmt: skip
         answers, report = resolve_answers(
@@ -132,12 +135,7 @@ def import_review(
         write_json(out, training_file(answers))
         rows = reviewed_rows(answers, label_map, str(Path(export).name))
         with transaction(con):
-            con.execute(
-                "DELETE FROM reviewed_labels WHERE image_sha256 IN (SELECT unnest($shas))",
-                {"shas": [a.sha256 for a in answers]},
-            )
+            con.execute(_sql("forget_reviews"), {"shas": [a.sha256 for a in answers]})
             if rows:
-                con.executemany(
-                    "INSERT INTO reviewed_labels VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
+                con.executemany(_sql("insert_reviews"), rows)
     return report, Path(out)

@@ -29,7 +29,7 @@ from fashion_model.model.registry import (
     production_version,
     resolve_version,
 )
-from fashion_model.sqlfiles import read_sql, run_script, statements, transaction
+from fashion_model.sqlfiles import named, read_sql, run_script, statements, transaction
 from fashion_model.warehouse.db import (
     refresh_analytics,
     sync_labels,
@@ -70,8 +70,8 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.T
     run_script(con, "score/candidates.sql", {"parts": parts})
     unscored = statements(read_sql("score/unscored.sql"))[0]
     todo = con.sql(unscored, params={"model_version": version, "rescore": rescore}).to_arrow_table()
-    total = con.execute("SELECT count(*) FROM score_candidates").fetchone()[0]
-    con.execute("DROP TABLE score_candidates")
+    total = con.execute(named("score/statements.sql", "candidate_count")).fetchall()[0][0]
+    con.execute(named("score/statements.sql", "drop_candidates"))
     return todo, total - todo.num_rows
 
 

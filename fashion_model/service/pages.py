@@ -20,7 +20,13 @@ from fashion_model.errors import BadInput
 from fashion_model.service import queries
 from fashion_model.service.charts import price_svg, trend_svg
 from fashion_model.service.uploads import save_upload
-from fashion_model.warehouse.reader import check_retailer, check_task, known_retailers, known_tasks
+from fashion_model.warehouse.reader import (
+    check_retailer,
+    check_task,
+    known_retailers,
+    known_tasks,
+    label_names,
+)
 
 router = APIRouter(include_in_schema=False)
 TOKEN_COOKIE = "fashion_token"  # set by /login, read by the app's token guard
@@ -126,7 +132,7 @@ async def search_upload(
             found, query = queries.similar_to_image(
                 cur, source, str(path), k, retailer or None, same, "embedding", folder / "s"
             )
-            names = dict(cur.execute("SELECT label_id, name FROM labels").fetchall())
+            names = label_names(cur)
             form = _search_form(cur)
         stored = Path(query.image_path) if query.image_path else None
         preview = base64.b64encode(stored.read_bytes()).decode() if stored else None

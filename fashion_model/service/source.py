@@ -30,7 +30,7 @@ from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.home import Home
 from fashion_model.warehouse.db import migrations
 from fashion_model.warehouse.lock import lock_path, publish_snapshot, snapshot_path
-from fashion_model.warehouse.reader import check_warehouse
+from fashion_model.warehouse.reader import check_warehouse, schema_version
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _schema(path: Path) -> int:
     """The migration a warehouse file is at (0: unreadable)."""
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+            return int(schema_version(con))
     except (duckdb.Error, TypeError):
         return 0
 

@@ -12,10 +12,18 @@ import pyarrow as pa
 from fashion_model.errors import BadInput
 from fashion_model.ingest.feed_items import METADATA_COLUMNS, missing_retailer
 from fashion_model.ingest.manifest import CATALOG_TYPES, CORE_COLUMNS, manifest_schema
-from fashion_model.sqlfiles import read_sql, run_script, transaction
+from fashion_model.sqlfiles import (
+    named,
+    quote_identifier,
+    quote_literal,
+    read_sql,
+    run_script,
+    transaction,
+)
 
 # Catalog columns with a place of their own in `products`; the others go to source_columns.
 KNOWN_COLUMNS = tuple(c for c in METADATA_COLUMNS if c != "source_columns")
+STATEMENTS = "warehouse/statements.sql"
 
 
 @dataclass
@@ -24,14 +32,6 @@ class CatalogLoad:
     images_ok: int
     images_failed: int
     observed_on: str
-
-
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _sql_type(arrow_type: pa.DataType) -> str:
@@ -57,18 +57,18 @@ def _staging_query(parts: str, schema: pa.Schema, has_retailer: bool) -> str:
         if name not in columns:
             return f"CAST(NULL AS {cast})"
         if pa.types.is_string(schema.field(name).type) and cast != "VARCHAR":
-            return f"TRY_CAST(nullif(trim({_quote_identifier(name)}), '') AS {cast})"
-        return f"CAST({_quote_identifier(name)} AS {cast})"
+            return f"TRY_CAST(nullif(trim({quote_identifier(name)}), '') AS {cast})"
+        return f"CAST({quote_identifier(name)} AS {cast})"
 
     retailer = "coalesce(nullif(trim(retailer), ''), $retailer)" if has_retailer else "$retailer"
-    pairs = ", ".join(f"{_quote_literal(c)}, {_quote_identifier(c)}" for c in extra)
+    pairs = ", ".join(f"{quote_literal(c)}, {quote_identifier(c)}" for c in extra)
     source_columns = f"json_object({pairs})" if extra else "CAST(NULL AS JSON)"
     if "source_columns" in columns:
         source_columns = "CAST(nullif(source_columns, '{}') AS JSON)"
         if extra:
             source_columns = f"json_merge_patch(json_object({pairs}), {source_columns})"
     return read_sql("load/stage_catalog.sql").format(
-        retailer=retailer, source_columns=source_columns, parts=_quote_literal(parts),
+        retailer=retailer, source_columns=source_columns, parts=quote_literal(parts),
         **{name: column(name) for name in KNOWN_COLUMNS if name != "retailer"},
     )  # fmt: skip
 
@@ -81,7 +81,7 @@ def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> b
         return has_retailer
     parts = str(Path(manifest_dir) / "part-*.parquet")
     query = read_sql("load/catalog_without_retailer.sql") if has_retailer else \
-        "SELECT count(*) FROM read_parquet($parts)"  # fmt: skip
+        named(STATEMENTS, "manifest_rows")  # fmt: skip
     with duckdb.connect() as con:
         (without,) = con.execute(query, {"parts": parts}).fetchone()
     if problem := missing_retailer(without, retailer):
@@ -105,9 +105,6 @@ def load_catalog(
         run_script(con, "load/upsert_catalog.sql", params)
         # the image -> products map the similarity search joins by key follows product_images
         run_script(con, "load/refresh_image_products.sql", {})
-        products, ok, failed = con.execute(
-            "SELECT count(DISTINCT (retailer, product_id)), count(*) FILTER (image_status = 'ok'),"
-            " count(*) FILTER (image_status <> 'ok') FROM staged_catalog"
-        ).fetchone()
-        con.execute("DROP TABLE staged_catalog")
+        products, ok, failed = con.execute(named(STATEMENTS, "staged_counts")).fetchone()
+        con.execute(named(STATEMENTS, "drop_staged"))
     return CatalogLoad(products, ok, failed, as_of.isoformat())

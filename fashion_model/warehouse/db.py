@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from importlib.abc import Traversable
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import duckdb
 from fashion_model.errors import BadInput, PackagingError, WarehouseError
 from fashion_model.labels import LabelMap
 from fashion_model.model.registry import ModelCard
-from fashion_model.sqlfiles import run_script, shipped_folder, transaction
+from fashion_model.sqlfiles import named, run_script, shipped_folder, transaction
+
+_sql = partial(named, "warehouse/statements.sql")
 
 REFRESH_ANALYTICS = "load/refresh_analytics.sql"
 REFRESH_IMAGE_PRODUCTS = "load/refresh_image_products.sql"
@@ -63,11 +66,8 @@ def connect(db_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-    )
-    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    con.execute(_sql("create_schema_migrations"))
+    done = {row[0] for row in con.execute(_sql("applied_migrations")).fetchall()}
     applied = []
     for version, path in migrations():
         if version in done:
@@ -77,8 +77,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             if version in AFTER_MIGRATION:
                 run_script(con, AFTER_MIGRATION[version], {})
             con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                [version, path.name, datetime.now(UTC)],
+                _sql("record_migration"),
+                {"version": version, "name": path.name, "applied_at": datetime.now(UTC)},
             )
         applied.append(version)
     return applied
@@ -86,14 +86,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
     """Fill `labels` on first use; afterwards a different label map is refused."""
-    rows = con.execute("SELECT label_id, task, name FROM labels ORDER BY position").fetchall()
+    rows = con.execute(_sql("label_rows")).fetchall()
     wanted = [(lb.label_id, lb.task, lb.name) for lb in label_map.labels]
     if not rows:
         # One statement, so all or nothing: a run killed here must not leave a partial label
-        # map that every later run would refuse (executemany commits row by row).
+        # map that every later run would refuse.
         con.execute(
-            "INSERT INTO labels SELECT unnest($ids), unnest($tasks), unnest($names), "
-            "unnest(range(len($ids)))",
+            _sql("insert_labels"),
             {"ids": [r[0] for r in wanted], "tasks": [r[1] for r in wanted],
              "names": [r[2] for r in wanted]},
         )  # fmt: skip
@@ -103,7 +102,7 @@ def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
 
 def check_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
     """Refuse a label map other than the database's (an empty database accepts any)."""
-    rows = con.execute("SELECT label_id, task, name FROM labels ORDER BY position").fetchall()
+    rows = con.execute(_sql("label_rows")).fetchall()
     wanted = [(lb.label_id, lb.task, lb.name) for lb in label_map.labels]
     if rows and rows != wanted:
         raise BadInput(
@@ -135,7 +134,7 @@ def refresh_analytics(con: duckdb.DuckDBPyConnection) -> dict:
     with transaction(con):
         run_script(con, REFRESH_ANALYTICS, {})
         run_script(con, REFRESH_IMAGE_PRODUCTS, {})
-    frame = con.execute("SELECT * FROM analytics_refresh").df()
+    frame = con.execute(_sql("analytics_refresh")).df()
     return frame.iloc[0].to_dict()
 
 

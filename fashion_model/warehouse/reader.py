@@ -4,13 +4,17 @@ in one line when it cannot answer (no warehouse, an older schema, no products ye
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
 from fashion_model.errors import BadInput
+from fashion_model.sqlfiles import named
 from fashion_model.warehouse.db import WarehouseBusy, connect, migrations
 from fashion_model.warehouse.lock import snapshot_age, snapshot_path
+
+_sql = partial(named, "warehouse/statements.sql")
 
 
 @dataclass
@@ -59,7 +63,7 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, where: str, need_products: b
     reader cannot upgrade it) or, for shipped queries, one with no products yet. Returns the
     analytics refresh row (when, from which model) for the caller to show, {} before any."""
     try:
-        version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        version = schema_version(con)
     except duckdb.CatalogException:
         raise BadInput(f"{where}: not a fashion warehouse (no schema_migrations table)") from None
     latest = migrations()[-1][0]
@@ -68,23 +72,31 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, where: str, need_products: b
             f"{where}: warehouse schema {version}, this version needs {latest}; "
             "run `fashion score` once to upgrade it in place"
         )
-    if need_products and not con.execute("SELECT count(*) FROM products").fetchone()[0]:
+    if need_products and not con.execute(_sql("product_count")).fetchone()[0]:
         raise BadInput(
             f"{where}: the warehouse is empty; run `fashion nightly` or `fashion score` first"
         )
-    refresh = con.execute("SELECT * FROM analytics_refresh").df()
+    refresh = con.execute(_sql("analytics_refresh")).df()
     return {} if refresh.empty else refresh.iloc[0].to_dict()
+
+
+def schema_version(con) -> int | None:
+    """The last migration applied to a warehouse (a foreign file: CatalogException)."""
+    return con.execute(_sql("schema_version")).fetchone()[0]
+
+
+def label_names(con) -> dict[int, str]:
+    return dict(con.execute(_sql("label_names")).fetchall())
 
 
 def known_tasks(con) -> list[str]:
     """The label tasks of the warehouse's label map, sorted."""
-    return [row[0] for row in con.execute("SELECT DISTINCT task FROM labels ORDER BY 1").fetchall()]
+    return [row[0] for row in con.execute(_sql("known_tasks")).fetchall()]
 
 
 def known_retailers(con) -> list[str]:
     """The retailers of the warehouse's products, sorted."""
-    sql = "SELECT DISTINCT retailer FROM products ORDER BY 1"
-    return [row[0] for row in con.execute(sql).fetchall()]
+    return [row[0] for row in con.execute(_sql("known_retailers")).fetchall()]
 
 
 def check_task(con, task: str, option: str = "task") -> str:
