@@ -186,11 +186,16 @@ class FeedConfig(StageConfig):
     @field_validator("currency")
     @classmethod
     def _iso_code(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not (len(value) == 3 and value.isalpha()):
-            raise ValueError("is not a three-letter currency code like EUR")
-        return value.upper()
+        return None if value is None else iso_currency(value)
+
+
+def iso_currency(text: str) -> str:
+    """A three-letter ISO 4217 code as feeds and users write it (`usd`, ` EUR `): the one rule,
+    for --currency and a feed's currency column."""
+    code = text.strip()
+    if not (len(code) == 3 and code.isascii() and code.isalpha()):
+        raise ValueError("is not a three-letter currency code like EUR")
+    return code.upper()
 
 
 class FeedSpec(FeedConfig):

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fashion_model.config import FeedConfig
+from fashion_model.config import FeedConfig, iso_currency
 from fashion_model.errors import BadInput
 from fashion_model.ingest.manifest import PRICE_TYPE
 from fashion_model.ingest.values import (
     parse_availability,
-    parse_currency,
     parse_date,
     parse_price,
 )
@@ -141,7 +140,7 @@ class ItemReader:
         currency_text = (raw.get("currency") or "").strip()
         if currency_text:
             try:
-                values["currency"] = parse_currency(currency_text)
+                values["currency"] = iso_currency(currency_text)
             except ValueError as error:
                 self.report.problem("currency", where, currency_text, str(error))
                 unparsed["currency"] = currency_text

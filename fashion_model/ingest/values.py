@@ -119,13 +119,6 @@ def _amount(number: str) -> Decimal:
     return amount
 
 
-def parse_currency(text: str) -> str:
-    """An ISO 4217 code as a feed writes it (`usd`, ` EUR `)."""
-    if not _CODE.match(text.strip()):
-        raise ValueError("not a three-letter ISO 4217 code")
-    return text.strip().upper()
-
-
 def _currency(mark: str, default: str | None) -> str:
     lowered = mark.lower()
     if _CODE.match(mark):
