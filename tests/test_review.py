@@ -7,6 +7,7 @@ import csv
 import json
 import xml.etree.ElementTree as ElementTree
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,31 +147,51 @@ def test_export_annotate_import_gives_the_answers_back(home, tmp_path, truth):
         assert (verdict in ("confirmed", "removed")) == (name in predicted)
 
 
-def test_conflicts_cancellations_and_unknown_choices_are_reported(home, tmp_path, truth):
+def test_conflicts_and_cancellations_are_reported(home, tmp_path, truth):
     out = tmp_path / "tasks.json"
     export_review(home, [], out, limit=3)
     tasks = _annotate(json.loads(out.read_text()), truth)
     later = json.loads(json.dumps(tasks[0]["annotations"][0]))
     later.update(id=99, completed_by=2, updated_at="2026-12-02T09:00:00Z",
                  result=[{"from_name": "pattern", "to_name": "image", "type": "choices",
-                          "value": {"choices": ["Stripes", "Polka Dots of Doom"]}}])  # fmt: skip
+                          "value": {"choices": [" stripes "]}},
+                         {"from_name": "note", "to_name": "image", "type": "textarea",
+                          "value": {"text": ["blurry"]}}])  # fmt: skip
     tasks[0]["annotations"].append(later)
     tasks[1]["annotations"][0]["was_cancelled"] = True
-    tasks.append({"id": 77, "data": {"sha256": "0" * 64, "product_id": "ghost"},
-                  "annotations": tasks[2]["annotations"]})  # fmt: skip
     exported = tmp_path / "export.json"
     exported.write_text(json.dumps(tasks))
     report, written = import_review(home, exported, tmp_path / "reviewed.json")
-    assert report.tasks == 4 and report.imported == 2 and report.skipped == 1
-    assert len(report.conflicts) == 1 and report.unknown_choices == {
-        "pattern: Polka Dots of Doom": 1
-    }
-    assert report.missing_images == ["0" * 64]
+    assert report.tasks == 3 and report.imported == 2 and report.skipped == 1
+    assert report.cancelled == 1 and report.other_results == {"textarea": 1}
+    assert len(report.conflicts) == 1
     first = json.loads(written.read_text())["annotations"][0]
     striped = next(lb.label_id for lb in LABELS.labels if lb.name == "Stripes")
-    assert first["labelId"] == [str(striped)]  # the most recent annotation wins
+    assert first["labelId"] == [str(striped)]  # the most recent annotation wins; case, spaces
     report, written = import_review(home, exported, tmp_path / "agreed.json", agreement=True)
     assert report.imported == 1 and report.dropped_for_disagreement == 1
+
+
+def test_a_bad_task_fails_the_import_naming_it_and_writes_nothing(home, tmp_path, truth):
+    out = tmp_path / "tasks.json"
+    export_review(home, [], out, limit=2)
+    tasks = _annotate(json.loads(out.read_text()), truth)
+    unknown = json.loads(json.dumps(tasks))
+    unknown[1]["annotations"][0]["result"] = [
+        {"from_name": "pattern", "type": "choices", "value": {"choices": ["Polka Dots of Doom"]}}
+    ]
+    ghost = [*tasks, {"id": 77, "data": {"sha256": "0" * 64}, "annotations": []}]
+    for bad, message in ((unknown, "task 2, annotation 2: pattern choice 'Polka Dots of Doom' "
+                                   "is not in the label map"),
+                         (ghost, "task 77: image 000000000000 is not in this home's image "
+                                 "store")):  # fmt: skip
+        exported = tmp_path / "export.json"
+        exported.write_text(json.dumps(bad))
+        with pytest.raises(FashionError, match=message):
+            import_review(home, exported, tmp_path / "reviewed.json")
+        assert not (tmp_path / "reviewed.json").exists()
+    with connect(home.db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM reviewed_labels").fetchall() == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -178,8 +199,9 @@ def test_conflicts_cancellations_and_unknown_choices_are_reported(home, tmp_path
     [
         ("[]", "the export holds no tasks"),
         ('{"tasks": []}', "not a Label Studio JSON export"),
-        ('[{"image": "x.jpg", "choice": "a"}]', "not a Label Studio JSON export"),
-        ('[{"data": {"image": "x"}}]', "no task has 'annotations'"),
+        ('[{"image": "x.jpg", "choice": "a"}]', "not a Label Studio export of `fashion review`"),
+        ('[{"data": {"image": "x"}}]', "task 1: no data.sha256"),
+        ('[{"data": [], "annotations": []}]', "'data' must be an object"),
         ("[{", "not valid JSON"),
     ],
 )
@@ -217,3 +239,55 @@ def test_label_studio_sdk_accepts_the_config_and_the_tasks(home, tmp_path):
     for task in json.loads(out.read_text()):
         assert interface.validate_task({"data": task["data"]})
         assert all(interface.validate_prediction(p) for p in task["predictions"])
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "labelstudio"
+
+
+def _verdicts(path: Path) -> tuple[dict, object]:
+    """{(task sha256 letter, label name): verdict} of a real export, every image present."""
+    from fashion_model.review.labelstudio import read_export, resolve_answers, reviewed_rows
+
+    answers, report = resolve_answers(read_export(path, LABELS), LABELS, lambda sha: True)
+    names = {lb.label_id: lb.name for lb in LABELS.labels}
+    rows = reviewed_rows(answers, LABELS, path.name)
+    return {(row[0][0], names[row[1]]): row[3] for row in rows}, report
+
+
+def test_a_real_json_export_gives_each_label_its_verdict():
+    """What the reviewer saw is the pre-annotation inside each annotation (`prediction`), not
+    `predictions` (ids in a real export): kept = confirmed, replaced = removed + added, a
+    cleared task = removed; skipped and unannotated tasks give no verdict."""
+    verdicts, report = _verdicts(FIXTURES / "export-1.23.2.json")
+    assert verdicts == {
+        ("a", "Stripes"): "confirmed", ("a", "Red"): "removed", ("a", "Blue"): "added",
+        ("b", "Floral"): "removed",
+        ("c", "Plaid"): "confirmed", ("c", "Stripes"): "added",
+    }  # fmt: skip
+    assert report.skipped == 2 and report.cancelled == 1 and len(report.conflicts) == 1
+
+
+def test_a_real_json_min_export_reads_like_the_json_one_where_it_can():
+    """JSON-MIN keeps no prediction: the pre-annotation comes from `data.predicted`, which
+    `fashion review export` writes (task c); tasks without it can only say what was given."""
+    verdicts, report = _verdicts(FIXTURES / "export-1.23.2-min.json")
+    assert verdicts == {
+        ("a", "Stripes"): "added", ("a", "Blue"): "added",
+        ("c", "Plaid"): "confirmed", ("c", "Stripes"): "added",
+    }  # fmt: skip
+    assert report.tasks == 4 and report.skipped == 1  # e; JSON-MIN leaves skipped d out
+
+
+def test_label_names_match_without_case_or_spaces_and_quotes_survive(tmp_path):
+    from fashion_model.labels import LabelMap, load_label_map
+
+    rows = 'labelId,taskId,labelName,taskName\n1,1,Men\'s Café "Tee",category\n2,1,Other,category\n'
+    (tmp_path / "map.csv").write_text(rows, encoding="utf-8")
+    labels: LabelMap = load_label_map(tmp_path / "map.csv")
+    task = {"id": 9, "data": {"sha256": "f" * 64, "predicted": {"category": ["Other"]}},
+            "annotations": [{"id": 1, "result": [{"type": "choices", "from_name": "category",
+                             "value": {"choices": ["  men's CAFÉ \"tee\" "]}}]}]}  # fmt: skip
+    from fashion_model.review.labelstudio import resolve_answers
+
+    (answer,), _ = resolve_answers([task], labels, lambda sha: True)
+    assert answer.labels == [1] and answer.predicted == [2]

@@ -9,11 +9,11 @@ a coin toss, so sorting by prediction score ascending puts the least certain fir
 `choices` result per attribute task with the labels the model predicts. The labelling config
 has an `<Image>` and one `<Choices>` per task (single choice for gender).
 
-Import: a Label Studio JSON export (a list of tasks with their `annotations`). An annotation is
-the reviewer's whole answer: Label Studio submits the pre-annotations the reviewer kept, so a
-task left without choices means "none of these labels". Cancelled (skipped) annotations are
-ignored; when annotators disagree the most recent answer wins, unless `agreement` is asked
-for, which imports only the tasks whose annotators agree.
+Import: a Label Studio JSON or JSON-MIN export (see the notes above `read_export`). An
+annotation is the reviewer's whole answer: Label Studio submits the pre-annotations the reviewer
+kept, so a task left without choices means "none of these labels". Cancelled (skipped)
+annotations are ignored; when annotators disagree the most recent answer wins, unless
+`agreement` is asked for, which imports only the tasks whose annotators agree.
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ def build_task(row: dict, model_version: str, tasks: list[str], image_source: st
             "product_id": row["product_id"],
             "sha256": row["image_sha256"],
             "model_version": model_version,
+            # what the pre-annotation shows, kept in every export format (JSON-MIN too)
+            "predicted": {r["from_name"]: r["value"]["choices"] for r in result},
         },
         "predictions": [
             {
@@ -108,6 +110,21 @@ def build_task(row: dict, model_version: str, tasks: list[str], image_source: st
 
 
 # --- import ---------------------------------------------------------------------------------
+# What Label Studio 1.x really writes, and what is read from it:
+# - JSON (full): a list of tasks {id, data, annotations, predictions, ...}. `predictions` is a
+#   list of objects (our own tasks file, older servers) or of ids (1.2x); each annotation holds
+#   the pre-annotation its reviewer saw under `prediction` (with its `result`). `completed_by` is
+#   a user id or an object.
+# - JSON-MIN: one flat object per annotation: the task's data fields, `id` (the task), each
+#   control's answer under its name (a choice as a string, several as {"choices": [...]} or a
+#   list), `annotator`, `annotation_id`, `created_at`, `updated_at`, `lead_time`.
+# What the reviewer saw, in order: the annotation's `prediction`, a task prediction object, and
+# `data.predicted` (our export writes the pre-annotation there too, so JSON-MIN and id-only
+# exports keep it). A verdict per label compares the answer with that: kept = confirmed, taken
+# out = removed, put in = added.
+
+_MIN_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time",
+             "drafts", "predictions"}  # fmt: skip
 
 
 @dataclass
@@ -129,11 +146,11 @@ class Answer:
 class ImportReport:
     tasks: int = 0
     imported: int = 0
-    skipped: int = 0  # no annotation, or every annotation cancelled
+    skipped: int = 0  # no annotation, or every annotation cancelled: not reviewed
+    cancelled: int = 0  # annotations skipped by their reviewer
     conflicts: list[str] = field(default_factory=list)
     dropped_for_disagreement: int = 0
-    unknown_choices: Counter = field(default_factory=Counter)
-    missing_images: list[str] = field(default_factory=list)
+    other_results: Counter = field(default_factory=Counter)  # results of other control types
     problems: list[str] = field(default_factory=list)  # row problems, one line each
 
     def as_dict(self) -> dict:
@@ -141,10 +158,10 @@ class ImportReport:
             "tasks": self.tasks,
             "imported": self.imported,
             "skipped": self.skipped,
+            "cancelled_annotations": self.cancelled,
             "conflicts": len(self.conflicts),
             "dropped_for_disagreement": self.dropped_for_disagreement,
-            "unknown_choices": dict(self.unknown_choices),
-            "missing_images": len(self.missing_images),
+            "other_results": dict(self.other_results),
             "problems": self.problems[:20],
         }
 
@@ -166,35 +183,64 @@ def _who(annotation: dict) -> str | None:
     return None if who is None else str(who)
 
 
-def _choices(result: list, label_map: LabelMap, where: str, report: ImportReport):
-    """{task: [label ids]} of one annotation's (or prediction's) `choices` results."""
-    names = {(label.task, label.name): label.label_id for label in label_map.labels}
-    answer: dict[str, list[int]] = {}
-    for item in result or []:
-        if not isinstance(item, dict) or item.get("type") != "choices":
-            continue
-        task = item.get("from_name")
-        chosen = (item.get("value") or {}).get("choices") or []
-        if task not in label_map.tasks:
-            report.problems.append(f"{where}: {task!r} is not a label task; ignored")
-            continue
-        ids = answer.setdefault(task, [])
-        for name in chosen:
-            label_id = names.get((task, name))
-            if label_id is None:
-                report.unknown_choices[f"{task}: {name}"] += 1
+def _key(name: object) -> str:
+    """A choice as the label map is looked up: case and surrounding spaces do not matter."""
+    return " ".join(str(name).split()).casefold()
+
+
+class _Choices:
+    """Label ids from `choices` results, checked against the label map."""
+
+    def __init__(self, label_map: LabelMap, report: ImportReport):
+        self.tasks = set(label_map.tasks)
+        self.ids = {(lb.task, _key(lb.name)): lb.label_id for lb in label_map.labels}
+        self.report = report
+
+    def __call__(self, result: object, where: str) -> list[int]:
+        ids: set[int] = set()
+        for item in result if isinstance(result, list) else []:
+            if not isinstance(item, dict):
+                raise BadInput(f"{where}: a result entry is not an object")
+            if item.get("type") != "choices" or item.get("from_name") not in self.tasks:
+                self.report.other_results[str(item.get("type") or item.get("from_name"))] += 1
                 continue
-            if label_id not in ids:
-                ids.append(label_id)
-    return answer
+            task = item["from_name"]
+            chosen = (item.get("value") or {}).get("choices") or []
+            for name in [chosen] if isinstance(chosen, str) else chosen:
+                label_id = self.ids.get((task, _key(name)))
+                if label_id is None:
+                    raise BadInput(f"{where}: {task} choice {name!r} is not in the label map")
+                ids.add(label_id)
+        return sorted(ids)
 
 
-def _flat(answer: dict[str, list[int]]) -> list[int]:
-    return sorted({i for ids in answer.values() for i in ids})
+def _min_tasks(rows: list[dict], controls: set[str]) -> list[dict]:
+    """JSON-MIN rows (one per annotation) as full-export tasks."""
+    tasks: dict[object, dict] = {}
+    for number, row in enumerate(rows, start=1):
+        task_id = row.get("id", f"row {number}")
+        task = tasks.setdefault(task_id, {"id": task_id, "data": {}, "annotations": []})
+        task["data"].update({k: v for k, v in row.items()
+                             if k not in _MIN_META and k not in controls})  # fmt: skip
+        if row.get("annotation_id") is None and not controls & set(row):
+            continue  # a task nobody annotated
+        result = []
+        for name in sorted(controls & set(row)):
+            value = row[name]
+            chosen = value.get("choices") if isinstance(value, dict) else value
+            chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
+            result.append({"type": "choices", "from_name": name, "value": {"choices": chosen}})
+        task["annotations"].append({
+            "id": row.get("annotation_id"), "completed_by": row.get("annotator"),
+            "created_at": row.get("created_at"), "updated_at": row.get("updated_at"),
+            "result": result,
+        })  # fmt: skip
+    return list(tasks.values())
 
 
-def read_export(path: Path) -> list[dict]:
-    """The tasks of a Label Studio JSON export; anything else is one line naming the file."""
+def read_export(path: Path, label_map: LabelMap) -> list[dict]:
+    """The tasks of a Label Studio JSON or JSON-MIN export, as full-export tasks; anything else
+    is one line naming the file."""
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: export file not found")
@@ -206,14 +252,49 @@ def read_export(path: Path) -> list[dict]:
         raise BadInput(f"{path}: not a Label Studio JSON export (expected a list of tasks)")
     if not data:
         raise BadInput(f"{path}: the export holds no tasks")
-    if not all(isinstance(t, dict) and "data" in t for t in data):
-        raise BadInput(f"{path}: not a Label Studio JSON export (tasks need 'data')")
-    if not any("annotations" in t for t in data):
-        raise BadInput(
-            f"{path}: no task has 'annotations': export with Label Studio's JSON format "
-            "(not JSON-MIN or CSV)"
-        )
-    return data
+    if not all(isinstance(t, dict) for t in data):
+        raise BadInput(f"{path}: not a Label Studio JSON export (a task is not an object)")
+    if all("data" in t for t in data):
+        for task in data:
+            if not isinstance(task["data"], dict) or not isinstance(
+                task.get("annotations", []), list
+            ):
+                raise BadInput(f"{path}: task {task.get('id')}: 'data' must be an object and "
+                               "'annotations' a list")  # fmt: skip
+        return data
+    if all("sha256" in t for t in data):
+        return _min_tasks(data, set(label_map.tasks))
+    raise BadInput(
+        f"{path}: not a Label Studio export of `fashion review` tasks (JSON or JSON-MIN, each "
+        "task with its data.sha256)"
+    )
+
+
+def _seen(task: dict, annotation: dict) -> object:
+    """The pre-annotation the reviewer saw (a result list), or None when there was none."""
+    shown = annotation.get("prediction")
+    if isinstance(shown, dict) and isinstance(shown.get("result"), list):
+        return shown["result"]
+    for prediction in task.get("predictions") or []:
+        if isinstance(prediction, dict) and isinstance(prediction.get("result"), list):
+            return prediction["result"]
+    predicted = (task.get("data") or {}).get("predicted")
+    if isinstance(predicted, dict):
+        return [{"type": "choices", "from_name": t, "value": {"choices": names}}
+                for t, names in predicted.items()]  # fmt: skip
+    return None
+
+
+def _order(annotation: dict) -> tuple:
+    moment = _when(annotation.get("updated_at") or annotation.get("created_at"))
+    return (moment or datetime.min.replace(tzinfo=UTC), str(annotation.get("id")))
+
+
+def _model_version(task: dict, annotation: dict) -> str | None:
+    for found in (annotation.get("prediction"), *(task.get("predictions") or [])):
+        if isinstance(found, dict) and found.get("model_version"):
+            return str(found["model_version"])
+    return (task.get("data") or {}).get("model_version")
 
 
 def resolve_answers(
@@ -222,48 +303,45 @@ def resolve_answers(
     image_exists,
     agreement: bool = False,
 ) -> tuple[list[Answer], ImportReport]:
-    """Each task's final answer: most recent annotation, or only agreed ones."""
+    """Each reviewed task's final answer: its latest annotation not cancelled (by update time,
+    then id), or with `agreement` only tasks whose annotators agree. A task nobody answered is
+    not reviewed (no verdicts). A choice not in the label map, or an image not in the store,
+    fails the import naming the task: nothing is written."""
     report = ImportReport(tasks=len(tasks))
+    choices = _Choices(label_map, report)
     answers = []
     for index, task in enumerate(tasks, start=1):
         data = task.get("data") or {}
         where = f"task {task.get('id', index)}"
-        if data.get("product_id"):
-            where += f" ({data.get('retailer')}/{data['product_id']})"
         sha256 = data.get("sha256")
-        if not sha256:
-            report.problems.append(f"{where}: no data.sha256 (not exported by fashion review)")
-            continue
+        if not isinstance(sha256, str) or not sha256:
+            raise BadInput(f"{where}: no data.sha256 (not a task of `fashion review`)")
         if not image_exists(sha256):
-            report.missing_images.append(sha256)
-            report.problems.append(f"{where}: image {sha256[:12]} is not in the store")
-            continue
-        valid = [a for a in task.get("annotations") or []
-                 if isinstance(a, dict) and not a.get("was_cancelled")]  # fmt: skip
+            raise BadInput(f"{where}: image {sha256[:12]} is not in this home's image store")
+        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
+        valid = [a for a in annotations if not a.get("was_cancelled")]
+        report.cancelled += len(annotations) - len(valid)
         if not valid:
             report.skipped += 1
             continue
-        valid.sort(key=lambda a: _when(a.get("updated_at") or a.get("created_at"))
-                   or datetime.min.replace(tzinfo=UTC))  # fmt: skip
-        given = [_flat(_choices(a.get("result"), label_map, where, report)) for a in valid]
+        valid.sort(key=_order)
+        given = [choices(a.get("result"), f"{where}, annotation {a.get('id')}") for a in valid]
         if len({tuple(g) for g in given}) > 1:
             report.conflicts.append(f"{where}: {len(valid)} annotators disagree")
             if agreement:
                 report.dropped_for_disagreement += 1
                 continue
         latest = valid[-1]
-        predictions = task.get("predictions") or []
-        prediction = predictions[0] if predictions and isinstance(predictions[0], dict) else {}
-        predicted = _choices(prediction.get("result"), label_map, where, report)
+        seen = _seen(task, latest)
         answers.append(
             Answer(
                 sha256=sha256,
                 url=data.get("image_url") or data.get(IMAGE_FIELD) or "",
                 retailer=data.get("retailer"),
                 product_id=data.get("product_id"),
-                model_version=prediction.get("model_version") or data.get("model_version"),
+                model_version=_model_version(task, latest),
                 labels=given[-1],
-                predicted=_flat(predicted),
+                predicted=choices(seen, f"{where} prediction") if seen is not None else [],
                 reviewer=_who(latest),
                 reviewed_at=_when(latest.get("updated_at") or latest.get("created_at")),
             )

@@ -113,8 +113,8 @@ def import_review(
 ) -> tuple[ImportReport, Path]:
     """A Label Studio JSON export -> an iMaterialist training file at `out` and the reviewed
     labels in the warehouse (replacing earlier reviews of the same images)."""
-    tasks = read_export(export)
     label_map = default_label_map()
+    tasks = read_export(export, label_map)
     if not paths.db.is_file():
         raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
     with warehouse_lock(paths.db, holder), connect(paths.db) as con:
@@ -129,7 +129,6 @@ def import_review(
         if not answers:
             raise BadInput(
                 f"{export}: no answer to import ({report.skipped} task(s) without an annotation, "
-                f"{len(report.missing_images)} image(s) not in the store, "
                 f"{report.dropped_for_disagreement} dropped for disagreement)"
             )
         write_json(out, training_file(answers))

@@ -59,7 +59,7 @@ def review_export(
 
 
 def review_import(
-    export: Annotated[Path, typer.Argument(help="Label Studio JSON export (not JSON-MIN).")],
+    export: Annotated[Path, typer.Argument(help="Label Studio export: JSON or JSON-MIN.")],
     home: HomeOption = None,
     out: Annotated[Path, typer.Option("--out", help="iMaterialist training file to write.")] = Path(
         "reviewed.json"
@@ -79,8 +79,4 @@ def review_import(
     report, written = import_review(Home.resolve(home), export, out, agreement)
     for line in report.problems[:20] + report.conflicts[:20]:
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
-    if report.unknown_choices:
-        listed = ", ".join(f"{name} ({n})" for name, n in report.unknown_choices.items())
-        console.print(f"[yellow]choices not in the label map, left out:[/yellow] {listed}",
-                      highlight=False)  # fmt: skip
     print_summary("review import", {**report.as_dict(), "training_file": str(written)})
