@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
+.PHONY: install browser label-studio demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
 
 install: $(STAMP)
 
@@ -28,8 +28,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& apt-get install -y -q chromium >/dev/null; } || echo "no chromium: the browser tests will be skipped"
 
+# A real Label Studio server for the review loop's slow test, in a venv of its own: it pins
+# versions (Django, pyarrow, ...) that the project's own venv must not take.
+LABEL_STUDIO := .venv-label-studio/.installed
+label-studio: $(LABEL_STUDIO)
+$(LABEL_STUDIO):
+	test -x .venv-label-studio/bin/python || $(PYTHON) -m venv .venv-label-studio
+	.venv-label-studio/bin/python -m pip install --quiet "label-studio==1.23.2"
+	touch $(LABEL_STUDIO)
+
 # Everything: the whole suite (slow tests included), then the installed wheel outside the checkout.
-test: $(STAMP) browser
+test: $(STAMP) browser $(LABEL_STUDIO)
 	$(BIN)/python -m pytest
 	PYTHON=$(BIN)/python .ci/wheel-check
 
@@ -70,4 +79,4 @@ benchmark-scaleout: $(STAMP)
 	$(BIN)/python benchmarks/scaleout.py
 
 clean:
-	rm -rf $(VENV) fashion-home .pytest_cache
+	rm -rf $(VENV) .venv-label-studio fashion-home .pytest_cache

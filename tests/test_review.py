@@ -291,3 +291,124 @@ def test_label_names_match_without_case_or_spaces_and_quotes_survive(tmp_path):
 
     (answer,), _ = resolve_answers([task], labels, lambda sha: True)
     assert answer.labels == [1] and answer.predicted == [2]
+
+
+LABEL_STUDIO = Path(__file__).resolve().parents[1] / ".venv-label-studio" / "bin" / "label-studio"
+
+
+@pytest.fixture(scope="module")
+def label_studio(tmp_path_factory):
+    """A real Label Studio 1.23 server on loopback with its own data dir (`make label-studio`
+    installs it in a venv of its own), and a personal access token made the way a user makes
+    one (logged in, Account & Settings > Personal Access Token)."""
+    import os
+    import subprocess
+    import time
+
+    import httpx
+
+    from fashion_model.demo.server import free_port
+
+    if not LABEL_STUDIO.is_file():
+        pytest.skip("no Label Studio server: run `make label-studio` (make test does)")
+    data = tmp_path_factory.mktemp("label-studio")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+        "ML_BLOCK_LOCAL_IP": "false",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+    }
+    server = subprocess.Popen(
+        [str(LABEL_STUDIO), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(data), "--username", "ana@example.com", "--password", "secret123"],
+        env=env, stdout=(data / "server.log").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, (data / "server.log").read_text()[-2000:]
+            time.sleep(1)
+        else:
+            pytest.fail("Label Studio did not start in 240 s")
+        with httpx.Client(base_url=base) as web:
+            web.get("/user/login/")
+            web.post("/user/login/", data={"csrfmiddlewaretoken": web.cookies["csrftoken"],
+                     "email": "ana@example.com", "password": "secret123"},
+                     headers={"Referer": f"{base}/user/login/"})  # fmt: skip
+            made = web.post("/api/token/", json={}, headers={
+                "X-CSRFToken": web.cookies["csrftoken"], "Referer": f"{base}/"})  # fmt: skip
+            token = made.json()["token"]
+        yield base, token
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_push_review_pull_against_a_real_label_studio(home, tmp_path, label_studio):
+    """The whole loop over Label Studio's API with a personal access token: push (twice: no
+    duplicate task), a reviewer's answers (keep a task, replace a label, clear a task), pull
+    (twice: no duplicate verdict); every verdict measured against what the reviewer saw."""
+    from label_studio_sdk import LabelStudio
+
+    from fashion_model.review.remote import pull_review, push_review
+
+    base, token = label_studio
+    pushed = push_review(home, base, token, "http://127.0.0.1:8000", "shop review",
+                         ["pattern", "color"], limit=3)  # fmt: skip
+    assert pushed.created_project and pushed.added_tasks == 3
+    again = push_review(home, base, token, "http://127.0.0.1:8000", "shop review",
+                        ["pattern", "color"], limit=3)  # fmt: skip
+    assert not again.created_project and again.added_tasks == 0
+    assert again.already_in_project == 3 and again.new_predictions == 0
+
+    studio = LabelStudio(base_url=base, api_key=token)
+    tasks = [t.model_dump() for t in studio.tasks.list(project=pushed.project, fields="all")]
+    assert len(tasks) == 3
+    names = {lb.label_id: lb for lb in LABELS.labels}
+    expected: dict[tuple[str, int], str] = {}
+    replacement = {"pattern": "Argyle", "color": "Teal"}
+    for number, task in enumerate(tasks):
+        (prediction,) = studio.predictions.list(task=task["id"])
+        assert prediction.model_version == pushed.model_version
+        shown = {r["from_name"]: r["value"]["choices"] for r in prediction.result}
+        if number == 0:  # kept as it was shown
+            answer = shown
+        elif number == 1:  # one label replaced by another of its task
+            task_name = sorted(shown)[0]
+            answer = {**shown, task_name: [*shown[task_name][1:], replacement[task_name]]}
+        else:  # cleared: none of these labels
+            answer = {}
+        result = [{"from_name": t, "to_name": "image", "type": "choices",
+                   "value": {"choices": c}} for t, c in answer.items() if c]  # fmt: skip
+        studio.annotations.create(id=task["id"], result=result, parent_prediction=prediction.id)
+        ids = {lb.label_id for lb in LABELS.labels}
+        seen = {i for i in ids if names[i].name in shown.get(names[i].task, [])}
+        given = {i for i in ids if names[i].name in answer.get(names[i].task, [])}
+        for label_id in seen | given:
+            expected[(task["data"]["sha256"], label_id)] = (
+                "confirmed" if label_id in seen and label_id in given
+                else "removed" if label_id in seen else "added"
+            )  # fmt: skip
+    assert "removed" in expected.values() and "added" in expected.values()
+
+    for _ in range(2):
+        report, written, kept = pull_review(home, base, token, tmp_path / "reviewed.json",
+                                            "shop review")  # fmt: skip
+        assert report.imported == 3 and kept.is_file()
+        with connect(home.db, read_only=True) as con:
+            rows = con.execute(
+                "SELECT image_sha256, label_id, verdict, reviewer FROM reviewed_labels"
+            ).fetchall()
+        assert {(sha, label): verdict for sha, label, verdict, _ in rows} == expected
+        assert len(rows) == len(expected)  # the second pull replaced, never duplicated
+    training = json.loads(written.read_text())
+    assert len(training["images"]) == 3

@@ -192,6 +192,29 @@ def test_a_token_is_required_off_loopback(served_home):
     assert run.returncode == 2 and "not loopback" in run.stderr
 
 
+def test_a_signed_review_link_opens_its_one_image_without_the_token(served_home, direct):
+    """What a reviewer's browser gets from a pushed Label Studio task: that image, until the
+    link expires; a changed image, expiry or signature is refused (403)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from fashion_model.review.signing import signed_link
+
+    sha = direct.execute("SELECT image_sha256 FROM images LIMIT 1").fetchone()[0]
+    other = direct.execute("SELECT image_sha256 FROM images LIMIT 1 OFFSET 1").fetchone()[0]
+    link = urlsplit(signed_link(served_home.root, "http://testserver", sha))
+    query = parse_qs(link.query)
+    with TestClient(create_app(served_home, token="t0ken", prepare=False)) as guarded:
+        opened = guarded.get(f"{link.path}?{link.query}")
+        assert opened.status_code == 200 and opened.headers["content-type"] == "image/jpeg"
+        assert opened.content[:2] == b"\xff\xd8"
+        expires, signature = int(query["expires"][0]), query["signature"][0]
+        bad = [f"/review/images/{other}?{link.query}",
+               f"{link.path}?expires={expires + 1}&signature={signature}",
+               f"{link.path}?expires=1&signature={signature}",
+               f"/api/v1/images/{sha}"]  # fmt: skip
+        assert [guarded.get(url).status_code for url in bad] == [403, 403, 403, 401]
+
+
 def test_every_page_renders(client, direct):
     product = direct.execute("SELECT product_id FROM products WHERE retailer = 'Northwind' "
                              "ORDER BY 1 LIMIT 1").fetchone()[0]  # fmt: skip

@@ -67,8 +67,9 @@ def image_location(row: dict, image_source: str) -> str:
     return row["image_url"]
 
 
-def build_task(row: dict, model_version: str, tasks: list[str], image_source: str) -> dict:
-    """One Label Studio task with its pre-annotation, from a candidates.sql row."""
+def build_task(row: dict, model_version: str, tasks: list[str], image: str) -> dict:
+    """One Label Studio task with its pre-annotation, from a candidates.sql row; `image` is
+    where the reviewer's browser loads the picture from."""
     by_task: dict[str, list[str]] = {task: [] for task in tasks}
     for label in row["predicted"] or []:
         by_task.setdefault(label["task"], []).append(label["name"])
@@ -90,7 +91,7 @@ def build_task(row: dict, model_version: str, tasks: list[str], image_source: st
             )
     return {
         "data": {
-            IMAGE_FIELD: image_location(row, image_source),
+            IMAGE_FIELD: image,
             "image_url": row["image_url"],
             "retailer": row["retailer"],
             "product_id": row["product_id"],

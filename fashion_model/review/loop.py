@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+
+import duckdb
 
 from fashion_model.errors import BadInput
 from fashion_model.files import write_json, write_text
@@ -16,6 +20,7 @@ from fashion_model.review.labelstudio import (
     MAX_MARGIN,
     ImportReport,
     build_task,
+    image_location,
     labelling_config,
     read_export,
     resolve_answers,
@@ -54,6 +59,58 @@ def check_export_options(tasks: list[str], margin: float, limit: int, image_sour
         raise BadInput(f"--image-source {image_source!r} is not one of url, local")
 
 
+@dataclass
+class Batch:
+    """The images a review sends, chosen once for a file export and a push alike."""
+
+    model_version: str
+    tasks: list[str]  # the attribute tasks reviewed (all when none were named)
+    rows: list[dict]  # review/candidates.sql rows, least certain first
+
+
+def choose_batch(
+    con, paths: Home, tasks: list[str], retailer: str | None, margin: float, limit: int,
+    again: bool,
+) -> Batch:  # fmt: skip
+    """The production model's least certain images not sent before for it (unless `again`)."""
+    version = production_version(paths.models)
+    if version is None:
+        raise BadInput(f"{paths.models}: no production model; train one first")
+    (sql,) = statements(read_sql("review/candidates.sql"))
+    params = {"model": version, "tasks": list(tasks), "margin": margin, "retailer": retailer,
+              "limit": limit, "again": again}  # fmt: skip
+    rows = run_statement(con, sql, params, where="sql/review/candidates.sql").fetchall()
+    names = [d[0] for d in con.description]
+    rows = [dict(zip(names, row, strict=True)) for row in rows]
+    if not rows:
+        raise BadInput(
+            f"no image of model {version} within {margin} of a threshold"
+            + (f" for {retailer}" if retailer else "")
+            + ("" if again else " that was not exported before (--again exports those)")
+        )
+    return Batch(version, tasks or list(default_label_map().tasks), rows)
+
+
+def record_batch(con, batch: Batch) -> None:
+    """Remember what was sent, so the next export or push sends other images."""
+    now = datetime.now(UTC)
+    with transaction(con):
+        con.executemany(
+            _sql("record_exports"),
+            [(r["image_sha256"], batch.model_version, r["retailer"], r["product_id"],
+              r["certainty"], now) for r in batch.rows],
+        )  # fmt: skip
+
+
+@contextmanager
+def open_warehouse(paths: Home, holder: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, held for writing by `holder`; none yet is one line."""
+    if not paths.db.is_file():
+        raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
+    with warehouse_lock(paths.db, holder), connect(paths.db) as con:
+        yield con
+
+
 def export_review(
     paths: Home,
     tasks: list[str],
@@ -69,39 +126,19 @@ def export_review(
     """The least certain images of the production model as Label Studio tasks; each image is
     exported once per model version (recorded in review_exports) unless `again`."""
     check_export_options(tasks, margin, limit, image_source)
-    label_map = default_label_map()
-    chosen = tasks or list(label_map.tasks)
-    version = production_version(paths.models)
-    if version is None:
-        raise BadInput(f"{paths.models}: no production model; train one first")
-    if not paths.db.is_file():
-        raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
-    (sql,) = statements(read_sql("review/candidates.sql"))
-    params = {"model": version, "tasks": list(tasks), "margin": margin, "retailer": retailer,
-              "limit": limit, "again": again}  # fmt: skip
-    with warehouse_lock(paths.db, holder), connect(paths.db) as con:
-        rows = run_statement(con, sql, params, where="sql/review/candidates.sql").fetchall()
-        names = [d[0] for d in con.description]
-        rows = [dict(zip(names, row, strict=True)) for row in rows]
-        if not rows:
-            raise BadInput(
-                f"no image of model {version} within {margin} of a threshold"
-                + (f" for {retailer}" if retailer else "")
-                + ("" if again else " that was not exported before (--again exports those)")
-            )
-        payload = [build_task(row, version, chosen, image_source) for row in rows]
+    with open_warehouse(paths, holder) as con:
+        batch = choose_batch(con, paths, tasks, retailer, margin, limit, again)
+        payload = [
+            build_task(row, batch.model_version, batch.tasks, image_location(row, image_source))
+            for row in batch.rows
+        ]
         write_json(out, payload)
         if config_out:
-            write_text(config_out, labelling_config(label_map, chosen))
-        now = datetime.now(UTC)
-        with transaction(con):
-            con.executemany(
-                _sql("record_exports"),
-                [(r["image_sha256"], version, r["retailer"], r["product_id"], r["certainty"], now)
-                 for r in rows],
-            )  # fmt: skip
-    return ExportResult(len(payload), version, str(out), str(config_out) if config_out else None,
-                        round(float(rows[0]["certainty"]), 4))  # fmt: skip
+            write_text(config_out, labelling_config(default_label_map(), batch.tasks))
+        record_batch(con, batch)
+    return ExportResult(len(payload), batch.model_version, str(out),
+                        str(config_out) if config_out else None,
+                        round(float(batch.rows[0]["certainty"]), 4))  # fmt: skip
 
 
 def import_review(
@@ -115,9 +152,7 @@ def import_review(
     labels in the warehouse (replacing earlier reviews of the same images)."""
     label_map = default_label_map()
     tasks = read_export(export, label_map)
-    if not paths.db.is_file():
-        raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
-    with warehouse_lock(paths.db, holder), connect(paths.db) as con:
+    with open_warehouse(paths, holder) as con:
         stored = dict(con.execute(
             _sql("stored_images"),
             {"shas": [str((t.get("data") or {}).get("sha256")) for t in tasks]},

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
+from fashion_model.review.signing import ROUTE, check_link
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
 from fashion_model.urls import url_refusal
@@ -209,6 +210,10 @@ def runs(request: Request, limit: int = 30) -> JSONResponse:
 @router.get("/images/{sha256}")
 def image(request: Request, sha256: str) -> FileResponse:
     """A stored image, by its content hash only."""
+    return _image(request, sha256)
+
+
+def _image(request: Request, sha256: str) -> FileResponse:
     source = _source(request)
     cur, _ = source.cursor()
     try:
@@ -217,3 +222,17 @@ def image(request: Request, sha256: str) -> FileResponse:
         cur.close()
     return FileResponse(path, media_type="image/jpeg",
                         headers={"Cache-Control": "public, max-age=86400, immutable"})  # fmt: skip
+
+
+# Reviewers' browsers (Label Studio shows the picture) send no token: a pushed task's image link
+# is signed instead (fashion_model/review/signing.py); it opens that image until it expires.
+links = APIRouter()
+
+
+@links.get(ROUTE + "{sha256}", include_in_schema=False)
+def review_image(request: Request, sha256: str, expires: int, signature: str):
+    try:
+        check_link(_source(request).home.root, sha256, expires, signature)
+    except PermissionError as error:
+        return JSONResponse({"error": str(error)}, 403)
+    return _image(request, sha256)

@@ -2,10 +2,11 @@
 
 Security: the CLI binds loopback by default; on another address a token is required for every
 route but the health check (`Authorization: Bearer TOKEN`, or the cookie the /login page sets
-for a browser). Request bodies over MAX_BODY are refused before they are read. Errors are JSON
-`{"error": message}` (or an HTML page for the web app), never a stack trace: BadInput is 400
-(413 for an upload over the limit), an unknown product, query or image 404, a warehouse that
-cannot answer 503, anything else 500 with the traceback in the server's log only.
+for a browser) and a reviewer's signed image link (review/signing.py). Request bodies over
+MAX_BODY are refused before they are read. Errors are JSON `{"error": message}` (or an HTML page
+for the web app), never a stack trace: BadInput is 400 (413 for an upload over the limit), an
+unknown product, query or image 404, a warehouse that cannot answer 503, anything else 500 with
+the traceback in the server's log only.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from starlette.exceptions import HTTPException
 from fashion_model import __version__
 from fashion_model.errors import BadInput, FashionError
 from fashion_model.home import Home
+from fashion_model.review.signing import ROUTE as REVIEW_LINKS
 from fashion_model.service import api, pages
 from fashion_model.service.pages import TOKEN_COOKIE
 from fashion_model.service.source import Source
 from fashion_model.service.uploads import MAX_BODY, TooLarge
 
 log = logging.getLogger("fashion.serve")
-OPEN_PATHS = ("/api/v1/health", "/login", "/static/")
+OPEN_PATHS = ("/api/v1/health", "/login", "/static/", REVIEW_LINKS)
 
 
 def create_app(home: Home, token: str | None = None, prepare: bool = True) -> FastAPI:
@@ -46,6 +48,7 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
     app.state.source = source
     app.state.token = token
     app.include_router(api.router)
+    app.include_router(api.links)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("fashion_model.service", "static")]), "static")
 

@@ -32,13 +32,16 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 review_app = typer.Typer(
-    help="The review loop with Label Studio: export uncertain predictions, import answers.",
+    help="The review loop with Label Studio: uncertain predictions out (a file, or push to a "
+    "server), answers back (import a file, or pull).",
     no_args_is_help=True,
 )
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(review_app, name="review")
 review_app.command("export")(review.review_export)
 review_app.command("import")(review.review_import)
+review_app.command("push")(review.review_push)
+review_app.command("pull")(review.review_pull)
 app.add_typer(model_app, name="model")
 
 catalog_app.command("synth")(pipeline.catalog_synth)

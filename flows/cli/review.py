@@ -80,3 +80,78 @@ def review_import(
     for line in report.problems[:20] + report.conflicts[:20]:
         console.print(f"[yellow]{line}[/yellow]", highlight=False)
     print_summary("review import", {**report.as_dict(), "training_file": str(written)})
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Label Studio's address [env LABEL_STUDIO_URL].", show_default=False
+    ),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", help="A personal access token (or a legacy token) [env "
+                 "LABEL_STUDIO_API_KEY].", show_default=False),
+]  # fmt: skip
+ProjectOption = Annotated[str, typer.Option("--project", help="The project's title.")]
+
+
+def review_push(
+    image_base: Annotated[
+        str,
+        typer.Option(
+            "--image-base",
+            help="Where reviewers' browsers reach `fashion serve` (http(s)://host:port): task "
+            "images are signed links to it.",
+        ),
+    ],
+    home: HomeOption = None,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    project: ProjectOption = "fashion review",
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", help="Label task to review (repeatable) [default all]."),
+    ] = None,
+    retailer: RetailerOption = None,
+    margin: Annotated[
+        float,
+        typer.Option("--margin", help=f"Largest |score - threshold| sent (at most {MAX_MARGIN})."),
+    ] = MAX_MARGIN,
+    limit: Annotated[int, typer.Option("--limit", help="Most images sent.")] = 200,
+) -> None:
+    """The least certain images as tasks with pre-annotations in a Label Studio project
+    (created with the labelling config when missing); an image already there is not sent
+    again."""
+    from fashion_model.review.remote import push_review
+
+    result = push_review(Home.resolve(home), url, api_key, image_base, project, task or [],
+                         retailer, margin, limit)  # fmt: skip
+    print_summary("review push", result.as_dict())
+
+
+def review_pull(
+    home: HomeOption = None,
+    url: UrlOption = None,
+    api_key: KeyOption = None,
+    project: ProjectOption = "fashion review",
+    out: Annotated[Path, typer.Option("--out", help="iMaterialist training file to write.")] = Path(
+        "reviewed.json"
+    ),
+    agreement: Annotated[
+        bool,
+        typer.Option(
+            "--agreement",
+            help="Import only tasks whose annotators agree [default: the most recent wins].",
+        ),
+    ] = False,
+) -> None:
+    """The project's annotations back, as `review import` reads an export: the training file
+    and reviewed_labels (a second pull replaces each image's verdicts)."""
+    from fashion_model.review.remote import pull_review
+
+    report, written, kept = pull_review(Home.resolve(home), url, api_key, out, project, agreement)
+    for line in report.problems[:20] + report.conflicts[:20]:
+        console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    print_summary("review pull", {**report.as_dict(), "training_file": str(written),
+                                  "export": str(kept)})  # fmt: skip
