@@ -110,6 +110,11 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
             "--dask-workers 0: must be at least 1",
         ),
         (["score", "--home", "{tmp}"], "no production model in"),
+        (["review", "push", "--image-base", "ftp://x"], "--image-base 'ftp://x': give the http(s)"),
+        (
+            ["review", "pull", "--home", "{tmp}", "--url", "http://127.0.0.1:9"],
+            "no Label Studio key: pass --api-key or set LABEL_STUDIO_API_KEY",
+        ),
         (["train", "--home", "{tmp}", "--manifest", "nope"], "manifest 'nope' not found"),
         (
             ["report", "--home", "{tmp}", "--task", "fabric"],

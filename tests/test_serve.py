@@ -15,6 +15,7 @@ from PIL import Image
 from fashion_model.analytics.reports import list_reports, run_report, share_table
 from fashion_model.ingest.manifest import read_manifest
 from fashion_model.match.similar import product_query, search_similar
+from fashion_model.service import queries
 from fashion_model.service.app import create_app
 from fashion_model.warehouse.lock import snapshot_path
 
@@ -213,6 +214,50 @@ def test_a_signed_review_link_opens_its_one_image_without_the_token(served_home,
                f"{link.path}?expires=1&signature={signature}",
                f"/api/v1/images/{sha}"]  # fmt: skip
         assert [guarded.get(url).status_code for url in bad] == [403, 403, 403, 401]
+
+
+def test_serve_is_a_label_studio_ml_backend(served_home, direct):
+    """The calls Label Studio makes of a model (health, setup, predict, webhook), with the token
+    as Basic auth as its ML backend settings send it; predict answers one result per task in
+    Label Studio's prediction format, labels only for the config's label-task controls."""
+    import base64
+
+    from fashion_model.labels import default_label_map
+    from fashion_model.review.labelstudio import labelling_config
+
+    shas = [r[0] for r in direct.execute("SELECT image_sha256 FROM images LIMIT 2").fetchall()]
+    config = labelling_config(default_label_map(), ["color", "gender"])
+    basic = {"Authorization": "Basic " + base64.b64encode(b"labelstudio:t0ken").decode()}
+    with TestClient(create_app(served_home, token="t0ken", prepare=False)) as guarded:
+        assert guarded.get("/label-studio/health").status_code == 401
+        health = guarded.get("/label-studio/health", headers=basic).json()
+        assert health["status"] == "UP"
+        version = health["model_version"]
+        setup = guarded.post("/label-studio/setup", headers=basic, json={"project": "1.1"})
+        assert setup.json() == {"model_version": version}
+        tasks = [{"id": i, "data": {"image": "http://elsewhere/x.jpg", "sha256": sha}}
+                 for i, sha in enumerate(shas)]  # fmt: skip
+        answer = guarded.post("/label-studio/predict", headers=basic,
+                              json={"tasks": tasks, "label_config": config})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["results"]
+        assert len(results) == 2 and {r["model_version"] for r in results} == {version}
+        found = queries.predictions(served_home_source(guarded), version, [
+            str(served_home.images / direct.execute(
+                "SELECT path FROM images WHERE image_sha256 = ?", [shas[0]]).fetchone()[0])
+        ])[0]["labels"]  # fmt: skip
+        shown = {r["from_name"]: r["value"]["choices"] for r in results[0]["result"]}
+        assert shown == {t: [lb["label"] for lb in found[t]][: 1 if t == "gender" else None]
+                         for t in ("color", "gender") if found.get(t)}  # fmt: skip
+        assert all(r["to_name"] == "image" and r["type"] == "choices" for r in results[0]["result"])
+        bad = guarded.post("/label-studio/predict", headers=basic, json={"tasks": []})
+        assert bad.status_code == 400 and "tasks" in bad.json()["error"]
+        hook = guarded.post("/label-studio/webhook", headers=basic, json={"action": "X"})
+        assert hook.status_code == 200
+
+
+def served_home_source(test_client):
+    return test_client.app.state.source
 
 
 def test_every_page_renders(client, direct):

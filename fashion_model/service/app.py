@@ -1,16 +1,18 @@
 """`fashion serve`: one FastAPI application, the API (api.py) and the web app (pages.py).
 
 Security: the CLI binds loopback by default; on another address a token is required for every
-route but the health check (`Authorization: Bearer TOKEN`, or the cookie the /login page sets
-for a browser) and a reviewer's signed image link (review/signing.py). Request bodies over
-MAX_BODY are refused before they are read. Errors are JSON `{"error": message}` (or an HTML page
-for the web app), never a stack trace: BadInput is 400 (413 for an upload over the limit), an
-unknown product, query or image 404, a warehouse that cannot answer 503, anything else 500 with
-the traceback in the server's log only.
+route but the health check (`Authorization: Bearer TOKEN`, Basic auth with the token as the
+password as Label Studio sends it, or the cookie the /login page sets for a browser) and a
+reviewer's signed image link (review/signing.py). Request bodies over MAX_BODY are refused
+before they are read. Errors are JSON `{"error": message}` (or an HTML page for the web app),
+never a stack trace: BadInput is 400 (413 for an upload over the limit), an unknown product,
+query or image 404, a warehouse that cannot answer 503, anything else 500 with the traceback in
+the server's log only.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 
@@ -24,7 +26,7 @@ from fashion_model import __version__
 from fashion_model.errors import BadInput, FashionError
 from fashion_model.home import Home
 from fashion_model.review.signing import ROUTE as REVIEW_LINKS
-from fashion_model.service import api, pages
+from fashion_model.service import api, mlbackend, pages
 from fashion_model.service.pages import TOKEN_COOKIE
 from fashion_model.service.source import Source
 from fashion_model.service.uploads import MAX_BODY, TooLarge
@@ -49,6 +51,7 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
     app.state.token = token
     app.include_router(api.router)
     app.include_router(api.links)
+    app.include_router(mlbackend.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("fashion_model.service", "static")]), "static")
 
@@ -58,8 +61,7 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
         if length and length.isdigit() and int(length) > MAX_BODY:
             return _error(request, 413, f"request body over {MAX_BODY // (1024 * 1024)} MB")
         if token and not request.url.path.startswith(OPEN_PATHS):
-            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            supplied = supplied or request.cookies.get(TOKEN_COOKIE, "")
+            supplied = _supplied_token(request)
             if not hmac.compare_digest(supplied.encode(), token.encode()):
                 if _wants_html(request):
                     return RedirectResponse(f"/login?next={request.url.path}", 303)
@@ -97,6 +99,20 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
         return _error(request, 500, f"internal error ({type(error).__name__}); see the server log")
 
     return app
+
+
+def _supplied_token(request: Request) -> str:
+    """Bearer TOKEN (API clients), Basic with the token as password (Label Studio's ML backend
+    settings), or the web app's cookie."""
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip()).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return request.cookies.get(TOKEN_COOKIE, "")
 
 
 def _wants_html(request: Request) -> bool:
