@@ -57,6 +57,7 @@ def test_every_third_party_import_is_a_declared_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
     requirements += project["optional-dependencies"]["onnx"]  # fashion model export-onnx only
+    requirements += project["optional-dependencies"]["labelstudio"]  # review push / pull only
     declared = {canonicalize_name(Requirement(r).name) for r in requirements}
     providers = packages_distributions()
     missing = {}
