@@ -11,21 +11,23 @@ from fashion_model.config import REVIEW_MARGIN as MAX_MARGIN
 from fashion_model.flows.cli.common import HomeOption, RetailerOption, console, print_summary
 from fashion_model.home import Home
 
+TaskOption = Annotated[
+    list[str] | None,
+    typer.Option("--task", help="Label task to review (repeatable) [default all]."),
+]
+MarginOption = Annotated[
+    float,
+    typer.Option("--margin", help=f"Largest |score - threshold| sent (at most {MAX_MARGIN})."),
+]
+LimitOption = Annotated[int, typer.Option("--limit", help="Most images (tasks) sent.")]
+
 
 def review_export(
     home: HomeOption = None,
-    task: Annotated[
-        list[str] | None,
-        typer.Option("--task", help="Label task to review (repeatable) [default all]."),
-    ] = None,
+    task: TaskOption = None,
     retailer: RetailerOption = None,
-    margin: Annotated[
-        float,
-        typer.Option(
-            "--margin", help=f"Largest |score - threshold| exported (at most {MAX_MARGIN})."
-        ),
-    ] = MAX_MARGIN,
-    limit: Annotated[int, typer.Option("--limit", help="Most tasks (images) exported.")] = 200,
+    margin: MarginOption = MAX_MARGIN,
+    limit: LimitOption = 200,
     out: Annotated[
         Path, typer.Option("--out", help="Label Studio tasks file (JSON) to write.")
     ] = Path("tasks.json"),
@@ -58,28 +60,36 @@ def review_export(
     print_summary("review export", result.as_dict())
 
 
+TrainingFileOption = Annotated[
+    Path, typer.Option("--out", help="iMaterialist training file to write.")
+]
+AgreementOption = Annotated[
+    bool,
+    typer.Option(
+        "--agreement",
+        help="Import only tasks whose annotators agree [default: the most recent wins].",
+    ),
+]
+
+
+def _report(command: str, report, **written: str) -> None:
+    for line in report.problems[:20] + report.conflicts[:20]:
+        console.print(f"[yellow]{line}[/yellow]", highlight=False)
+    print_summary(command, {**report.as_dict(), **written})
+
+
 def review_import(
     export: Annotated[Path, typer.Argument(help="Label Studio export: JSON or JSON-MIN.")],
     home: HomeOption = None,
-    out: Annotated[Path, typer.Option("--out", help="iMaterialist training file to write.")] = Path(
-        "reviewed.json"
-    ),
-    agreement: Annotated[
-        bool,
-        typer.Option(
-            "--agreement",
-            help="Import only tasks whose annotators agree [default: the most recent wins].",
-        ),
-    ] = False,
+    out: TrainingFileOption = Path("reviewed.json"),
+    agreement: AgreementOption = False,
 ) -> None:
     """Reviewed labels back: an iMaterialist training file (for `fashion retrain --extra`) and
     the table reviewed_labels (confirmed, added, removed, by whom, against which model)."""
     from fashion_model.review.loop import import_review
 
     report, written = import_review(Home.resolve(home), export, out, agreement)
-    for line in report.problems[:20] + report.conflicts[:20]:
-        console.print(f"[yellow]{line}[/yellow]", highlight=False)
-    print_summary("review import", {**report.as_dict(), "training_file": str(written)})
+    _report("review import", report, training_file=str(written))
 
 
 UrlOption = Annotated[
@@ -109,16 +119,10 @@ def review_push(
     url: UrlOption = None,
     api_key: KeyOption = None,
     project: ProjectOption = "fashion review",
-    task: Annotated[
-        list[str] | None,
-        typer.Option("--task", help="Label task to review (repeatable) [default all]."),
-    ] = None,
+    task: TaskOption = None,
     retailer: RetailerOption = None,
-    margin: Annotated[
-        float,
-        typer.Option("--margin", help=f"Largest |score - threshold| sent (at most {MAX_MARGIN})."),
-    ] = MAX_MARGIN,
-    limit: Annotated[int, typer.Option("--limit", help="Most images sent.")] = 200,
+    margin: MarginOption = MAX_MARGIN,
+    limit: LimitOption = 200,
 ) -> None:
     """The least certain images as tasks with pre-annotations in a Label Studio project
     (created with the labelling config when missing); an image already there is not sent
@@ -135,23 +139,12 @@ def review_pull(
     url: UrlOption = None,
     api_key: KeyOption = None,
     project: ProjectOption = "fashion review",
-    out: Annotated[Path, typer.Option("--out", help="iMaterialist training file to write.")] = Path(
-        "reviewed.json"
-    ),
-    agreement: Annotated[
-        bool,
-        typer.Option(
-            "--agreement",
-            help="Import only tasks whose annotators agree [default: the most recent wins].",
-        ),
-    ] = False,
+    out: TrainingFileOption = Path("reviewed.json"),
+    agreement: AgreementOption = False,
 ) -> None:
     """The project's annotations back, as `review import` reads an export: the training file
     and reviewed_labels (a second pull replaces each image's verdicts)."""
     from fashion_model.review.remote import pull_review
 
     report, written, kept = pull_review(Home.resolve(home), url, api_key, out, project, agreement)
-    for line in report.problems[:20] + report.conflicts[:20]:
-        console.print(f"[yellow]{line}[/yellow]", highlight=False)
-    print_summary("review pull", {**report.as_dict(), "training_file": str(written),
-                                  "export": str(kept)})  # fmt: skip
+    _report("review pull", report, training_file=str(written), export=str(kept))
