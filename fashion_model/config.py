@@ -105,6 +105,15 @@ class DownloadConfig(StageConfig):
     read_timeout: float = Field(20.0, gt=0, description="longest silence reading a response")
     total_timeout: float = Field(60.0, gt=0, description="one attempt, redirects included")
     retries: int = Field(2, ge=0, description="extra attempts for transient failures")
+    circuit_failures: int = Field(
+        3, ge=1, description="URLs of one host in a row with no answer (timeouts, connection "
+        "failures) that open its circuit: its other URLs are host_unreachable at once (retried "
+        "on the next run)",
+    )  # fmt: skip
+    circuit_probe_after: float = Field(
+        30.0, gt=0, description="seconds before an open circuit lets one probe through (it "
+        "closes when the host answers)",
+    )  # fmt: skip
     backoff: float = Field(0.5, ge=0, description="seconds, doubled per attempt, with jitter")
     max_retry_wait: float = Field(60.0, ge=0, description="a longer Retry-After ends the URL")
     max_bytes: int = Field(20 * 1024 * 1024, ge=1)

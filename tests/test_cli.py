@@ -210,7 +210,7 @@ def test_score_asks_for_a_retailer_before_any_work(trained_home, tmp_path):
     from fashion_model.ingest.pipeline import ingest_source
 
     catalog = tmp_path / "ours.csv"
-    catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
+    catalog.write_text("product_id,image_url\np1,http://127.0.0.1:9/y.jpg\n")
     ingest_source(catalog, tmp_path / "manifests" / "ours", tmp_path / "images", DownloadConfig())
     (tmp_path / "models").symlink_to(trained_home / "models")
     result = _fashion("score", "--home", str(tmp_path), "--manifest", "ours")

@@ -226,3 +226,66 @@ def test_the_libjpeg_turbo_path_gives_the_pillow_paths_image(orientation, mode):
     assert (fast.original_width, fast.original_height) == (800, 600)
     got = np.asarray(Image.open(io.BytesIO(fast.data)).convert("RGB"), dtype=float)
     assert np.abs(got - np.asarray(reference, dtype=float)).mean() < 4
+
+
+@pytest.fixture()
+def black_hole():
+    """A host that accepts TCP connections and never answers (the kernel completes the
+    handshakes into the listen backlog; nothing ever reads them): a dead CDN."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen(1024)
+    yield f"http://127.0.0.2:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_a_dead_host_costs_seconds_and_spares_the_live_one(faulty_server, black_hole, tmp_path):
+    """Once `circuit_failures` URLs of the dead host got no answer, its other URLs end at once
+    as host_unreachable (retryable); the live host on the same run is untouched."""
+    from fashion_model.ingest.outcomes import is_retryable
+
+    live = [f"{faulty_server[0]}/ok.jpg?n={n}" for n in range(20)]
+    dead = [f"{black_hole}/item-{n}.jpg" for n in range(120)]
+    config = LOCAL.replace(read_timeout=1.0, connect_timeout=1.0, total_timeout=2.0,
+                           per_host=4, circuit_failures=3, circuit_probe_after=600,
+                           allow_networks=("127.0.0.1/32", "127.0.0.2/32"))  # fmt: skip
+    urls = [u for pair in zip(dead, live * 6, strict=True) for u in pair]
+    started = time.monotonic()
+    outcomes = download_batch(urls, config, tmp_path)
+    seconds = time.monotonic() - started
+    by_url = dict(zip(urls, outcomes, strict=True))
+    dead_statuses = Counter(by_url[u].status for u in dead)
+    assert set(dead_statuses) <= {"timeout", "host_unreachable"}
+    assert dead_statuses["host_unreachable"] >= len(dead) - 8  # the first in flight time out
+    assert all(by_url[u].status == "ok" for u in live)
+    assert seconds < 20, f"{seconds:.1f} s: the dead host's URLs waited out their timeouts"
+    unreachable = [o for o in outcomes if o.status == "host_unreachable"]
+    assert all("127.0.0.2: " in o.error_message for o in unreachable)
+    assert sum(o.attempts == 0 for o in unreachable) >= len(dead) - 8  # never requested
+    assert is_retryable("host_unreachable", None)
+
+
+def test_an_open_circuit_lets_one_probe_through_and_closes_when_the_host_answers(monkeypatch):
+    from fashion_model.ingest import politeness
+    from fashion_model.ingest.politeness import HostBreaker
+
+    now = [1000.0]
+    monkeypatch.setattr(politeness.time, "monotonic", lambda: now[0])
+    breaker = HostBreaker(threshold=3, probe_after=30)
+    for _ in range(5):
+        breaker.failed("a")  # one URL's retries count once
+    breaker.failed("b")
+    assert breaker.allows()
+    breaker.failed("c")
+    assert not breaker.allows()
+    now[0] += 31
+    assert breaker.allows() and not breaker.allows()  # one probe, the others wait
+    breaker.failed("d")  # the probe failed: open again for as long
+    now[0] += 29
+    assert not breaker.allows()
+    now[0] += 2
+    assert breaker.allows()
+    breaker.answered()
+    assert breaker.allows() and breaker.allows()

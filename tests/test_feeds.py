@@ -208,19 +208,19 @@ def test_a_nightly_feed_is_read_once_by_the_plan_and_the_ingest(tmp_path, monkey
     real = feeds._read_feed
     monkeypatch.setattr(feeds, "_read_feed", lambda *a: reads.append(a[0]) or real(*a))
     path = tmp_path / "catalog.csv"
-    path.write_text("product_id,image_url,retailer,price\np1,ftp://x/a.jpg,R,5 EUR\n")
+    path.write_text("product_id,image_url,retailer,price\np1,http://127.0.0.1:9/a.jpg,R,5 EUR\n")
     check_catalog(path, None, FeedConfig())
     summary = ingest_source(path, tmp_path / "m", tmp_path / "images", LOCAL, feed=FeedConfig())
     assert summary.records == 1 and reads == [path]
     check_source(path, feed=FeedConfig(currency="USD"))  # other options: read again
-    path.write_text("product_id,image_url,retailer,price\np2,ftp://x/b.jpg,R,6 EUR\n")
+    path.write_text("product_id,image_url,retailer,price\np2,http://127.0.0.1:9/b.jpg,R,6 EUR\n")
     ingest_source(path, tmp_path / "m", tmp_path / "images", LOCAL, feed=FeedConfig())
     assert len(reads) == 3
 
 
 def test_bad_values_are_counted_in_the_ingest_summary_and_kept(tmp_path):
     path = tmp_path / "catalog.csv"
-    path.write_text("product_id,image_url,retailer,price\np1,ftp://x/a.jpg,R,n/a\n")
+    path.write_text("product_id,image_url,retailer,price\np1,http://127.0.0.1:9/a.jpg,R,n/a\n")
     summary = ingest_source(path, tmp_path / "m", tmp_path / "images", LOCAL)
     assert summary.feed["unparsed_values"]["price"]["count"] == 1
     assert summary.feed["unparsed_values"]["price"]["rows"] == ["line 2"]
@@ -233,9 +233,9 @@ def test_prices_and_dates_are_typed_once_from_the_feed_to_the_warehouse(tmp_path
     path = tmp_path / "catalog.csv"
     path.write_text(
         "product_id,image_url,retailer,price,currency,first_seen\n"
-        "p1,ftp://x/a.jpg,R,0.10,usd,2026-11-01\n"
-        "p2,ftp://x/b.jpg,R,n/a,EUR,someday\n"
-        "p3,ftp://x/c.jpg,R,5,dollars,2026-11-02\n"
+        "p1,http://127.0.0.1:9/a.jpg,R,0.10,usd,2026-11-01\n"
+        "p2,http://127.0.0.1:9/b.jpg,R,n/a,EUR,someday\n"
+        "p3,http://127.0.0.1:9/c.jpg,R,5,dollars,2026-11-02\n"
     )
     ingest_source(path, tmp_path / "m", tmp_path / "images", LOCAL)
     schema = manifest_schema(tmp_path / "m")

@@ -44,7 +44,7 @@ def test_a_rerun_skips_what_is_done_and_never_duplicates(catalog_server, tmp_pat
     first = ingest_source(folder / "train.json", tmp_path / "m", tmp_path / "images", LOCAL)
     second = ingest_source(folder / "train.json", tmp_path / "m", tmp_path / "images", LOCAL)
     assert second.skipped_done == first.statuses["ok"]
-    assert second.downloaded == first.records - first.statuses["ok"]
+    assert second.requested == first.records - first.statuses["ok"]
     table = read_manifest(tmp_path / "m")
     assert table.num_rows == first.records
     assert len(set(table["source_id"].to_pylist())) == first.records
@@ -106,10 +106,12 @@ def test_catalog_problems_name_the_file(tmp_path):
 
 def test_ids_stay_data_never_paths(tmp_path):
     catalog = tmp_path / "catalog.csv"
-    catalog.write_text("product_id,image_url,retailer\n../../etc/passwd,ftp://x/y.jpg,R\n")
+    catalog.write_text(
+        "product_id,image_url,retailer\n../../etc/passwd,http://127.0.0.1:9/y.jpg,R\n"
+    )
     ingest_source(catalog, tmp_path / "m", tmp_path / "images", LOCAL)
     row = read_manifest(tmp_path / "m").to_pylist()[0]
-    assert row["source_id"] == "../../etc/passwd" and row["status"] == "bad_url"
+    assert row["source_id"] == "../../etc/passwd" and row["status"] == "connection_error"
     assert row["path"] is None
     assert (
         pq.read_schema(next((tmp_path / "m").glob("*.parquet"))).metadata[b"fashion_source_kind"]
@@ -122,7 +124,14 @@ def test_parquet_catalogs_read_like_csv(tmp_path):
 
     path = tmp_path / "catalog.parquet"
     pq.write_table(
-        pa.table({"product_id": ["a", "b"], "image_url": ["u1", "u2"], "price": [1.5, 2.0]}), path
+        pa.table(
+            {
+                "product_id": ["a", "b"],
+                "image_url": ["https://x/1", "https://x/2"],
+                "price": [1.5, 2.0],
+            }
+        ),
+        path,
     )
     source = open_source(path, default_label_map())
     records = list(iter_records(source, default_label_map()))
@@ -144,8 +153,8 @@ def _journals(manifest_dir):
 
 def test_every_fault_is_one_manifest_row_with_its_status(faulty_server, tmp_path):
     base = faulty_server[0]
-    urls = [f"{base}/{name}" for name in EXPECTED] + ["ftp://example.com/x.jpg", "nope", ""]
-    catalog = _catalog(tmp_path / "faults.csv", urls)
+    urls = [f"{base}/{name}" for name in EXPECTED]
+    catalog = _catalog(tmp_path / "faults.csv", [*urls, "ftp://example.com/x.jpg", "nope", ""])
     summary = ingest_source(catalog, tmp_path / "m", tmp_path / "images", FAULTS)
     rows = read_manifest(tmp_path / "m").to_pylist()
     assert len(rows) == summary.records == len(urls)
@@ -153,9 +162,12 @@ def test_every_fault_is_one_manifest_row_with_its_status(faulty_server, tmp_path
     assert len(by_url) == len(urls)
     for name, status in EXPECTED.items():
         assert by_url[f"{base}/{name}"]["status"] == status, name
-    assert [by_url[u]["status"] for u in urls[-3:]] == ["bad_url"] * 3
-    assert summary.statuses["ok"] == list(EXPECTED.values()).count("ok")
-    assert sum(summary.statuses.values()) == len(urls)
+    # an item without a usable image URL is no record but a feed problem, counted by reason
+    problems = summary.feed["unparsed_values"]
+    assert problems["image_url (not http/https)"]["count"] == 2  # ftp://..., nope
+    assert problems["image_url (missing)"]["count"] == 3  # those two, and the empty one
+    assert summary.statuses["ok"] == list(EXPECTED.values()).count("ok") == summary.downloaded
+    assert sum(summary.statuses.values()) == len(urls) == summary.requested
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp")]
     assert not _journals(tmp_path / "m")
 
@@ -169,22 +181,22 @@ def test_retry_failed_tries_only_the_retryable_failures(faulty_server, tmp_path)
     assert first.statuses == {"disallowed": 1, "http_error": 2, "ok": 1}
     before = Counter(hits)
     plain = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
-    assert plain.downloaded == 0 and plain.skipped_done == 1 and plain.kept_failed == 3
+    assert plain.requested == 0 and plain.skipped_done == 1 and plain.kept_failed == 3
     assert Counter(hits) == before, "a plain rerun requests nothing that was recorded"
     again = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once, retry_failed=True)
-    assert again.retried_failed == again.downloaded == 1  # only the 500
+    assert again.retried_failed == again.requested == again.downloaded == 1  # only the 500
     assert hits["once-500-retry.jpg"] == 2 and hits["missing-retry.jpg"] == 1
     assert again.statuses == {"disallowed": 1, "http_error": 1, "ok": 2}
     # a new record is picked up; the manifest is updated, never duplicated
     _catalog(tmp_path / "c.csv", [f"{base}/{n}" for n in [*names, "cmyk.jpg"]])
     grown = ingest_source(catalog, tmp_path / "m", tmp_path / "images", once)
-    assert grown.downloaded == 1 and grown.records == 5
+    assert grown.requested == 1 and grown.records == 5
     table = read_manifest(tmp_path / "m")
     assert table.num_rows == 5 == len(set(table["url"].to_pylist()))
 
 
 def test_a_second_writer_of_the_same_manifest_is_refused(tmp_path):
-    catalog = _catalog(tmp_path / "c.csv", ["ftp://x/y.jpg"])
+    catalog = _catalog(tmp_path / "c.csv", ["http://127.0.0.1:9/y.jpg"])
     held = pytest.raises(FashionError, match=r"manifest 'm' is being written by PID \d+")
     with manifest_lock(tmp_path / "m"), held:
         ingest_source(catalog, tmp_path / "m", tmp_path / "images", FAULTS)
@@ -202,25 +214,29 @@ ingest_source(catalog, manifest, images, config, part_rows=25)
 """
 
 
+def _start_until_parts(catalog, tmp_path, name: str, script: str, wanted: int):
+    """Run an ingest of `catalog` in a subprocess until its journal holds `wanted` parts (or it
+    ends, or 60 s pass): (manifest, the process, the parts)."""
+    manifest = tmp_path / "manifests" / name
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, catalog, manifest, tmp_path / "images"],
+        cwd=Path(__file__).parent.parent,
+    )
+    deadline = time.monotonic() + 60
+    parts = []
+    while time.monotonic() < deadline and process.poll() is None and len(parts) < wanted:
+        parts = sorted(manifest.parent.glob(f".{name}.journal-*/part-*.parquet"))
+        time.sleep(0.02)
+    return manifest, process, parts
+
+
 @pytest.mark.slow
 def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_server, tmp_path):
     base, hits = faulty_server[:2]
     count = 400
     urls = [f"{base}/item-{n}.jpg" for n in range(count)]
     catalog = _catalog(tmp_path / "items.csv", urls, ids=[f"id-{n}" for n in range(count)])
-    manifest = tmp_path / "manifests" / "items"
-    process = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, catalog, manifest, tmp_path / "images"],
-        cwd=Path(__file__).parent.parent,
-    )
-    deadline = time.monotonic() + 60
-    parts = []
-    while time.monotonic() < deadline and process.poll() is None:
-        journals = list(manifest.parent.glob(".items.journal-*"))
-        parts = list(journals[0].glob("part-*.parquet")) if journals else []
-        if len(parts) >= 3:
-            break
-        time.sleep(0.02)
+    manifest, process, _ = _start_until_parts(catalog, tmp_path, "items", KILL_SCRIPT, 3)
     assert process.poll() is None, "the downloader finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -241,7 +257,7 @@ def test_a_killed_download_resumes_with_no_duplicate_and_no_lost_row(faulty_serv
     assert set(table["status"].to_pylist()) == {"ok"}
     assert summary.resumed_rows >= 75
     assert summary.skipped_done == summary.resumed_rows
-    assert summary.downloaded == count - summary.resumed_rows
+    assert summary.requested == count - summary.resumed_rows
     assert not _journals(manifest)
     # What the killed writer left is stale (for `fashion gc`); the resumed run left none.
     leftovers = [p for p in tmp_path.rglob(".tmp*") if p != running]
@@ -269,3 +285,47 @@ def test_json_annotations_join_in_any_order(tmp_path):
     source = open_source(path, label_map)
     assert source.split == "validation" and not source.labelled
     assert [r.labels for r in iter_records(source, label_map)] == [None, None, None]
+
+
+SLOW_SCRIPT = """
+import sys
+from pathlib import Path
+from fashion_model.ingest.pipeline import ingest_source
+from tests.faults import LOCAL
+catalog, manifest, images = map(Path, sys.argv[1:4])
+config = LOCAL.replace(allow_networks=("127.0.0.2/32",), per_host=1, retries=0,
+                       read_timeout=0.3, total_timeout=0.3, circuit_failures=1000)
+ingest_source(catalog, manifest, images, config)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_whose_outcomes_come_slowly_keeps_them_when_killed(tmp_path):
+    """Outcomes a few a second (a host that never answers, one URL at a time): the journal
+    gets a part every few seconds, not only every CHUNK rows, so SIGKILL loses only the last
+    seconds; the next run keeps those rows and records the rest, none twice."""
+    import socket
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.2", 0))
+    hole.listen(1024)
+    count = 200
+    urls = [f"http://127.0.0.2:{hole.getsockname()[1]}/{n}.jpg" for n in range(count)]
+    manifest, process, parts = _start_until_parts(
+        _catalog(tmp_path / "slow.csv", urls, ids=[f"id-{n}" for n in range(count)]),
+        tmp_path, "slow", SLOW_SCRIPT, 2,
+    )  # fmt: skip
+    catalog = tmp_path / "slow.csv"
+    assert process.poll() is None and len(parts) >= 2, "no time-flushed parts while running"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    assert 0 < kept < count
+    config = FAULTS.replace(allow_networks=("127.0.0.2/32",), read_timeout=0.3,
+                            total_timeout=0.3, retries=0)  # fmt: skip
+    summary = ingest_source(catalog, manifest, tmp_path / "images", config)
+    table = read_manifest(manifest)
+    assert sorted(table["source_id"].to_pylist()) == sorted(f"id-{n}" for n in range(count))
+    assert summary.resumed_rows >= kept and summary.kept_failed >= kept
+    assert set(table["status"].to_pylist()) <= {"timeout", "host_unreachable"}
+    hole.close()

@@ -157,7 +157,7 @@ def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, m
     again = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
                           LOCAL)  # fmt: skip
     assert again.resumed_rows >= 4
-    assert again.downloaded == again.records - again.skipped_done
+    assert again.requested == again.records - again.skipped_done
     assert again.statuses == {"ok": again.records}
 
 

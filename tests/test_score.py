@@ -250,7 +250,7 @@ def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
     from fashion_model.ingest.pipeline import ingest_source
 
     catalog = tmp_path / "c.csv"
-    catalog.write_text("product_id,image_url\np1,ftp://x/y.jpg\n")
+    catalog.write_text("product_id,image_url\np1,http://127.0.0.1:9/y.jpg\n")
     ingest_source(catalog, tmp_path / "m", tmp_path / "images", DownloadConfig())
     with connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(
@@ -261,7 +261,7 @@ def test_a_catalog_without_retailer_needs_one(trained_home, tmp_path):
         assert con.execute(
             "SELECT retailer, image_status FROM products JOIN product_images "
             "USING (retailer, product_id)"
-        ).fetchall() == [("Ours", "bad_url")]
+        ).fetchall() == [("Ours", "blocked")]
 
 
 def test_one_production_model_at_a_time(trained_home, tmp_path):

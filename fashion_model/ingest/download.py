@@ -15,6 +15,7 @@ import ipaddress
 import os
 import random
 import socket
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from fashion_model.ingest.politeness import (
     THROTTLE_STATUS,
     BlockedAddress,
     GuardedResolver,
+    HostBreaker,
     HostPace,
     retry_after_seconds,
     robots_refusal,
@@ -38,6 +40,15 @@ from fashion_model.ingest.politeness import (
 from fashion_model.urls import AddressPolicy, url_refusal
 
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+
+
+# URLs of one busy host queued beyond its `per_host` in flight; a full queue makes the producer
+# wait (about 1 KB each with its row: 10 MB at most per host).
+HOST_QUEUE = 10_000
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 class _Permanent(Exception):
@@ -64,6 +75,10 @@ class Downloader:
         self.policy = AddressPolicy(config.allow_private, config.allow_networks)
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.paces: dict[str, HostPace] = {}
+        self.breakers: dict[str, HostBreaker] = {}
+        self.busy: Counter[str] = Counter()  # host -> URLs started and not finished
+        self.waiting: dict[str, deque] = {}  # host -> (url, done) not started yet
+        self.room = asyncio.Condition()  # a host's queue has room again
         self.tasks: set[asyncio.Task] = set()
         self.session: aiohttp.ClientSession | None = None
         self.pool: ThreadPoolExecutor | ProcessPoolExecutor | None = None
@@ -109,19 +124,54 @@ class Downloader:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     async def submit(self, url: str, done: Callable[[Outcome], None]) -> None:
-        """Start downloading `url` once fewer than `concurrency` are in flight."""
+        """Start downloading `url` once fewer than `concurrency` are in flight. A URL of a host
+        that already has `per_host` in flight waits in that host's queue, holding no slot, so
+        a slow or dead host never holds back the others; an open circuit ends its queue."""
+        host = _host(url)
+        queue = self.waiting.setdefault(host, deque())
+        if self.busy[host] >= self.config.per_host or queue:
+            if len(queue) >= HOST_QUEUE:  # memory stays bounded: wait for the host to move
+                async with self.room:
+                    await self.room.wait_for(lambda: len(queue) < HOST_QUEUE)
+            queue.append((url, done))
+            return
+        await self._start(host, url, done)
+
+    async def _start(self, host: str, url: str, done: Callable[[Outcome], None]) -> None:
         await self.semaphore.acquire()
+        self.busy[host] += 1
 
         async def run() -> None:
             try:
                 outcome = await self.fetch(url)
             finally:
                 self.semaphore.release()
+                self.busy[host] -= 1
             done(outcome)
+            await self._next(host)
 
         task = asyncio.create_task(run())
         self.tasks.add(task)
         task.add_done_callback(self._finished)
+
+    async def _next(self, host: str) -> None:
+        """The host's next queued URL, or (circuit open) its whole queue as host_unreachable."""
+        queue = self.waiting.get(host)
+        breaker = self.breakers.get(host)
+        if queue and breaker is not None and breaker.is_open():
+            while queue:
+                url, done = queue.popleft()
+                done(self._unreachable(host, breaker, 0))
+        if queue and self.busy[host] < self.config.per_host:
+            url, done = queue.popleft()
+            await self._start(host, url, done)
+        async with self.room:
+            self.room.notify_all()
+
+    def _unreachable(self, host: str, breaker: HostBreaker, attempts: int) -> Outcome:
+        outcome = Outcome("host_unreachable", breaker.refusal(host))
+        outcome.attempts, outcome.downloaded_at = attempts, datetime.now(UTC)
+        return outcome
 
     def _finished(self, task: asyncio.Task) -> None:
         self.tasks.discard(task)
@@ -138,7 +188,16 @@ class Downloader:
         """Download, verify, resize and store one URL; the outcome says what happened."""
         attempts = 0
         outcome = Outcome("connection_error", "not attempted")
+        fetched: bytes | None = None
+        host = _host(url)
+        breaker = self.breakers.get(host)
+        if breaker is None:
+            breaker = self.breakers[host] = HostBreaker(
+                self.config.circuit_failures, self.config.circuit_probe_after
+            )
         while attempts <= self.config.retries:
+            if not breaker.allows():
+                return self._unreachable(host, breaker, attempts)
             attempts += 1
             wait: float | None = None
             try:
@@ -146,23 +205,33 @@ class Downloader:
                     body = await self._follow(url, deadline=deadline)
             except _Permanent as permanent:
                 outcome = permanent.outcome
+                if outcome.http_status is not None:
+                    breaker.answered()
                 break
             except _Transient as transient:
                 outcome, wait = transient.outcome, transient.retry_after
+                if outcome.http_status is None:  # no answer (a DNS failure)
+                    breaker.failed(url)
+                else:
+                    breaker.answered()
             except TimeoutError:
                 outcome = Outcome("timeout", "request timed out")
+                breaker.failed(url)
             except aiohttp.ClientConnectorDNSError as error:
                 if isinstance(error.os_error, BlockedAddress):
                     outcome = Outcome("blocked", str(error.os_error))
                     break
                 outcome = Outcome("connection_error", f"DNS lookup failed: {error.os_error}")
+                breaker.failed(url)
             except aiohttp.InvalidURL as error:
                 outcome = Outcome("bad_url", f"invalid URL: {error}")
                 break
             except (aiohttp.ClientError, OSError) as error:
                 outcome = Outcome("connection_error", f"{type(error).__name__}: {error}"[:300])
+                breaker.failed(url)
             else:
-                outcome = await self._store(body)
+                breaker.answered()
+                fetched = body  # stored below, out of the host's slot (CPU work)
                 break
             if attempts > self.config.retries:
                 break
@@ -174,6 +243,8 @@ class Downloader:
                 break
             delay = wait if wait is not None else self.config.backoff * 2 ** (attempts - 1)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        if fetched is not None:
+            outcome = await self._store(fetched)
         outcome.attempts = attempts
         outcome.downloaded_at = datetime.now(UTC)
         return outcome

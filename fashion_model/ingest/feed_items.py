@@ -68,6 +68,13 @@ class FeedReport:
         if not entry["example"]:
             entry["example"] = f"{raw[:60]!r}: {reason}"
 
+    def problem_rows(self, column: str, count: int, rows: list[str], reason: str) -> None:
+        """`count` problems of one kind found at once (a query), the first rows named."""
+        entry = self.problems.setdefault(column, {"count": 0, "rows": [], "example": ""})
+        entry["count"] += count
+        entry["rows"] = (entry["rows"] + list(rows))[:SHOWN_ROWS]
+        entry["example"] = entry["example"] or f"'': {reason}"
+
     @property
     def problem_count(self) -> int:
         return sum(entry["count"] for entry in self.problems.values())

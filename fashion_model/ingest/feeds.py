@@ -52,6 +52,7 @@ from fashion_model.ingest.feed_text import (
 )
 from fashion_model.ingest.feed_xml import merchant_xml_items
 from fashion_model.sqlfiles import named, quote_literal, read_sql
+from fashion_model.urls import is_url
 
 _sql = partial(named, "ingest/statements.sql")
 
@@ -97,6 +98,8 @@ class NormalisedFeed:
 # a nightly run checks its feed when it plans, then ingests it; the file is read once.
 _READ: OrderedDict[tuple, NormalisedFeed] = OrderedDict()
 _READ_KEPT = 2
+# Feed problems of the image URL, counted by reason: the product or the URL is not a record.
+NO_IMAGE, NOT_HTTP = "image_url (missing)", "image_url (not http/https)"
 
 
 def read_feed(path: Path, config: FeedConfig) -> NormalisedFeed:
@@ -143,12 +146,15 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
     with pq.ParquetWriter(target, ITEM_SCHEMA) as writer:
         for seq, item in enumerate(items):
             report.items += 1
+            for _, url in item.images:
+                if url and not is_url(url):  # an empty one is no image: counted after folding
+                    report.problem(NOT_HTTP, item.where, url, "not an http(s) image URL")
             batch.append(
                 {
                     "seq": seq, "where_": item.where, "key": item.key,
                     "product_id": item.product_id,
-                    "image_urls": [url for _, url in item.images],
-                    "image_ranks": [rank for rank, _ in item.images],
+                    "image_urls": [url for _, url in item.images if is_url(url)],
+                    "image_ranks": [rank for rank, url in item.images if is_url(url)],
                     **{k: item.values.get(k) for k in (
                         "retailer", "brand", "title", "first_seen", "price", "currency",
                         "sale_price", "availability")},
@@ -190,6 +196,9 @@ def _fold(folder: Path, fmt: str, report: FeedReport) -> None:
             _sql("folded_counts")
         ).fetchone()
         report.merged_variants = int(kept or 0) - report.products if fmt != "catalog" else 0
+        missing, rows = con.execute(_sql("products_without_image")).fetchall()[0]
+        if missing:
+            report.problem_rows(NO_IMAGE, missing, rows, "a product without an image URL")
         target = str(folder / "records.parquet")
         records = read_sql("load/feed_records.sql").rstrip().rstrip(";")
         copy = _sql("copy_records").format(records=records, target=quote_literal(target))

@@ -22,9 +22,10 @@ STATUSES = (
     "bad_url",
     "disallowed",
     "too_many_redirects",
+    "host_unreachable",  # not tried: the host's circuit was open (timeouts in a row)
 )
 # Statuses a later run with --retry-failed tries again; the others are facts about the URL.
-TRANSIENT_STATUSES = frozenset({"timeout", "connection_error"})
+TRANSIENT_STATUSES = frozenset({"timeout", "connection_error", "host_unreachable"})
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 

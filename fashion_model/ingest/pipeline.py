@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -37,6 +38,7 @@ from fashion_model.labels import LabelMap, default_label_map
 from fashion_model.sqlfiles import named, read_sql
 
 CHUNK = 2_000  # records looked up and rows per manifest part
+FLUSH_SECONDS = 5.0  # a manifest part at least this often while rows are ready
 
 
 @dataclass
@@ -44,13 +46,15 @@ class IngestSummary:
     source: str
     manifest: str
     records: int = 0
-    downloaded: int = 0  # requests made this run (new records and retried failures)
+    requested: int = 0  # URLs tried this run (new records and retried failures)
+    downloaded: int = 0  # of those, stored ok (failures are counted by status in new_statuses)
     skipped_done: int = 0  # already ok in an earlier run
     kept_failed: int = 0  # failures of earlier runs carried over (see --retry-failed)
     retried_failed: int = 0  # failures of earlier runs tried again
     resumed_rows: int = 0  # rows found in the journal of an interrupted run
     statuses: dict[str, int] = field(default_factory=dict)  # over every row of the manifest
     new_statuses: dict[str, int] = field(default_factory=dict)  # this run's downloads only
+    unreachable_hosts: dict[str, int] = field(default_factory=dict)  # host -> URLs not tried
     unknown_labels: int = 0
     feed: dict | None = None  # how a catalog feed was read (format, products, unparsed values)
     bytes: int = 0  # stored bytes of the images downloaded this run
@@ -136,6 +140,8 @@ class _Rows:
         self.next = 0
         self.statuses: Counter[str] = Counter()
         self.new_statuses: Counter[str] = Counter()
+        self.unreachable: Counter[str] = Counter()  # host -> URLs its open circuit answered
+        self.flushed_at = time.monotonic()
 
     def add(self, seq: int, row: dict, new: bool) -> None:
         self.statuses[row["status"]] += 1
@@ -143,18 +149,28 @@ class _Rows:
         if new:
             self.new_statuses[row["status"]] += 1
             self.summary.bytes += row["bytes"] or 0
+            if row["status"] == "host_unreachable":
+                self.unreachable[(urlsplit(row["url"]).hostname or "").lower()] += 1
         self.pending[seq] = row
         while self.next in self.pending:
             self.buffer.append(self.pending.pop(self.next))
             self.next += 1
             if len(self.buffer) >= self.size:
                 self.flush()
+        self.flush_due()
         if self.progress and self.summary.records % 200 == 0:
             self.progress(self.summary.records, self.total)
+
+    def flush_due(self) -> None:
+        """A part for what is ready when FLUSH_SECONDS have passed since the last one: when
+        outcomes are slow to come, a stop at any moment loses only its last seconds."""
+        if self.buffer and time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
 
     def flush(self) -> None:
         self.writer.write(self.buffer)
         self.buffer = []
+        self.flushed_at = time.monotonic()
         if self.progress:
             self.progress(self.summary.records, self.total)
 
@@ -183,6 +199,12 @@ def _carry(previous: dict, retry_failed: bool) -> bool:
     return not is_retryable(previous["status"], previous["http_status"])
 
 
+async def _flush_periodically(rows: _Rows) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        rows.flush_due()
+
+
 async def _run(
     source: Source,
     label_map: LabelMap,
@@ -195,37 +217,41 @@ async def _run(
     manifest_dir: Path,
 ) -> None:
     summary = rows.summary
-    async with fetcher(config, images_root, manifest_dir, source.records) as downloader:
-        seq = -1
-        for chunk in _chunks(iter_records(source, label_map), CHUNK):
-            known = history.lookup(chunk)
-            for record in chunk:
-                seq += 1
-                base = {
-                    "source_id": record.source_id,
-                    "url": record.url,
-                    "labels": record.labels,
-                    "split": source.split,
-                    "unknown_labels": record.unknown_labels,
-                    **{c: record.metadata.get(c) for c in source.metadata_columns},
-                }
-                summary.unknown_labels += len(record.unknown_labels)
-                previous = known.get((record.source_id, record.url))
-                if previous is not None and _carry(previous, retry_failed):
-                    if previous["status"] == "ok":
-                        summary.skipped_done += 1
-                    else:
-                        summary.kept_failed += 1
-                    outcome = {c: previous[c] for c in OUTCOME_COLUMNS}
-                    rows.add(seq, {**base, **outcome}, new=False)
-                    continue
-                summary.retried_failed += previous is not None
-                summary.downloaded += 1
+    flusher = asyncio.create_task(_flush_periodically(rows))
+    try:
+        async with fetcher(config, images_root, manifest_dir, source.records) as downloader:
+            seq = -1
+            for chunk in _chunks(iter_records(source, label_map), CHUNK):
+                known = history.lookup(chunk)
+                for record in chunk:
+                    seq += 1
+                    base = {
+                        "source_id": record.source_id,
+                        "url": record.url,
+                        "labels": record.labels,
+                        "split": source.split,
+                        "unknown_labels": record.unknown_labels,
+                        **{c: record.metadata.get(c) for c in source.metadata_columns},
+                    }
+                    summary.unknown_labels += len(record.unknown_labels)
+                    previous = known.get((record.source_id, record.url))
+                    if previous is not None and _carry(previous, retry_failed):
+                        if previous["status"] == "ok":
+                            summary.skipped_done += 1
+                        else:
+                            summary.kept_failed += 1
+                        outcome = {c: previous[c] for c in OUTCOME_COLUMNS}
+                        rows.add(seq, {**base, **outcome}, new=False)
+                        continue
+                    summary.retried_failed += previous is not None
+                    summary.requested += 1
 
-                def done(outcome, seq=seq, base=base):
-                    rows.add(seq, {**base, **vars(outcome)}, new=True)
+                    def done(outcome, seq=seq, base=base):
+                        rows.add(seq, {**base, **vars(outcome)}, new=True)
 
-                await downloader.submit(record.url, done)
+                    await downloader.submit(record.url, done)
+    finally:
+        flusher.cancel()
 
 
 def check_source(
@@ -321,6 +347,8 @@ def ingest_source(
         writer.commit(superseded)
     summary.statuses = dict(sorted(rows.statuses.items()))
     summary.new_statuses = dict(sorted(rows.new_statuses.items()))
+    summary.downloaded = rows.new_statuses.get("ok", 0)
+    summary.unreachable_hosts = dict(rows.unreachable.most_common())
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -25,6 +25,47 @@ MIN_RATE = 0.5  # requests/s: the slowest an adaptive pace goes (Retry-After can
 RECOVERY = 1.02  # each success raises a backed-off pace by 2% (doubles in about 35 answers)
 
 
+class HostBreaker:
+    """A host's circuit: `threshold` different URLs in a row that got no answer at all (timeouts,
+    refused or dropped connections, DNS failures; one URL's retries count once) open it, and
+    the host's other URLs end at once as host_unreachable instead of each waiting out its
+    timeout. After `probe_after` seconds one request goes through (half-open): an answer of any
+    kind closes the circuit, another failure opens it again for as long."""
+
+    def __init__(self, threshold: int, probe_after: float):
+        self.threshold, self.probe_after = threshold, probe_after
+        self.failing: set[str] = set()  # URLs without an answer since the host's last answer
+        self.opened_at: float | None = None
+        self.probing = False
+
+    def allows(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if not self.probing and time.monotonic() - self.opened_at >= self.probe_after:
+            self.probing = True
+            return True
+        return False
+
+    def is_open(self) -> bool:
+        """Open, and no probe due yet (asking does not use the probe up)."""
+        if self.opened_at is None:
+            return False
+        return self.probing or time.monotonic() - self.opened_at < self.probe_after
+
+    def failed(self, url: str) -> None:
+        self.failing.add(url)
+        if self.probing or len(self.failing) >= self.threshold:
+            self.opened_at, self.probing = time.monotonic(), False
+
+    def answered(self) -> None:
+        self.failing.clear()
+        self.opened_at, self.probing = None, False
+
+    def refusal(self, host: str) -> str:
+        return (f"{host}: {len(self.failing)} URLs in a row got no answer; not tried (circuit "
+                "open; the next run tries again)")  # fmt: skip
+
+
 class HostPace:
     """The request pace of one host. Adaptive (`cap` None): unlimited (the per-host concurrency
     still applies) until the host answers 429 or 503; then the pace drops to half the good

@@ -132,6 +132,9 @@ def ingest_command(
     per_host: int = knob(DownloadConfig, "per_host"),
     per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
     jpeg_quality: int = knob(DownloadConfig, "jpeg_quality"),
+    read_timeout: float = knob(DownloadConfig, "read_timeout"),
+    circuit_failures: int = knob(DownloadConfig, "circuit_failures"),
+    circuit_probe_after: float = knob(DownloadConfig, "circuit_probe_after"),
     retry_failed: bool = knob(IngestConfig, "retry_failed"),
     ignore_robots_tag: Annotated[
         bool,
@@ -166,7 +169,8 @@ def ingest_command(
     download = DownloadConfig.parse(
         where="--", image_size=image_size, concurrency=concurrency, per_host=per_host,
         per_host_rate=per_host_rate, jpeg_quality=jpeg_quality, allow_private=allow_private,
-        honor_robots=not ignore_robots_tag,
+        honor_robots=not ignore_robots_tag, read_timeout=read_timeout,
+        circuit_failures=circuit_failures, circuit_probe_after=circuit_probe_after,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
     if is_url(source):

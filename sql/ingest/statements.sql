@@ -8,6 +8,13 @@ SELECT coalesce(sum(repeated), 0) FROM pictures;
 -- Products after folding variants, the items folded, and products with no retailer.
 SELECT count(*), sum(items), count(*) FILTER (retailer IS NULL) FROM folded;
 
+-- name: products_without_image
+-- Products none of whose items has an http(s) image URL: counted, the first rows named; they
+-- become no record (load/feed_records.sql).
+SELECT count(*), coalesce(list(where_ ORDER BY seq)[1:5], [])
+FROM folded f LEFT JOIN pictures p USING (key)
+WHERE coalesce(len(p.images), 0) = 0;
+
 -- name: copy_records
 -- {records}: load/feed_records.sql; {target}: the scratch folder's records.parquet, quoted (a
 -- COPY's target takes no parameter).

@@ -3,7 +3,7 @@
 -- Parameters: $variants (BOOLEAN: list a merged product's variant ids in source_columns)
 SELECT
     f.product_id AS source_id,
-    coalesce(unnest(CASE WHEN len(p.images) > 0 THEN p.images ELSE [''] END), '') AS url,
+    unnest(p.images) AS url,
     f.retailer, f.brand, f.title,
     f.first_seen, f.price, f.currency, f.sale_price, f.availability,
     CAST(json_merge_patch(
@@ -12,5 +12,6 @@ SELECT
              THEN json_object('variant_ids', array_to_string(f.variant_ids, ','))
              ELSE '{}' END,
         coalesce(f.unparsed, '{}')) AS VARCHAR) AS source_columns
-FROM folded f LEFT JOIN pictures p USING (key)
+FROM folded f JOIN pictures p USING (key)  -- a product without an image is a feed problem
+WHERE len(p.images) > 0
 ORDER BY f.seq

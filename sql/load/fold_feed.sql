@@ -16,6 +16,7 @@ GROUP BY key;
 CREATE TEMP TABLE folded AS
 SELECT
     min(seq) AS seq, key,
+    arg_min(where_, seq) AS where_,
     arg_min(product_id, seq) AS product_id,
     count(*) AS items,
     list(product_id ORDER BY seq) AS variant_ids,
