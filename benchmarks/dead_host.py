@@ -84,8 +84,9 @@ def main() -> None:
             _, _, alone_rows = _ingest(folder, "alone", live)
             alone = _live_rate(alone_rows, base, began)
             dead_urls = [f"{dead}/m{n}.jpg" for n in range(args.dead)]
-            mixed_urls = [u for n, url in enumerate(live)
-                          for u in ([url, dead_urls[n]] if n < len(dead_urls) else [url])]  # fmt: skip
+            mixed_urls = []
+            for n, url in enumerate(live):  # one dead URL after each live one while they last
+                mixed_urls += [url, dead_urls[n]] if n < len(dead_urls) else [url]
             began = datetime.now(UTC)
             _, mixed_summary, mixed_rows = _ingest(folder, "mixed", mixed_urls)
             mixed = _live_rate(mixed_rows, base, began)

@@ -22,6 +22,11 @@ class BadInput(FashionError):
     exit_code = 2
 
 
+class NotFound(BadInput):
+    """A name that is well formed but names nothing here (a retailer, product, image, query):
+    exit 2 like any bad input; the HTTP API answers 404."""
+
+
 class RuntimeFailure(FashionError):
     """The run could not finish for a reason outside its input; trying again may work."""
 

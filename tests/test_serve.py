@@ -151,11 +151,14 @@ def test_bad_input_is_4xx_json_with_a_clear_message(client):
         (client.get("/api/v1/queries/attribute_share", params={"task": "pattern", "nope": "1"}),
          400, "unknown parameter"),
         (client.get("/api/v1/queries/attribute_share", params={"task": "color'; DROP TABLE x--"}),
-         400, "not one of"),
-        (client.get("/api/v1/trends", params={"retailer": "x' OR '1'='1"}), 400,
+         400, "task: Input should be"),
+        (client.get("/api/v1/trends", params={"retailer": "x' OR '1'='1"}), 404,
          "no such retailer"),
         (client.get("/api/v1/products/Northwind/NO-does-not-exist"), 404, "no product"),
-        (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": 0}), 400, "k must"),
+        (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": 0}), 400,
+         "k: Input should be greater than or equal to 1"),
+        (client.get("/api/v1/trends", params={"task": "fabric"}), 400, "task: Input should be"),
+        (client.options("/api/v1/similar"), 405, "Method Not Allowed"),
         (client.get("/api/v1/similar", params={"product_id": "nope"}), 404, "no such product"),
         (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": "many"}),
          400, "k:"),
@@ -168,6 +171,8 @@ def test_bad_input_is_4xx_json_with_a_clear_message(client):
         if status >= 400:
             assert text in response.json()["error"], (index, response.text)
             assert "Traceback" not in response.text
+    (options,) = [r for r, status, _ in checks if status == 405]
+    assert options.headers["allow"] == "GET, POST"  # every method of the path
     private = checks[-1][0].json()["results"][0]["error"]
     assert "non-public address" in private  # the SSRF guard, per URL
 
@@ -258,6 +263,19 @@ def test_serve_is_a_label_studio_ml_backend(served_home, direct):
 
 def served_home_source(test_client):
     return test_client.app.state.source
+
+
+def test_a_server_with_no_snapshot_yet_answers_503_with_retry_after(tmp_path):
+    """Before the first night publishes a snapshot: a clear 503 with Retry-After, at once
+    (never a hang), and a health check that says why."""
+    from fashion_model.home import Home
+
+    with TestClient(create_app(Home.resolve(tmp_path / "new"), prepare=False)) as fresh:
+        for url in ("/api/v1/trends", "/api/v1/runs", "/api/v1/products/A/1"):
+            answer = fresh.get(url)
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "30", url
+            assert "no snapshot" in answer.json()["error"]
+        assert fresh.get("/api/v1/health").json()["status"] == "degraded"
 
 
 def test_every_page_renders(client, direct):

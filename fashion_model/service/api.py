@@ -3,25 +3,58 @@ each saying what it read (`warehouse`). Errors are JSON `{"error": message}` (ap
 
 from __future__ import annotations
 
+import inspect
+import re
 import tempfile
-from pathlib import Path
-from typing import Annotated
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from fashion_model.analytics.reports import describe_report, list_reports, report_path
 from fashion_model.config import SIMILAR_K
 from fashion_model.errors import BadInput
+from fashion_model.labels import default_label_map
 from fashion_model.review.signing import ROUTE, check_link
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
+from fashion_model.sqlfiles import DATE_HINT, REQUIRED
 from fashion_model.urls import url_refusal
 
-router = APIRouter(prefix="/api/v1")
-K = Annotated[int, Query(description="How many products (1-1000).")]
-Same = Annotated[list[str] | None, Query(description="Tasks the results share a label of.")]
-Space = Annotated[str, Query(description="embedding (cosine) or logits (Euclidean distance).")]
+
+class Error(BaseModel):
+    """Every error answer: one line saying what is wrong."""
+
+    error: str
+
+
+# What any route may answer besides its success: the contract a generated client relies on.
+ERRORS: dict[int | str, dict] = {
+    code: {"model": Error, "description": text} for code, text in {
+        400: "bad input: a parameter, body or file that cannot be used (the line says which)",
+        401: "missing or wrong token (a server off loopback)",
+        404: "no such product, image, query or retailer",
+        413: "request body over 20 MB",
+        503: "the warehouse cannot answer now (no snapshot yet, or a writer holds it); "
+             "Retry-After says when to ask again",
+    }.items()
+}  # fmt: skip
+ERRORS[503]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+TaskName = Literal[tuple(default_label_map().tasks)]  # the label map's eight tasks
+Format = Literal["json", "csv"]
+Name = Annotated[str, Path(min_length=1, max_length=200)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=200)]
+K = Annotated[int, Query(ge=1, le=1000, description="How many products (1-1000).")]
+Same = Annotated[list[TaskName] | None, Query(description="Tasks the results share a label of.")]
+Space = Annotated[
+    Literal["embedding", "logits"],
+    Query(description="embedding (cosine) or logits (Euclidean distance)."),
+]
+Sha256 = Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="The image's sha256.")]
 
 
 def _source(request: Request):
@@ -66,13 +99,10 @@ def query_list(request: Request) -> dict:
     return {"queries": queries.query_list()}
 
 
-@router.get("/queries/{name}")
-def run_query(request: Request, name: str, format: str = "json") -> Response:  # noqa: A002
-    """Run a shipped query: `?param=value` as `fashion sql NAME --param` takes them, same
-    checks; `format=csv` for CSV."""
-    if format not in ("json", "csv"):
-        raise BadInput(f"format {format!r} is not one of json, csv")
-    params = {k: v for k, v in request.query_params.items() if k != "format"}
+CSV_OR_JSON = {200: {"content": {"application/json": {}, "text/csv": {}}}}
+
+
+def _run_query(request: Request, name: str, params: dict, format: str) -> Response:  # noqa: A002
     source = _source(request)
     cur, snapshot = source.cursor()
     try:
@@ -85,19 +115,86 @@ def run_query(request: Request, name: str, format: str = "json") -> Response:  #
     return JSONResponse({"warehouse": source.describe(snapshot), **body})
 
 
-@router.get("/trends")
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+MAX_NUMBER = 100_000  # a count or a threshold of a shipped query (SQL INTEGER and beyond refused)
+
+
+def _parameter(name: str, default: str | None, help_text: str) -> inspect.Parameter:
+    """A shipped query's declared `-- @param` as a typed query parameter of its route: the
+    choices it lists, a date, a number (with decimals when its default has them; bounded by
+    "at most N" / "up to N"), or text; REQUIRED ones required."""
+    choices = re.search(r"one of: ([\w, ]+)", help_text)
+    bound = re.search(r"(?:at most|up to) ([0-9.]+)", help_text)
+    kind: object = str
+    extra: dict = {"min_length": 1, "max_length": 200}
+    if choices:
+        kind, extra = (
+            Literal[tuple(c.strip() for c in choices.group(1).split(",") if c.strip())],
+            {},
+        )
+    elif DATE_HINT in help_text:  # checked as a real date by the query's own binding
+        extra = {
+            "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "json_schema_extra": {"format": "date"},
+        }
+    elif default and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", default):
+        kind = float if "." in default else int
+        extra = {"ge": 0, "le": kind(bound.group(1)) if bound else MAX_NUMBER}
+    value = inspect.Parameter.empty if default == REQUIRED else None if default is None \
+        else kind(default) if kind in (int, float) else default  # fmt: skip
+    annotation = Annotated[kind if value is not None else kind | None,
+                           Query(description=help_text, **extra)]  # fmt: skip
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value,
+                             annotation=annotation)  # fmt: skip
+
+
+def _query_route(name: str, declared: dict) -> None:
+    """GET /queries/NAME with the query's own parameters in the contract."""
+
+    def endpoint(request: Request, format: Format = "json", **values) -> Response:  # noqa: A002
+        unknown = sorted(set(request.query_params) - set(values) - {"format"})
+        if unknown:  # a misspelt parameter fails by name, as `fashion sql` does
+            valid = ", ".join(declared) or "none"
+            raise BadInput(f"query {name}: unknown parameter(s) {', '.join(unknown)} "
+                           f"(valid: {valid})")  # fmt: skip
+        return _run_query(request, name, {k: v for k, v in values.items() if v is not None}, format)
+
+    fixed = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+             inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json",
+                               annotation=Format)]  # fmt: skip
+    endpoint.__signature__ = inspect.Signature(
+        fixed + [_parameter(p, d, h) for p, (d, h) in declared.items()]
+    )
+    router.add_api_route(
+        f"/queries/{name}", endpoint, methods=["GET"], name=f"query_{name}",
+        summary=f"Run the shipped query {name}", responses=CSV_OR_JSON,
+        description=describe_report(report_path(name)) + " (`fashion sql " + name + "`; "
+        "`format=csv` for CSV)",
+    )  # fmt: skip
+
+
+for _name, _declared in list_reports().items():
+    _query_route(_name, _declared)
+
+
+@router.get("/queries/{name}", include_in_schema=False)
+def run_query(request: Request, name: str, format: Format = "json") -> Response:  # noqa: A002
+    """Any other name: 404 naming the shipped ones (each has a route of its own above)."""
+    params = {k: v for k, v in request.query_params.items() if k != "format"}
+    return _run_query(request, name, params, format)
+
+
+@router.get("/trends", responses=CSV_OR_JSON)
 def trends(
     request: Request,
-    task: str = "pattern",
-    retailer: str | None = None,
-    brand: str | None = None,
-    by: str = "month",
-    basis: str = "first_seen",
-    format: str = "json",  # noqa: A002
+    task: TaskName = "pattern",
+    retailer: Filter = None,
+    brand: Filter = None,
+    by: Literal["month", "week"] = "month",
+    basis: Literal["first_seen", "observed_on"] = "first_seen",
+    format: Format = "json",  # noqa: A002
 ) -> Response:
     """Share of each attribute of a task per month or week, with the biggest mover."""
-    if format not in ("json", "csv"):
-        raise BadInput(f"format {format!r} is not one of json, csv")
     source = _source(request)
     cur, snapshot = source.cursor()
     try:
@@ -111,7 +208,7 @@ def trends(
 
 
 @router.get("/products/{retailer}/{product_id}")
-def product(request: Request, retailer: str, product_id: str) -> JSONResponse:
+def product(request: Request, retailer: Name, product_id: Name) -> JSONResponse:
     """A product: catalog fields, attributes, images, price history, equivalents."""
 
     def build(cur):
@@ -130,10 +227,10 @@ def product(request: Request, retailer: str, product_id: str) -> JSONResponse:
 @router.get("/similar")
 def similar_product(
     request: Request,
-    product_id: str,
-    retailer: str | None = None,
+    product_id: Annotated[str, Query(min_length=1, max_length=200)],
+    retailer: Filter = None,
     k: K = SIMILAR_K,
-    in_retailer: str | None = None,
+    in_retailer: Filter = None,
     same: Same = None,
     space: Space = "embedding",
 ) -> JSONResponse:
@@ -148,23 +245,43 @@ async def similar_image(
     request: Request,
     image: Annotated[UploadFile, File(description="A product photo (JPEG, PNG, WebP; 20 MB).")],
     k: K = SIMILAR_K,
-    in_retailer: str | None = None,
+    in_retailer: Filter = None,
     same: Same = None,
     space: Space = "embedding",
 ) -> JSONResponse:
     """The products most similar to an uploaded photo, and the photo's predicted labels."""
     source = _source(request)
     with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
-        path = await save_upload(image, Path(folder), 0)
+        path = await save_upload(image, FilePath(folder), 0)
 
         def build(cur):
             found, query = queries.similar_to_image(
-                cur, source, str(path), k, in_retailer, same or [], space, Path(folder) / "s"
+                cur, source, str(path), k, in_retailer, same or [], space, FilePath(folder) / "s"
             )
             labels = {task: sorted(ids) for task, ids in query.labels.items()}
             return {**found, "query_labels": labels}
 
         return await run_in_threadpool(_answer, request, build)  # the model runs off the loop
+
+
+URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^ ]*)?$"
+
+
+def patch_contract(schema: dict) -> dict:
+    """What FastAPI cannot derive from the signatures: a predict request sends at least one
+    image or URL (both fields are optional on their own), at most 32, URLs http(s)."""
+    body = schema.get("components", {}).get("schemas", {}).get("Body_predict_api_v1_predict_post")
+    if body is not None:
+        body["properties"] = {
+            "images": {"type": "array", "maxItems": 32, "description": "Photos (20 MB each).",
+                       "items": {"type": "string", "format": "binary"}},
+            "urls": {"type": "array", "maxItems": 32, "description": "http(s) image URLs.",
+                     "items": {"type": "string", "pattern": URL_PATTERN}},
+        }  # fmt: skip
+        body["anyOf"] = [{"required": ["images"]}, {"required": ["urls"]}]
+        body["minProperties"] = 1
+        schema["paths"]["/api/v1/predict"]["post"]["requestBody"]["required"] = True
+    return schema
 
 
 @router.post("/predict")
@@ -184,7 +301,7 @@ async def predict(
         if refusal := url_refusal(url):
             raise BadInput(f"url {url[:80]!r}: {refusal}")
     with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
-        paths = [str(await save_upload(u, Path(folder), i)) for i, u in enumerate(images or [])]
+        paths = [str(await save_upload(u, FilePath(folder), i)) for i, u in enumerate(images or [])]
 
         def build(cur):
             from fashion_model.match.similar import resolve_model
@@ -200,15 +317,13 @@ async def predict(
 
 
 @router.get("/runs")
-def runs(request: Request, limit: int = 30) -> JSONResponse:
+def runs(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> JSONResponse:
     """The last nightly runs, newest first, with their flags."""
-    if not 1 <= limit <= 1000:
-        raise BadInput(f"limit must be between 1 and 1000, got {limit}")
     return _answer(request, lambda cur: {"runs": queries.records(queries.runs(cur, limit))})
 
 
 @router.get("/images/{sha256}")
-def image(request: Request, sha256: str) -> FileResponse:
+def image(request: Request, sha256: Sha256) -> FileResponse:
     """A stored image, by its content hash only."""
     return _image(request, sha256)
 

@@ -21,9 +21,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from fashion_model import __version__
-from fashion_model.errors import BadInput, FashionError
+from fashion_model.errors import BadInput, FashionError, NotFound
 from fashion_model.home import Home
 from fashion_model.review.signing import ROUTE as REVIEW_LINKS
 from fashion_model.service import api, mlbackend, pages
@@ -32,6 +33,7 @@ from fashion_model.service.source import Source
 from fashion_model.service.uploads import MAX_BODY, TooLarge
 
 log = logging.getLogger("fashion.serve")
+RETRY_AFTER = 30  # seconds a client waits before asking a warehouse that could not answer again
 OPEN_PATHS = ("/api/v1/health", "/login", "/static/", REVIEW_LINKS)
 
 
@@ -52,6 +54,8 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
     app.include_router(api.router)
     app.include_router(api.links)
     app.include_router(mlbackend.router)
+    derived = app.openapi
+    app.openapi = lambda: app.openapi_schema or api.patch_contract(derived())
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("fashion_model.service", "static")]), "static")
 
@@ -75,7 +79,9 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
     async def fashion_error(request: Request, error: FashionError):
         if isinstance(error, TooLarge):
             return _error(request, 413, str(error))
-        return _error(request, 400 if isinstance(error, BadInput) else 503, str(error))
+        status = 404 if isinstance(error, NotFound) else 400 if isinstance(error, BadInput) else 503
+        retry = {"Retry-After": str(RETRY_AFTER)} if status == 503 else None
+        return _error(request, status, str(error), retry)
 
     @app.exception_handler(LookupError)
     async def not_found(request: Request, error: LookupError):
@@ -91,7 +97,10 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
-        return _error(request, error.status_code, str(error.detail))
+        headers = error.headers
+        if error.status_code == 405:  # every method of the path, not only the first route's
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+        return _error(request, error.status_code, str(error.detail), headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, error: Exception):
@@ -99,6 +108,17 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
         return _error(request, 500, f"internal error ({type(error).__name__}); see the server log")
 
     return app
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods the routes of this request's path answer (RFC 9110's Allow of a 405),
+    asked of the router itself: routers nest in included routers."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _supplied_token(request: Request) -> str:
@@ -121,8 +141,9 @@ def _wants_html(request: Request) -> bool:
     )
 
 
-def _error(request: Request, status: int, message: str):
+def _error(request: Request, status: int, message: str, headers: dict | None = None):
+    """One error answer; `headers` kept (405's Allow, 401's WWW-Authenticate)."""
     first = message.strip().splitlines()[0] if message.strip() else "error"
     if _wants_html(request):
-        return HTMLResponse(pages.error_page(request, status, first), status)
-    return JSONResponse({"error": first}, status)
+        return HTMLResponse(pages.error_page(request, status, first), status, headers=headers)
+    return JSONResponse({"error": first}, status, headers=headers)

@@ -19,19 +19,30 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fashion_model.errors import BadInput
 from fashion_model.review.labelstudio import SINGLE_CHOICE_TASKS
 from fashion_model.review.signing import ROUTE
 from fashion_model.service import queries
+from fashion_model.service.api import ERRORS
+from fashion_model.urls import url_refusal
 
-router = APIRouter(prefix="/label-studio", tags=["Label Studio ML backend"])
+router = APIRouter(prefix="/label-studio", tags=["Label Studio ML backend"], responses=ERRORS)
 MAX_TASKS = 64
+
+
+class PredictRequest(BaseModel):
+    """What Label Studio sends: the tasks to pre-annotate and the project's labelling config."""
+
+    tasks: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_TASKS)
+    label_config: str = ""
 
 
 def _version(request: Request) -> str:
@@ -57,11 +68,12 @@ async def webhook(request: Request) -> JSONResponse:
 
 
 def _controls(label_config: str) -> dict[str, tuple[str, str, str]]:
-    """<Choices> name -> (the image it annotates, that image's data field, single/multiple)."""
+    """<Choices> name -> (the image it annotates, that image's data field, single/multiple);
+    none for a config that is not XML (the tasks then get empty results)."""
     try:
         root = ElementTree.fromstring(label_config)
-    except ElementTree.ParseError as error:
-        raise BadInput(f"label_config is not XML ({error})") from None
+    except ElementTree.ParseError:  # not a labelling config: no control to pre-annotate
+        return {}
     images = {i.get("name"): (i.get("value") or "").lstrip("$") for i in root.iter("Image")}
     return {
         c.get("name"): (c.get("toName"), images.get(c.get("toName"), ""), c.get("choice") or "")
@@ -69,32 +81,34 @@ def _controls(label_config: str) -> dict[str, tuple[str, str, str]]:
     }
 
 
-def _image(source, cur, data: dict, field: str) -> str:
-    """A stored file for the task's image where there is one, else its URL."""
+def _image(source, cur, data: object, field: str) -> str | None:
+    """A stored file for the task's image where there is one, else its http(s) URL; None when
+    the task names no image this server can read."""
+    if not isinstance(data, dict):
+        return None
     link = str(data.get(field) or "")
     sha = data.get("sha256")
     path = urlsplit(link).path
     if not sha and path.startswith(ROUTE):
         sha = path.removeprefix(ROUTE)
     if sha:
-        return str(queries.image_file(cur, source.home.images, str(sha)))
+        try:
+            return str(queries.image_file(cur, source.home.images, str(sha)))
+        except (LookupError, BadInput):
+            return None
     if path.startswith("/data/local-files/"):
         relative = unquote((parse_qs(urlsplit(link).query).get("d") or [""])[0])
         root = Path(source.home.images).resolve()
         stored = (root / relative).resolve()
-        if root in stored.parents and stored.is_file():
-            return str(stored)
-        raise BadInput(f"{link}: not an image of this home's store")
-    return link
+        return str(stored) if root in stored.parents and stored.is_file() else None
+    return link if not url_refusal(link) else None
 
 
 @router.post("/predict")
-async def predict(request: Request) -> JSONResponse:
-    body = await request.json()
-    tasks = body.get("tasks") if isinstance(body, dict) else None
-    if not isinstance(tasks, list) or not 1 <= len(tasks) <= MAX_TASKS:
-        raise BadInput(f"send 'tasks': a list of 1 to {MAX_TASKS} Label Studio tasks")
-    controls = _controls(str(body.get("label_config") or ""))
+async def predict(request: Request, body: PredictRequest) -> JSONResponse:
+    """One result per task, in order; a task whose image cannot be found or read gets an empty
+    one (Label Studio then shows no pre-annotation for it)."""
+    controls = _controls(body.label_config) if body.label_config.strip() else {}
     source = request.app.state.source
 
     def build() -> JSONResponse:
@@ -102,11 +116,14 @@ async def predict(request: Request) -> JSONResponse:
         cur, _ = source.cursor()
         try:
             field = next((f for _, f, _ in controls.values() if f), "image")
-            images = [_image(source, cur, t.get("data") or {}, field) for t in tasks]
+            images = [_image(source, cur, t.get("data"), field) for t in body.tasks]
         finally:
             cur.close()
-        found = queries.predictions(source, version, images)
-        return JSONResponse({"results": [_result(f, controls, version) for f in found]})
+        usable = [image for image in images if image]
+        found = iter(queries.predictions(source, version, usable) if usable else [])
+        empty = {"labels": {}}
+        results = [_result(next(found) if image else empty, controls, version) for image in images]
+        return JSONResponse({"results": results})
 
     return await run_in_threadpool(build)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from fashion_model.errors import BadInput
+from fashion_model.errors import BadInput, NotFound
 from fashion_model.sqlfiles import named
 from fashion_model.warehouse.db import WarehouseBusy, connect, migrations
 from fashion_model.warehouse.lock import snapshot_age, snapshot_path
@@ -113,5 +113,5 @@ def check_retailer(con, retailer: str | None, option: str = "retailer") -> str |
         return None
     known = known_retailers(con)
     if retailer not in known:
-        raise BadInput(f"{option} {retailer!r}: no such retailer (have: {', '.join(known)})")
+        raise NotFound(f"{option} {retailer!r}: no such retailer (have: {', '.join(known)})")
     return retailer

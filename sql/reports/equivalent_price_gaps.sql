@@ -4,7 +4,7 @@
 -- with no gap. Largest relative gap (competitor dearer) first.
 -- @param from_retailer REQUIRED  the retailer whose products were matched (--from)
 -- @param to_retailer REQUIRED  the competitor they were matched to (--to)
--- @param min_similarity 0  only pairs at least this similar (cosine, up to 1)
+-- @param min_similarity 0.0  only pairs at least this similar (cosine, up to 1)
 -- Output columns: from_product_id, from_brand, from_title, from_price, to_product_id, to_brand,
 --   to_title, to_price, currency, price_gap (to - from), gap_pct (of from_price), similarity,
 --   category (predicted for the from product)
