@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 # Isolate Prefect before anything imports it: its database, settings and result storage.
@@ -165,3 +166,37 @@ def served_home(trained_home, catalog_server, tmp_path_factory):
             "0, 0, 1, true, ['download failure rate 10% (was 0%)'])"
         )
     return home
+
+
+@contextmanager
+def serving(root, token: str = ""):
+    """`fashion serve` on HOME `root` in a process of its own, on a free loopback port, up
+    (its health check answers) before the block runs: yields its base URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from fashion_model.demo.server import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fashion_model.flows.cli", "serve", "--home", str(root),
+         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "FASHION_API_TOKEN": token},
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+            try:
+                if httpx.get(f"{base}/api/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

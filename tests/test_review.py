@@ -21,6 +21,8 @@ from fashion_model.score.images import score_images
 from fashion_model.warehouse.catalog import load_catalog
 from fashion_model.warehouse.db import connect, refresh_analytics
 
+from .conftest import serving  # noqa: E402
+
 LABELS = default_label_map()
 
 
@@ -421,33 +423,13 @@ def test_label_studio_shows_predictions_from_fashion_serve_as_its_ml_backend(
 ):
     """`fashion serve` connected as a project's model (with the token as Basic auth, as a
     server off loopback needs): a new task gets the production model's pre-annotation."""
-    import os
-    import subprocess
-    import sys
-    import time
-
-    import httpx
     from label_studio_sdk import LabelStudio
 
-    from fashion_model.demo.server import free_port
     from fashion_model.model.registry import production_version
 
     base, token = label_studio
-    port = free_port()
-    env = {**os.environ, "FASHION_API_TOKEN": "serve-token-for-the-test"}
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "fashion_model.flows.cli", "serve", "--home", str(home.root),
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert serve.poll() is None and time.monotonic() < deadline, "serve did not start"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    serve_token = "serve-token-for-the-test"
+    with serving(home.root, serve_token) as served:
         studio = LabelStudio(base_url=base, api_key=token)
         config = labelling_config(LABELS, ["color", "gender"])
         project = studio.projects.create(title="live predictions", label_config=config)
@@ -456,16 +438,12 @@ def test_label_studio_shows_predictions_from_fashion_serve_as_its_ml_backend(
         studio.projects.import_tasks(
             id=project.id, request=[{"data": {"image": "http://unused/x.jpg", "sha256": sha}}]
         )
-        studio.ml.create(project=project.id, url=f"http://127.0.0.1:{port}/label-studio",
+        studio.ml.create(project=project.id, url=f"{served}/label-studio",
                          title="fashion serve", auth_method="BASIC_AUTH",
-                         basic_auth_user="labelstudio",
-                         basic_auth_pass=env["FASHION_API_TOKEN"])  # fmt: skip
+                         basic_auth_user="labelstudio", basic_auth_pass=serve_token)  # fmt: skip
         studio.actions.create(id="retrieve_tasks_predictions", project=project.id,
                               selected_items={"all": True, "excluded": []})  # fmt: skip
         (task,) = studio.tasks.list(project=project.id, fields="all")
         predictions = studio.predictions.list(task=task.id)
         assert [p.model_version for p in predictions] == [production_version(home.models)]
         assert {r["from_name"] for r in predictions[0].result} <= {"color", "gender"}
-    finally:
-        serve.terminate()
-        serve.wait(timeout=30)

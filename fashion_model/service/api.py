@@ -298,7 +298,10 @@ async def predict(
     if len(images or []) + len(urls or []) > 32:
         raise BadInput("at most 32 images per request")
     for url in urls or []:
-        if refusal := url_refusal(url):
+        refusal = url_refusal(url)
+        if not refusal and not re.fullmatch(URL_PATTERN, url):
+            refusal = "not an http(s) URL of a host name (the contract's pattern)"
+        if refusal:
             raise BadInput(f"url {url[:80]!r}: {refusal}")
     with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
         paths = [str(await save_upload(u, FilePath(folder), i)) for i, u in enumerate(images or [])]
