@@ -154,17 +154,19 @@ def bind_parameters(text: str, given: dict, where: str) -> dict:
     return values
 
 
+def declared_choices(help_text: str) -> list[str]:
+    """The values a `-- @param` help text allows ("one of: a, b"), none when it lists none."""
+    found = _CHOICES.search(help_text)
+    return [c.strip() for c in found.group(1).split(",") if c.strip()] if found else []
+
+
 def _check_value(name: str, value, help_text: str, where: str) -> None:
     """Values are checked against what the header declares, so a typo fails by name."""
     if value is None:
         return
-    choices = _CHOICES.search(help_text)
-    if choices:
-        allowed = [c.strip() for c in choices.group(1).split(",") if c.strip()]
-        if str(value) not in allowed:
-            raise BadInput(
-                f"{where}: parameter {name}={value!r} is not one of {', '.join(allowed)}"
-            )
+    allowed = declared_choices(help_text)
+    if allowed and str(value) not in allowed:
+        raise BadInput(f"{where}: parameter {name}={value!r} is not one of {', '.join(allowed)}")
     if DATE_HINT in help_text:
         try:
             datetime.strptime(str(value), "%Y-%m-%d")

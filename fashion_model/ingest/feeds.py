@@ -146,6 +146,7 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
     with pq.ParquetWriter(target, ITEM_SCHEMA) as writer:
         for seq, item in enumerate(items):
             report.items += 1
+            images = [(rank, url) for rank, url in item.images if is_url(url)]
             for _, url in item.images:
                 if url and not is_url(url):  # an empty one is no image: counted after folding
                     report.problem(NOT_HTTP, item.where, url, "not an http(s) image URL")
@@ -153,8 +154,8 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
                 {
                     "seq": seq, "where_": item.where, "key": item.key,
                     "product_id": item.product_id,
-                    "image_urls": [url for _, url in item.images if is_url(url)],
-                    "image_ranks": [rank for rank, url in item.images if is_url(url)],
+                    "image_urls": [url for _, url in images],
+                    "image_ranks": [rank for rank, _ in images],
                     **{k: item.values.get(k) for k in (
                         "retailer", "brand", "title", "first_seen", "price", "currency",
                         "sale_price", "availability")},

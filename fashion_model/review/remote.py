@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fashion_model.config import REVIEW_MARGIN
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.files import write_json
 from fashion_model.home import Home
@@ -41,6 +42,7 @@ from fashion_model.review.loop import (
     record_batch,
 )
 from fashion_model.review.signing import check_base_url, signed_link
+from fashion_model.urls import url_refusal
 
 URL_ENV, KEY_ENV = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
 PROJECT = "fashion review"  # the default project title
@@ -67,7 +69,7 @@ class Studio:
     def __init__(self, url: str | None, api_key: str | None):
         self.url = (url or os.environ.get(URL_ENV) or "").rstrip("/")
         key = api_key or os.environ.get(KEY_ENV)
-        if not self.url.startswith(("http://", "https://")):
+        if url_refusal(self.url):
             raise BadInput(f"no Label Studio address: pass --url or set {URL_ENV} (http(s)://...)")
         if not key:
             raise BadInput(f"no Label Studio key: pass --api-key or set {KEY_ENV} (Account & "
@@ -121,14 +123,11 @@ def push_review(
     title: str = PROJECT,
     tasks: list[str] | None = None,
     retailer: str | None = None,
-    margin: float | None = None,
+    margin: float = REVIEW_MARGIN,
     limit: int = 200,
     holder: str = "fashion review push",
 ) -> PushResult:
     """The batch of least certain images into the Label Studio project `title`."""
-    from fashion_model.config import REVIEW_MARGIN
-
-    margin = REVIEW_MARGIN if margin is None else margin
     check_export_options(tasks or [], margin, limit, "url")
     image_base = check_base_url(image_base)
     studio = Studio(url, api_key)

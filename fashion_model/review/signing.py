@@ -11,23 +11,31 @@ import hmac
 import os
 import secrets
 import time
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
 
 from fashion_model.errors import BadInput
+from fashion_model.urls import url_refusal
 
 KEY_FILE = ".review-key"
 LINK_DAYS = 30  # how long a pushed task's image stays viewable
 ROUTE = "/review/images/"
 
 
+@cache
 def _key(root: Path) -> bytes:
+    """The home's signing key (read once per process: every signed link and check needs it)."""
     path = Path(root) / KEY_FILE
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: read theirs
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
 
 
@@ -51,6 +59,6 @@ def check_link(root: Path, sha256: str, expires: int, signature: str) -> None:
 
 
 def check_base_url(base_url: str) -> str:
-    if not base_url.startswith(("http://", "https://")):
+    if url_refusal(base_url):
         raise BadInput(f"--image-base {base_url!r}: give the http(s) address of `fashion serve`")
     return base_url.rstrip("/")

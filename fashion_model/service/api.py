@@ -21,7 +21,7 @@ from fashion_model.labels import default_label_map
 from fashion_model.review.signing import ROUTE, check_link
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
-from fashion_model.sqlfiles import DATE_HINT, REQUIRED
+from fashion_model.sqlfiles import DATE_HINT, REQUIRED, declared_choices
 from fashion_model.urls import url_refusal
 
 
@@ -123,20 +123,14 @@ def _parameter(name: str, default: str | None, help_text: str) -> inspect.Parame
     """A shipped query's declared `-- @param` as a typed query parameter of its route: the
     choices it lists, a date, a number (with decimals when its default has them; bounded by
     "at most N" / "up to N"), or text; REQUIRED ones required."""
-    choices = re.search(r"one of: ([\w, ]+)", help_text)
+    choices = declared_choices(help_text)
     bound = re.search(r"(?:at most|up to) ([0-9.]+)", help_text)
     kind: object = str
     extra: dict = {"min_length": 1, "max_length": 200}
     if choices:
-        kind, extra = (
-            Literal[tuple(c.strip() for c in choices.group(1).split(",") if c.strip())],
-            {},
-        )
+        kind, extra = Literal[tuple(choices)], {}
     elif DATE_HINT in help_text:  # checked as a real date by the query's own binding
-        extra = {
-            "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-            "json_schema_extra": {"format": "date"},
-        }
+        extra = {"pattern": DATE_PATTERN, "json_schema_extra": {"format": "date"}}
     elif default and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", default):
         kind = float if "." in default else int
         extra = {"ge": 0, "le": kind(bound.group(1)) if bound else MAX_NUMBER}
