@@ -23,7 +23,7 @@ def make_model(root: Path, image_size: int, sample: list[str]) -> AttributeNet:
     writes unrealistically heavy)."""
     label_map = default_label_map()
     net = AttributeNet(len(label_map)).eval()
-    images = ImageFiles(sample, eval_preset(Preprocessing(image_size)), image_size)
+    images = ImageFiles(sample, eval_preset(Preprocessing(image_size)), image_size, colors=False)
     batch = torch.stack([images[i][0] for i in range(len(images))])
     with torch.inference_mode():
         logits, _ = net.logits_and_embeddings(batch)

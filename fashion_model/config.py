@@ -363,6 +363,8 @@ class ScoreConfig(StageConfig):
                                  "column")  # fmt: skip
     batch_size: int = Field(64, ge=1, description="images per forward pass")
     rescore: bool = Field(False, description="replace this model's existing scores")
+    colors: bool = Field(True, description="measure each image's dominant colours "
+                         "(image_colors) while scoring")  # fmt: skip
 
 
 class ReportConfig(StageConfig):

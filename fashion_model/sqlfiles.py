@@ -22,6 +22,8 @@ REQUIRED = "REQUIRED"
 # Declared help text may constrain a value: "one of: month, week", or a date "YYYY-MM-DD".
 _CHOICES = re.compile(r"one of: ([\w, ]+)")
 DATE_HINT = "YYYY-MM-DD"
+COLOR_HINT = "'#rrggbb'"  # a colour, as sRGB hex
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 _COMMENT = re.compile(r"--[^\n]*")
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 _LINE_COMMENT = re.compile(r"^\s*--[^\n]*\n?", re.MULTILINE)  # a whole-line comment
@@ -167,6 +169,8 @@ def _check_value(name: str, value, help_text: str, where: str) -> None:
     allowed = declared_choices(help_text)
     if allowed and str(value) not in allowed:
         raise BadInput(f"{where}: parameter {name}={value!r} is not one of {', '.join(allowed)}")
+    if COLOR_HINT in help_text and not re.fullmatch(COLOR_PATTERN, str(value)):
+        raise BadInput(f"{where}: parameter {name}={value!r} is not a colour like #7a1f2b")
     if DATE_HINT in help_text:
         try:
             datetime.strptime(str(value), "%Y-%m-%d")
@@ -201,3 +205,16 @@ def run_script(con: duckdb.DuckDBPyConnection, relative: str, params: dict) -> N
     """Run every statement of a shipped SQL file, in order, inside the caller's transaction."""
     for sql in statements(read_sql(relative)):
         run_statement(con, sql, params, where=f"sql/{relative}")
+
+
+def run_over_tables(con, tables: dict, scripts: list[str]) -> None:
+    """Run shipped scripts in one transaction over (Arrow) tables registered by name."""
+    try:
+        with transaction(con):
+            for name, table in tables.items():
+                con.register(name, table)
+            for script in scripts:
+                run_script(con, script, {})
+    finally:
+        for name in tables:
+            con.unregister(name)

@@ -69,12 +69,12 @@ def _true_share(catalog: Path, truth: pd.DataFrame, trend=TREND) -> pd.Series:
     return (products["product_id"].isin(carriers).groupby(month).mean() * 100).round(1)
 
 
-def _top_trend(trending: pd.DataFrame) -> str:
+def _top_trend(trending: pd.DataFrame, column: str = "attribute") -> str:
     if trending.empty:
         return "none"
     top = trending.iloc[0]
     return (
-        f"{top.attribute} {top.prior_share_pct:.0f}% -> {top.recent_share_pct:.0f}% "
+        f"{top[column]} {top.prior_share_pct:.0f}% -> {top.recent_share_pct:.0f}% "
         f"(z {top.z_score:+.1f}, last 6 months against the 6 before)"
     )
 
@@ -148,6 +148,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             "trending_attributes",
             {"task": TREND.task, "retailer": TREND.retailer, "window": "6"},
         )
+        shades = run_report(con, "shade_trend", {"retailer": TREND.retailer, "window": "6"})
         pattern_shares = run_report(
             con, "attribute_share", {"task": PATTERN_TREND.task, "retailer": PATTERN_TREND.retailer}
         )
@@ -164,6 +165,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         "share_error_points_mean": round(float(share_errors["mean"].mean()), 2),
         "share_error_points_by_task": share_errors["mean"].to_dict(),
         "top_trend": _top_trend(trending),
+        "top_measured_shade": _top_trend(shades, "shade"),
         "scored_images": nightly_result["score"]["scored"],
         "feeds": {
             name: f"{result['feed']['format']}, {result['feed']['products']} products"

@@ -168,6 +168,29 @@ def served_home(trained_home, catalog_server, tmp_path_factory):
     return home
 
 
+@pytest.fixture(scope="module")
+def client(served_home):
+    """The app over served_home, in process (FastAPI's TestClient)."""
+    from fastapi.testclient import TestClient
+
+    from fashion_model.service.app import create_app
+
+    with TestClient(create_app(served_home)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def direct(served_home, client):
+    """The snapshot the server reads, opened read-only here (after the app published it)."""
+    import duckdb
+
+    from fashion_model.warehouse.lock import snapshot_path
+
+    con = duckdb.connect(str(snapshot_path(served_home.db)), read_only=True)
+    yield con
+    con.close()
+
+
 @contextmanager
 def serving(root, token: str = ""):
     """`fashion serve` on HOME `root` in a process of its own, on a free loopback port, up

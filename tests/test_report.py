@@ -95,6 +95,17 @@ def warehouse(tmp_path):
         observations,
     )
     con.execute("INSERT INTO equivalents VALUES ('m1', 'R', 'a', 'S', 'd', 0.9, 1)")
+    colours = {  # measured on each product's photo: (hex, L*, a*, b*, share, name, family)
+        "a": [("#7a1f2b", 27.5, 38.9, 14.6, 0.7, "burgundy", "Maroon"),
+              ("#1d2744", 16.4, 3.7, -20.2, 0.3, "navy", "Blue")],
+        "b": [("#141414", 6.3, 0.0, 0.0, 1.0, "black", "Black")],
+        "c": [("#1d2744", 16.4, 3.7, -20.2, 0.9, "navy", "Blue")],
+        "d": [("#7a1f2b", 27.5, 38.9, 14.6, 0.6, "burgundy", "Maroon")],
+    }  # fmt: skip
+    for product, found in colours.items():
+        for rank, colour in enumerate(found, 1):
+            con.execute("INSERT INTO image_colors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'colors-1')",
+                        [f"sha-{product}", rank, *colour])  # fmt: skip
     refresh_analytics(con)
     yield con
     con.close()
@@ -179,6 +190,7 @@ def test_every_shipped_report_documents_itself_and_runs(warehouse):
         "predicted_labels", "price_by_attribute", "trending_attributes", "equivalent_price_gaps",
     } <= set(reports)  # fmt: skip
     asked = {"task": "pattern", "task_a": "pattern", "retailer_a": "R", "retailer_b": "S",
+             "hex": "#7a1f2b",
              "from_date": "2026-01-31", "to_date": "2026-02-28", "window": "1",
              "min_support": "1", "from_retailer": "R", "to_retailer": "S"}  # fmt: skip
     for name, declared in reports.items():
@@ -189,6 +201,32 @@ def test_every_shipped_report_documents_itself_and_runs(warehouse):
         assert parameters(text) <= set(declared), name  # every $param is declared
         given = {k: v for k, v in asked.items() if k in declared}
         assert not run_report(warehouse, name, given).empty, name
+
+
+def test_shade_queries_on_known_colours(warehouse):
+    near = run_report(warehouse, "products_near_color", {"hex": "#7b202c", "max_delta_e": "2"})
+    assert list(near["product_id"]) == ["a", "d"] and near["delta_e"].max() < 2
+    assert list(near["name"]) == ["burgundy", "burgundy"]
+    only_r = run_report(warehouse, "products_near_color", {"hex": "#7b202c", "retailer": "S"})
+    assert list(only_r["product_id"]) == ["d"]
+    striped = run_report(warehouse, "products_near_color", {"hex": "#1d2744", "label": "Stripes"})
+    assert sorted(striped["product_id"]) == ["a", "c"]
+    # January: a (burgundy 70%, navy 30%) and b (black); February: c (navy) and d (burgundy)
+    trend = _rows(run_report(warehouse, "shade_trend", {"window": "1", "min_support": "1"}),
+                  "shade")  # fmt: skip
+    assert trend["navy"].recent_products == 1 and trend["navy"].prior_products == 1
+    assert trend["burgundy"].recent_share_pct == 50.0 and trend["burgundy"].hex == "#7a1f2b"
+    assert "black" not in trend  # none in the recent window
+    families = run_report(warehouse, "shade_share", {"level": "family", "min_share": "0.5"})
+    jan = _rows(families[families["period"].astype(str).str.startswith("2026-01")], "shade")
+    assert set(jan) == {"Maroon", "Black"} and jan["Maroon"].share == 0.5  # navy at 30%: out
+    prices = _rows(run_report(warehouse, "price_by_shade", {"currency": "EUR"}), "period", "shade")
+    assert {(str(p)[:7], s) for p, s in prices} == {
+        ("2026-01", "burgundy"),
+        ("2026-01", "black"),
+        ("2026-02", "burgundy"),
+        ("2026-02", "navy"),
+    }
 
 
 def test_trending_ranks_by_significance_with_both_counts(warehouse):

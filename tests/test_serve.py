@@ -7,7 +7,6 @@ import subprocess
 import threading
 import time
 
-import duckdb
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -17,24 +16,9 @@ from fashion_model.ingest.manifest import read_manifest
 from fashion_model.match.similar import product_query, search_similar
 from fashion_model.service import queries
 from fashion_model.service.app import create_app
-from fashion_model.warehouse.lock import snapshot_path
 
 from .commands import FASHION
 from .conftest import PLANTED, PLANTED_STRIPES
-
-
-@pytest.fixture(scope="module")
-def client(served_home):
-    with TestClient(create_app(served_home)) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def direct(served_home, client):
-    """The snapshot the server reads, opened read-only here (after the app published it)."""
-    con = duckdb.connect(str(snapshot_path(served_home.db)), read_only=True)
-    yield con
-    con.close()
 
 
 def catalog_photo(served_home, catalog_server) -> tuple[str, bytes]:

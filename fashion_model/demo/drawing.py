@@ -260,3 +260,61 @@ def draw_photo(garment: Garment, rng: np.random.Generator) -> Image.Image:
     if blur > 0.3:
         photo = photo.filter(ImageFilter.GaussianBlur(blur))
     return photo
+
+
+@dataclass(frozen=True)
+class KnownColors:
+    """A drawn garment whose true colours are known: each colour's mean sRGB over its own
+    pixels in the final photo, and its share of the garment's pixels."""
+
+    photo: Image.Image
+    colors: tuple[tuple[int, int, int], ...]
+    shares: tuple[float, ...]
+    background: tuple[int, int, int]
+
+
+def draw_known_colors(
+    category: str,
+    colors: list[tuple[int, int, int]],
+    stripe_share: float,
+    background: tuple[int, int, int],
+    rng: np.random.Generator,
+    size: int = 256,
+) -> KnownColors:
+    """A studio shot (soft light, a shadow, noise, slight blur) of a plain garment (one colour)
+    or a two-colour stripe whose second colour covers about `stripe_share` of it; the truth is
+    measured on the photo itself, over each colour's pixels away from its borders."""
+    box = int(size * rng.uniform(0.7, 0.85))
+    mask = np.asarray(_silhouette(Garment(category, "Red", None, "Short Sleeves", "Female"),
+                                  box, rng)) > 127  # fmt: skip
+    ink = np.zeros((box, box), bool)
+    if len(colors) > 1:
+        period = box / rng.uniform(3.0, 4.5)
+        rows = np.arange(box)[:, None] % period < period * stripe_share
+        ink = np.broadcast_to(rows, (box, box)) & mask
+    layers = np.where(ink[..., None], colors[-1], colors[0]).astype(np.float32)
+    light = np.linspace(rng.uniform(0.9, 1.0), rng.uniform(1.0, 1.08), box)[None, :, None]
+    fabric = np.clip(layers * light, 0, 255)
+    photo = np.empty((int(size * 1.25), size, 3), np.float32)
+    photo[:] = background
+    y0 = int(rng.integers(0, photo.shape[0] - box - 8))
+    x0 = int(rng.integers(0, size - box - 8))
+    shadow = np.zeros(photo.shape[:2], np.float32)
+    shadow[y0 + 4 : y0 + 4 + box, x0 + 3 : x0 + 3 + box] = mask * 0.25
+    shade = np.asarray(Image.fromarray((shadow * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(4)), np.float32) / 255  # fmt: skip
+    photo *= 1 - shade[..., None]
+    window = photo[y0 : y0 + box, x0 : x0 + box]
+    window[mask] = fabric[mask]
+    photo += rng.standard_normal(photo.shape, dtype=np.float32) * np.float32(rng.uniform(1, 4))
+    image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(0.6))  # fmt: skip
+    pixels = np.asarray(image, np.float32)[y0 : y0 + box, x0 : x0 + box]
+    from scipy import ndimage
+
+    truth, shares = [], []
+    for part in (mask & ~ink, ink) if len(colors) > 1 else (mask,):
+        inside = ndimage.binary_erosion(part, iterations=2)
+        truth.append(tuple(int(round(c)) for c in pixels[inside].mean(axis=0)))
+        shares.append(float(part.sum() / mask.sum()))
+    return KnownColors(image, tuple(truth), tuple(shares), tuple(int(c) for c in background))

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
+from fashion_model.colors.measure import measure_image
 from fashion_model.errors import BadInput
 from fashion_model.ingest.imaging import load_rgb
 from fashion_model.ingest.manifest import read_manifest
@@ -67,20 +68,30 @@ def labelled_rows(
 
 
 class ImageFiles(Dataset):
-    """Stored images for scoring; a file that fails to decode yields a flag instead of an error."""
+    """Stored images for scoring; a file that fails to decode yields a flag instead of an error.
+    With `colors`, each item also carries the photo's measured colours (fashion_model.colors),
+    taken from the pixels decoded for the model: the file is read once."""
 
-    def __init__(self, paths: list[str], transform: Callable, size: int):
-        self.paths, self.transform, self.size = paths, transform, size
+    def __init__(self, paths: list[str], transform: Callable, size: int, colors: bool):
+        self.paths, self.transform, self.size, self.colors = paths, transform, size, colors
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
         try:
-            tensor = self.transform(load_rgb(self.paths[index], shorter_side=self.size))
-            return tensor, True
+            image = load_rgb(self.paths[index], shorter_side=self.size)
+            item = (self.transform(image), True)
+            return (*item, measure_image(image)) if self.colors else item
         except (OSError, ValueError):
-            return torch.zeros(3, self.size, self.size), False
+            item = (torch.zeros(3, self.size, self.size), False)
+            return (*item, None) if self.colors else item
+
+
+def collate_with_colors(items: list) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """A batch of ImageFiles(colors=True) items: images, flags, and the colour readings."""
+    images, flags = default_collate([(image, ok) for image, ok, _ in items])
+    return images, flags, [reading for _, _, reading in items]
 
 
 class JpegBytes(Dataset):

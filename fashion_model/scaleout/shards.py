@@ -14,6 +14,7 @@ left behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -250,6 +251,7 @@ class ScoreShard:
     models_root: Path
     version: str
     batch_size: int = default_of(ScoreConfig, "batch_size")
+    colors: bool = default_of(ScoreConfig, "colors")
 
 
 @lru_cache(maxsize=2)
@@ -275,13 +277,15 @@ def score_shard(job: ScoreShard) -> dict:
     probs: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     failures: list[tuple[str, str, str]] = []
-    for batch_shas, batch_probs, batch_vectors, batch_failures, _ in score_batches(
-        net, card, paths, shas, job.batch_size
+    readings: list = []
+    for batch_shas, batch_probs, batch_vectors, batch_failures, _, batch_readings in score_batches(
+        net, card, paths, shas, job.batch_size, colors=job.colors
     ):
         kept += batch_shas
         probs.append(batch_probs)
         vectors.append(batch_vectors)
         failures += batch_failures
+        readings += batch_readings or []
     n_labels = len(card.label_ids)
     probs_array = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
     width = card.embedding_dim
@@ -293,6 +297,11 @@ def score_shard(job: ScoreShard) -> dict:
             "embedding": _fixed_lists(vectors_array, width, len(failures)),
             "path": pa.array([None] * len(kept) + [f[1] for f in failures], pa.string()),
             "reason": pa.array([None] * len(kept) + [f[2] for f in failures], pa.string()),
+            "colors": pa.array(
+                [json.dumps(r.as_dict()) for r in readings]
+                + [None] * (len(kept) - len(readings) + len(failures)),
+                pa.string(),
+            ),  # fmt: skip
         }
     )
     _write_atomic(table, job.out_file)
@@ -310,8 +319,11 @@ def _fixed_lists(values: np.ndarray, size: int, nulls: int) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat), size, mask=pa.array(mask))
 
 
-def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple]]:
-    """A score shard's result as the writer takes it: shas, probs, embeddings, failures."""
+def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple], list | None]:
+    """A score shard's result as the writer takes it: shas, probs, embeddings, failures, and
+    the colour readings of the shas (None when the shard measured none)."""
+    from fashion_model.colors.measure import ColorReading
+
     table = pq.read_table(path)
     failed = table.column("reason").is_valid()
     ok = table.filter(pc.invert(failed))
@@ -329,7 +341,9 @@ def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tup
             strict=True,
         )
     )
-    return ok.column("image_sha256").to_pylist(), probs_array, vectors_array, failures
+    measured = ok.column("colors").to_pylist()
+    readings = [ColorReading.from_dict(json.loads(r)) for r in measured] if all(measured) else None
+    return ok.column("image_sha256").to_pylist(), probs_array, vectors_array, failures, readings
 
 
 def score_images_sharded(
@@ -344,18 +358,24 @@ def score_images_sharded(
     rescore: bool = default_of(ScoreConfig, "rescore"),
     progress: Callable[[int, int], None] | None = None,
     shard_size: int | None = None,
+    colors: bool = default_of(ScoreConfig, "colors"),
 ):
     """`score_images` on a ShardPool: the unscored images are cut into todo shards, workers
     score them, and this process writes each result into DuckDB as it arrives, one transaction
     per shard (a killed run keeps the shards it wrote; a rerun scores the rest)."""
+    from fashion_model.score.colors import measure_colors
     from fashion_model.score.images import ChunkWriter, ScoreSummary, finish, prepare
 
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
-    version, card, todo, already = prepare(con, manifests, models_root, model_version, rescore)
+    version, card, todo, already, uncolored = prepare(con, manifests, models_root,
+                                                      model_version, rescore, colors)  # fmt: skip
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
     started = time.perf_counter()
     if not todo.num_rows:
+        if uncolored.num_rows:  # colours of images scored before: measured here
+            with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+                summary.colors_only = measure_colors(writer, images_root, uncolored)
         return finish(con, summary, started)
     folder = Path(home_root) / SCRATCH / f"score-{uuid.uuid4().hex[:12]}"
     folder.mkdir(parents=True)
@@ -371,6 +391,7 @@ def score_images_sharded(
                     Path(models_root),
                     version,
                     batch_size,
+                    colors,
                 )
                 _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
                 jobs.append(job)
@@ -378,13 +399,14 @@ def score_images_sharded(
             done = 0
             for job, future in zip(jobs, futures, strict=True):
                 future.result()
-                shas, probs, vectors, failures = read_scored(job.out_file)
-                writer.submit(shas, probs, vectors, failures)
+                shas, probs, vectors, failures, readings = read_scored(job.out_file)
+                writer.submit(shas, probs, vectors, failures, readings)
                 summary.scored += len(shas)
                 summary.failed_to_decode += len(failures)
                 done += len(shas) + len(failures)
                 if progress:
                     progress(done, todo.num_rows)
+            summary.colors_only = measure_colors(writer, images_root, uncolored)
         summary.predictions = writer.predictions
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from fashion_model.colors.measure import METHOD_VERSION
 from fashion_model.config import ScoreConfig, default_of
 from fashion_model.errors import BadInput
 from fashion_model.labels import load_label_map
@@ -29,7 +31,13 @@ from fashion_model.model.registry import (
     production_version,
     resolve_version,
 )
-from fashion_model.sqlfiles import named, read_sql, run_script, statements, transaction
+from fashion_model.score.colors import (
+    color_tables,
+    measure_colors,
+    measure_tensor,
+    write_colors,
+)
+from fashion_model.sqlfiles import named, read_sql, run_over_tables, run_script, statements
 from fashion_model.warehouse.db import (
     refresh_analytics,
     sync_labels,
@@ -55,6 +63,7 @@ class ScoreSummary:
     predictions: int = 0
     seconds: float = 0.0
     products_in_analytics: int = 0  # scored products the shipped queries see after the run
+    colors_only: int = 0  # images scored before, measured for colours only
 
     @property
     def images_per_second(self) -> float:
@@ -64,21 +73,31 @@ class ScoreSummary:
         return {**asdict(self), "images_per_second": round(self.images_per_second, 1)}
 
 
-def _todo(con, manifests: list[Path], version: str, rescore: bool) -> tuple[pa.Table, int]:
-    """Distinct ok images of the manifests that this model version has not scored yet."""
+def _todo(con, manifests: list[Path], version: str, rescore: bool,
+          colors: bool) -> tuple[pa.Table, int, pa.Table]:  # fmt: skip
+    """Distinct ok images of the manifests that this model version has not scored yet, how
+    many it has, and (with `colors`) those already scored that have no colour measurement."""
     parts = [str(Path(m) / "part-*.parquet") for m in manifests]
     run_script(con, "score/candidates.sql", {"parts": parts})
     unscored = statements(read_sql("score/unscored.sql"))[0]
-    todo = con.sql(unscored, params={"model_version": version, "rescore": rescore}).to_arrow_table()
+    params = {"model_version": version, "rescore": rescore}
+    todo = con.sql(unscored, params=params).to_arrow_table()
     total = con.execute(named("score/statements.sql", "candidate_count")).fetchall()[0][0]
+    uncolored = con.sql(
+        named("score/statements.sql", "uncolored"), params={"method_version": METHOD_VERSION}
+    ).to_arrow_table()
     con.execute(named("score/statements.sql", "drop_candidates"))
-    return todo, total - todo.num_rows
+    # the images scored now are measured as they are scored
+    uncolored = uncolored.filter(pc.invert(pc.is_in(uncolored["sha256"], todo["sha256"])))
+    return todo, total - todo.num_rows, uncolored if colors else uncolored.slice(0, 0)
 
 
-def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=False) -> int:
-    """One chunk in one transaction: scores, embeddings, predictions and the images that
-    failed to decode (`failures`: (sha256, path, reason) rows); `replace` (--rescore) first
-    drops the version's old rows for these images, in the same transaction."""
+def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=False,
+           readings=None, measured=()) -> int:  # fmt: skip
+    """One chunk in one transaction: scores, embeddings, predictions, the images that failed
+    to decode (`failures`: (sha256, path, reason) rows) and the colour readings of the
+    `measured` images (an image measured before keeps its colours); `replace` (--rescore)
+    first drops the version's old rows for these images, in the same transaction."""
     n_labels = probs.shape[1]
     scores = pa.table(
         {
@@ -113,32 +132,29 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=
             "reason": pa.array([f[2] for f in failures], pa.string()),
         }
     )
-    try:
-        with transaction(con):
-            con.register("batch_scores", scores)
-            con.register("batch_embeddings", vectors)
-            con.register("batch_predictions", predictions)
-            con.register("batch_failures", failed)
-            if replace:
-                run_script(con, "score/forget_version.sql", {})
-            run_script(con, "score/insert_batch.sql", {})
-    finally:
-        for name in ("batch_scores", "batch_embeddings", "batch_predictions", "batch_failures"):
-            con.unregister(name)
+    tables = {"batch_scores": scores, "batch_embeddings": vectors,
+              "batch_predictions": predictions, "batch_failures": failed}  # fmt: skip
+    scripts = ["score/forget_version.sql"] if replace else []
+    scripts.append("score/insert_batch.sql")
+    if measured:
+        tables.update(color_tables(list(measured), readings))
+        scripts.append("score/insert_colors.sql")
+    run_over_tables(con, tables, scripts)
     return len(rows)
 
 
 def prepare(con, manifests: list[Path], models_root: Path, model_version: str | None,
-            rescore: bool):  # fmt: skip
+            rescore: bool, colors: bool = default_of(ScoreConfig, "colors")):  # fmt: skip
     """Resolve the model version, record its labels and card in the warehouse, and list the
-    images it has not scored yet: (version, card, todo table, images already scored)."""
+    images it has not scored yet: (version, card, todo table, images already scored, images
+    scored before whose colours are still to measure)."""
     version = resolve_version(models_root, model_version)
     card = load_card(models_root, version)
     label_map = load_label_map(Path(models_root) / version / "label_map.csv")
     sync_labels(con, label_map)
     sync_model(con, card, is_production=version == production_version(models_root))
-    todo, already = _todo(con, manifests, version, rescore)
-    return version, card, todo, already
+    todo, already, uncolored = _todo(con, manifests, version, rescore, colors)
+    return version, card, todo, already, uncolored
 
 
 def score_batches(
@@ -149,10 +165,13 @@ def score_batches(
     batch_size: int = default_of(ScoreConfig, "batch_size"),
     num_workers: int | None = None,
     decode: str = "auto",
-) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], int]]:
+    colors: bool = default_of(ScoreConfig, "colors"),
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], int, list]]:
     """Run the model over image files: per batch, (decoded shas, probabilities, embeddings,
-    failures as (sha256, path, reason), images done so far). The one compute path of the
-    scoring stage, in-process and in scale-out shards alike.
+    failures as (sha256, path, reason), images done so far, the decoded images' colour
+    readings or None without `colors`). The one compute path of the scoring stage,
+    in-process and in scale-out shards alike; colours are measured on the pixels decoded for
+    the model.
 
     On CUDA the model runs in bf16 autocast with channels_last, batches are pinned, and
     (decode="auto") JPEGs are read as bytes by the workers and decoded on the GPU in batches;
@@ -165,7 +184,12 @@ def score_batches(
     import torch
     from torch.utils.data import DataLoader
 
-    from fashion_model.model.datasets import ImageFiles, JpegBytes, collate_bytes
+    from fashion_model.model.datasets import (
+        ImageFiles,
+        JpegBytes,
+        collate_bytes,
+        collate_with_colors,
+    )
 
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
@@ -178,7 +202,8 @@ def score_batches(
     if decode_bytes:
         dataset, collate = JpegBytes(paths), collate_bytes
     else:
-        dataset, collate = ImageFiles(paths, eval_preset(card.preprocessing), card.image_size), None
+        dataset = ImageFiles(paths, eval_preset(card.preprocessing), card.image_size, colors)
+        collate = collate_with_colors if colors else None
     workers = num_workers if paths else 0
     loader = DataLoader(
         dataset,
@@ -191,12 +216,14 @@ def score_batches(
     tensor_preset = eval_tensor_preset(card.preprocessing)
     offset = 0
     with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=on_gpu):
-        for images, ok in loader:
+        for images, ok, *measured in loader:
+            readings = measured[0] if measured else None
             batch_shas = shas[offset : offset + len(ok)]
             batch_paths = paths[offset : offset + len(ok)]
             offset += len(ok)
             if decode_bytes:
-                images, ok = _decode_batch(images, ok, device, tensor_preset, card.image_size)
+                images, ok, readings = _decode_batch(images, ok, device, tensor_preset,
+                                                     card.image_size, colors)  # fmt: skip
             images = images.to(device, non_blocking=True)
             if on_gpu:
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -214,6 +241,7 @@ def score_batches(
                 embeddings.numpy()[keep],
                 failures,
                 offset,
+                [r for r, k in zip(readings, keep, strict=True) if k] if colors else None,
             )
 
 
@@ -233,12 +261,20 @@ class ChunkWriter:
         self.con.execute(f"SET memory_limit = '{APPEND_MEMORY_LIMIT}'")
         return self
 
-    def submit(self, shas: list[str], probs, embeddings, failures: list) -> None:
+    def submit(self, shas: list[str], probs, embeddings, failures: list,
+               readings: list | None = None) -> None:  # fmt: skip
+        """A scored chunk; `readings`, when given, are the colours of `shas`."""
         self.wait()
         self.in_flight.append(
             self.pool.submit(_write, self.con, self.version, shas, probs, embeddings,
-                             self.thresholds, failures, self.replace)
+                             self.thresholds, failures, self.replace, readings,
+                             shas if readings is not None else ())
         )  # fmt: skip
+
+    def submit_colors(self, shas: list[str], readings: list) -> None:
+        """The colours of images scored before (the colour-only pass)."""
+        self.wait()
+        self.in_flight.append(self.pool.submit(write_colors, self.con, shas, readings))
 
     def wait(self) -> None:
         while self.in_flight:
@@ -273,51 +309,78 @@ def score_images(
     progress: Callable[[int, int], None] | None = None,
     write_every: int = WRITE_EVERY,
     decode: str = "auto",
+    colors: bool = default_of(ScoreConfig, "colors"),
 ) -> ScoreSummary:
     """Score every ok image of `manifests` not yet scored by the model version, into `con`,
     one transaction per `write_every` images: a run killed midway keeps what it committed and
-    a rerun scores the rest. Images that fail to decode go to `score_failures`. See
+    a rerun scores the rest. Images that fail to decode go to `score_failures`. With
+    `colors`, each image's dominant colours go to `image_colors` as it is scored, and images
+    scored before that have none are measured after (a colour-only pass). See
     `score_batches` for devices and decoding; `fashion_model.scaleout` runs the same work on a
     cluster."""
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
-    version, card, todo, already = prepare(con, manifests, models_root, model_version, rescore)
+    version, card, todo, already, uncolored = prepare(con, manifests, models_root,
+                                                      model_version, rescore, colors)  # fmt: skip
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
     paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
     shas = todo.column("sha256").to_pylist()
     started = time.perf_counter()
-    if not paths:  # nothing new: neither torch nor the model is loaded
+    if not paths and not uncolored.num_rows:  # nothing new: neither torch nor the model is loaded
         return finish(con, summary, started)
-    net, _, _ = load_model(models_root, version)
-    pending: tuple[list, list, list, list] = ([], [], [], [])  # shas, probs, vectors, failures
+    total = len(paths) + uncolored.num_rows
+    pending = _Pending()
     with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
-        batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode)
-        for batch_shas, probs, embeddings, failures, done in batches:
-            summary.scored += len(batch_shas)
-            summary.failed_to_decode += len(failures)
-            for part, value in zip(pending, (batch_shas, [probs], [embeddings], failures),
-                                   strict=True):  # fmt: skip
-                part.extend(value)
-            if len(pending[0]) + len(pending[3]) >= write_every:
-                _flush(writer, pending)
-            if progress:
-                progress(done, len(paths))
-        _flush(writer, pending)
+        if paths:
+            net, _, _ = load_model(models_root, version)
+            batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode,
+                                    colors)  # fmt: skip
+            for batch_shas, probs, embeddings, failures, done, readings in batches:
+                summary.scored += len(batch_shas)
+                summary.failed_to_decode += len(failures)
+                pending.add(batch_shas, probs, embeddings, failures, readings)
+                if pending.size >= write_every:
+                    pending.flush(writer)
+                if progress:
+                    progress(done, total)
+            pending.flush(writer)
+        after = (lambda n: progress(len(paths) + n, total)) if progress else None
+        summary.colors_only = measure_colors(writer, images_root, uncolored, write_every, after)
     summary.predictions = writer.predictions
     return finish(con, summary, started)
 
 
-def _flush(writer: ChunkWriter, pending: tuple[list, list, list, list]) -> None:
-    if pending[0] or pending[3]:
-        probs, vectors = np.concatenate(pending[1]), np.concatenate(pending[2])
-        writer.submit(list(pending[0]), probs, vectors, list(pending[3]))
-        for part in pending:
-            part.clear()
+class _Pending:
+    """Scored batches gathered into one chunk for the writer."""
+
+    def __init__(self):
+        self.shas, self.probs, self.vectors, self.failures, self.readings = [], [], [], [], []
+        self.measured = True
+
+    @property
+    def size(self) -> int:
+        return len(self.shas) + len(self.failures)
+
+    def add(self, shas, probs, vectors, failures, readings) -> None:
+        self.shas += shas
+        self.probs.append(probs)
+        self.vectors.append(vectors)
+        self.failures += failures
+        self.measured = readings is not None
+        self.readings += readings or []
+
+    def flush(self, writer: ChunkWriter) -> None:
+        if self.size:
+            writer.submit(self.shas, np.concatenate(self.probs), np.concatenate(self.vectors),
+                          self.failures, self.readings if self.measured else None)  # fmt: skip
+        self.__init__()
 
 
-def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int):
+def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int,
+                  colors: bool):  # fmt: skip
     """Decode a batch of JPEG byte tensors on `device` (nvJPEG on CUDA) through the eval
-    preset; an image that does not decode is flagged, not fatal."""
+    preset; an image that does not decode is flagged, not fatal. With `colors`, each decoded
+    image is also measured (shrunk on the device first, then fashion_model.colors)."""
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
@@ -333,9 +396,12 @@ def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, siz
                 decoded.append(decode_jpeg(raw[i], mode=ImageReadMode.RGB, device=device))
             except RuntimeError:
                 decoded.append(None)
+    readings = [None] * len(raw)
     for i, image in zip(readable, decoded, strict=True):
         if image is None:
             ok[i] = False
         else:
             out[i] = preset(image)
-    return out, ok
+            if colors:
+                readings[i] = measure_tensor(image)
+    return out, ok, readings

@@ -94,7 +94,12 @@ def predict_images(
                     results[index].error = outcome.error_message or outcome.status
         order = sorted(paths)
         loader = DataLoader(
-            ImageFiles([paths[i] for i in order], eval_preset(card.preprocessing), card.image_size),
+            ImageFiles(
+                [paths[i] for i in order],
+                eval_preset(card.preprocessing),
+                card.image_size,
+                colors=False,
+            ),
             batch_size=32,
         )
         probabilities, decoded, vectors = [], [], []

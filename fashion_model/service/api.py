@@ -21,7 +21,13 @@ from fashion_model.labels import default_label_map
 from fashion_model.review.signing import ROUTE, check_link
 from fashion_model.service import queries
 from fashion_model.service.uploads import save_upload
-from fashion_model.sqlfiles import DATE_HINT, REQUIRED, declared_choices
+from fashion_model.sqlfiles import (
+    COLOR_HINT,
+    COLOR_PATTERN,
+    DATE_HINT,
+    REQUIRED,
+    declared_choices,
+)
 from fashion_model.urls import url_refusal
 
 
@@ -131,6 +137,8 @@ def _parameter(name: str, default: str | None, help_text: str) -> inspect.Parame
         kind, extra = Literal[tuple(choices)], {}
     elif DATE_HINT in help_text:  # checked as a real date by the query's own binding
         extra = {"pattern": DATE_PATTERN, "json_schema_extra": {"format": "date"}}
+    elif COLOR_HINT in help_text:
+        extra = {"pattern": COLOR_PATTERN}
     elif default and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", default):
         kind = float if "." in default else int
         extra = {"ge": 0, "le": kind(bound.group(1)) if bound else MAX_NUMBER}
@@ -311,6 +319,26 @@ async def predict(
             return {"model_version": version, "results": found}
 
         return await run_in_threadpool(_answer, request, build)
+
+
+@router.post("/colors")
+async def colors(
+    images: Annotated[list[UploadFile], File(description="Photos (20 MB each), 32 at most.")],
+) -> JSONResponse:
+    """The measured dominant colours of uploaded photos (as `fashion colors`): per photo, up
+    to 5 colours of at least 5% of the product, largest first, each with hex, CIELAB, share,
+    shade name and family; a photo without colours says why. Needs no warehouse."""
+    from fashion_model.colors.measure import METHOD_VERSION, measure_file
+
+    if len(images) > 32:
+        raise BadInput("at most 32 images per request")
+    with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
+        paths = [await save_upload(u, FilePath(folder), i) for i, u in enumerate(images)]
+        readings = await run_in_threadpool(lambda: [measure_file(p) for p in paths])
+    names = [upload.filename or f"upload {i + 1}" for i, upload in enumerate(images)]
+    results = [{"image": name, **reading.as_dict()}
+               for name, reading in zip(names, readings, strict=True)]  # fmt: skip
+    return JSONResponse({"method_version": METHOD_VERSION, "results": results})
 
 
 @router.get("/runs")

@@ -16,8 +16,10 @@ HIGHLIGHT = "#d62728"
 MAX_SERIES = 10
 
 
-def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height: int = 340) -> str:
-    """A line per attribute (share %, per period); the biggest mover drawn thick in red."""
+def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height: int = 340,
+              colours: dict[str, str] | None = None) -> str:  # fmt: skip
+    """A line per attribute (share %, per period); the biggest mover drawn thick in red, or,
+    with `colours` (a shade's own swatch per line), thick in its own colour."""
     shares = table.drop(columns=["products"], errors="ignore")
     if shares.empty:
         return '<p class="empty">No scored products in this selection.</p>'
@@ -59,8 +61,12 @@ def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height
         values = shares[name].fillna(0).tolist()
         main = mover is not None and name == mover.attribute
         colour = HIGHLIGHT if main else PALETTE[index % len(PALETTE)]
+        if colours and name in colours:
+            colour = colours[name]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         css = "series mover" if main else "series"
+        if colours:  # a pale shade stays visible on the page: a grey casing under its line
+            parts.append(f'<polyline points="{points}" fill="none" class="{css} casing"/>')
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
                      f'class="{css}" data-attribute="{escape(name)}"/>')  # fmt: skip
         for i, v in enumerate(values):

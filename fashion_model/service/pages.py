@@ -20,7 +20,9 @@ from fashion_model.errors import BadInput
 from fashion_model.service import queries
 from fashion_model.service.charts import price_svg, trend_svg
 from fashion_model.service.uploads import save_upload
+from fashion_model.sqlfiles import declared_parameters, read_sql
 from fashion_model.warehouse.reader import (
+    category_names,
     check_retailer,
     check_task,
     known_retailers,
@@ -29,13 +31,17 @@ from fashion_model.warehouse.reader import (
 )
 
 router = APIRouter(include_in_schema=False)
+# the colour page's distance when none is chosen: the query's own declared default
+NEAR_DELTA_E = float(declared_parameters(read_sql("reports/products_near_color.sql"))[
+    "max_delta_e"][0])  # fmt: skip
 TOKEN_COOKIE = "fashion_token"  # set by /login, read by the app's token guard
 templates = Environment(
     loader=PackageLoader("fashion_model.service", "templates"),
     autoescape=select_autoescape(["html"]),
 )
-NAV = [("/", "Overview"), ("/trends", "Trends"), ("/competitors", "Competitors"),
-       ("/search", "Visual search"), ("/review", "Review"), ("/runs", "Runs")]  # fmt: skip
+NAV = [("/", "Overview"), ("/trends", "Trends"), ("/colors", "Colours"),
+       ("/competitors", "Competitors"), ("/search", "Visual search"), ("/review", "Review"),
+       ("/runs", "Runs")]  # fmt: skip
 
 
 def render(request: Request, name: str, snapshot=None, **context) -> HTMLResponse:
@@ -90,6 +96,23 @@ def trends(request: Request, task: str = "pattern", retailer: str = "", brand: s
         table=table, csv_url=f"/api/v1/trends?{query}&format=csv" if query
         else "/api/v1/trends?format=csv", **choices,
     )  # fmt: skip
+
+
+@router.get("/colors", response_class=HTMLResponse)
+def colors(request: Request, hex: str = "", retailer: str = "", label: str = "",  # noqa: A002
+           max_delta_e: float | None = None, level: str = "name", by: str = "month"):  # fmt: skip
+    with _Cursor(request) as (cur, snapshot):
+        near = None
+        if hex:
+            near = queries.near_color(cur, hex, retailer or None, label or None, max_delta_e)
+        result = queries.shades(cur, retailer or None, level, by)
+        choices = {"retailers": known_retailers(cur), "categories": category_names(cur)}
+    chart = trend_svg(result["table"], result["mover"], colours=result["swatches"])
+    trend = queries.records(result["trend"])
+    return render(request, "colors.html", snapshot, hex=hex, retailer=retailer, label=label,
+                  max_delta_e=max_delta_e or NEAR_DELTA_E, level=level, by=by, near=near,
+                  chart=chart,
+                  mover=result["mover"], trend=trend, **choices)  # fmt: skip
 
 
 @router.get("/competitors", response_class=HTMLResponse)

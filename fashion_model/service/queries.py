@@ -81,6 +81,30 @@ def trends(cur, task: str, retailer=None, brand=None, by="month", basis="first_s
     return {"shares": shares, "table": table, "mover": mover}
 
 
+def shades(cur, retailer=None, level="name", by="month") -> dict:
+    """Share of each measured shade (or family) among new products per period, pivoted like
+    `trends`, with its biggest mover, the swatch colour of each shade, and the z-scored shade
+    trend of the last three periods against the three before."""
+    check_retailer(cur, retailer)
+    params = {"level": level, "by": by, "retailer": retailer}
+    shares = report(cur, "shade_share", params).rename(columns={"shade": "attribute"})
+    table = share_table(shares, by) if len(shares) else pd.DataFrame()
+    movers = attribute_movers(shares) if len(shares) else []
+    swatches = dict(zip(shares.get("attribute", []), shares.get("hex", []), strict=True))
+    ranked = report(cur, "shade_trend", {**params, "min_support": "1"})
+    return {"shares": shares, "table": table, "mover": movers[0] if movers else None,
+            "swatches": {k: v for k, v in swatches.items() if v}, "trend": ranked}  # fmt: skip
+
+
+def near_color(cur, hex_color: str, retailer=None, label=None, max_delta_e=None) -> list[dict]:
+    """Products whose measured colours come near a colour (products_near_color, its default
+    distance unless given), each with its swatches."""
+    check_retailer(cur, retailer)
+    params = {"hex": hex_color, "retailer": retailer, "label": label,
+              "max_delta_e": None if max_delta_e is None else str(max_delta_e)}  # fmt: skip
+    return with_colors(cur, records(report(cur, "products_near_color", params)))
+
+
 def trend_json(result: dict) -> dict:
     table, mover = result["table"], result["mover"]
     shares = table.drop(columns=["products"], errors="ignore")
@@ -120,13 +144,25 @@ def product(cur, version: str | None, retailer: str, product_id: str) -> dict:
     params = {"retailer": retailer, "product_id": product_id}
     with_model = {**params, "model_version": version}
     return {
-        "product": records(found)[0],
+        "product": with_colors(cur, records(found))[0],
         "images": records(serve_sql(cur, "product_images", params)),
         "prices": serve_sql(cur, "product_prices", params),
         "attributes": records(serve_sql(cur, "product_attributes", with_model)) if version else [],
         "equivalents": records(serve_sql(cur, "product_equivalents", with_model))
         if version else [],
     }  # fmt: skip
+
+
+def with_colors(cur, rows: list[dict]) -> list[dict]:
+    """`rows` (each with retailer and product_id), each given its measured `colors` (hex,
+    share, name, family; largest first; none before it was measured)."""
+    params = {"retailers": [r["retailer"] for r in rows],
+              "product_ids": [r["product_id"] for r in rows]}  # fmt: skip
+    found: dict[tuple, list] = {}
+    for c in records(serve_sql(cur, "product_colors", params)) if rows else []:
+        colour = {k: c[k] for k in ("hex", "share", "name", "family")}
+        found.setdefault((c["retailer"], c["product_id"]), []).append(colour)
+    return [{**r, "colors": found.get((r["retailer"], r["product_id"]), [])} for r in rows]
 
 
 def _checked_search(cur, k: int, in_retailer, same: list[str], space: str) -> None:
@@ -150,7 +186,7 @@ def similar_to_product(cur, db: Path, retailer, product_id, k=SIMILAR_K, in_reta
             raise LookupError(str(error)) from None
         raise
     result = search_similar(cur, db, query, version, k, in_retailer or None, list(same), space)
-    return _similar_json(query.description, result)
+    return _similar_json(cur, query.description, result)
 
 
 def similar_to_image(cur, source, path: str, k=SIMILAR_K, in_retailer=None, same=(),
@@ -164,10 +200,10 @@ def similar_to_image(cur, source, path: str, k=SIMILAR_K, in_retailer=None, same
                         model=source.model(version))  # fmt: skip
     result = search_similar(cur, source.db, query, version, k, in_retailer or None, list(same),
                             space)  # fmt: skip
-    return _similar_json("the uploaded photo", result), query
+    return _similar_json(cur, "the uploaded photo", result), query
 
 
-def _similar_json(description: str, result) -> dict:
+def _similar_json(cur, description: str, result) -> dict:
     frame = result.frame[[c for c in RESULT_COLUMNS if c in result.frame]]
     return {
         "query": description,
@@ -175,7 +211,7 @@ def _similar_json(description: str, result) -> dict:
         "method": result.method,
         "note": result.note,
         "milliseconds": round(result.seconds * 1000, 1),
-        "results": records(frame),
+        "results": with_colors(cur, records(frame)),
     }
 
 

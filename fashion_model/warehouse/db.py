@@ -11,17 +11,27 @@ from pathlib import Path
 
 import duckdb
 
+from fashion_model.colors.palette import SHADES
 from fashion_model.errors import BadInput, PackagingError, WarehouseError
 from fashion_model.labels import LabelMap
 from fashion_model.model.registry import ModelCard
-from fashion_model.sqlfiles import named, run_script, shipped_folder, transaction
+from fashion_model.sqlfiles import (
+    named,
+    run_script,
+    run_statement,
+    shipped_folder,
+    statements,
+    transaction,
+)
 
 _sql = partial(named, "warehouse/statements.sql")
 
 REFRESH_ANALYTICS = "load/refresh_analytics.sql"
 REFRESH_IMAGE_PRODUCTS = "load/refresh_image_products.sql"
 # Scripts run right after a migration, in its transaction: they fill what it created.
-AFTER_MIGRATION = {2: REFRESH_ANALYTICS, 9: REFRESH_IMAGE_PRODUCTS}
+# The analytics rebuild reads every table up to migration 011, so it runs after that one (an
+# older warehouse is rebuilt once when it reaches 011).
+AFTER_MIGRATION = {9: REFRESH_IMAGE_PRODUCTS, 11: REFRESH_ANALYTICS}
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -129,9 +139,13 @@ def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: b
 
 
 def refresh_analytics(con: duckdb.DuckDBPyConnection) -> dict:
-    """Rebuild the analytics tables for the production model, in one transaction; returns the
-    `analytics_refresh` row."""
+    """Rebuild the analytics tables for the production model (and the palette's shades), in
+    one transaction; returns the `analytics_refresh` row."""
+    shades = {"names": [n for n, _, _ in SHADES], "hexes": [h for _, h, _ in SHADES],
+              "families": [f for _, _, f in SHADES]}  # fmt: skip
     with transaction(con):
+        for sql in statements(_sql("sync_shades")):  # the palette the shade queries show
+            run_statement(con, sql, shades, where="sync_shades")
         run_script(con, REFRESH_ANALYTICS, {})
         run_script(con, REFRESH_IMAGE_PRODUCTS, {})
     frame = con.execute(_sql("analytics_refresh")).df()

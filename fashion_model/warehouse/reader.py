@@ -99,6 +99,11 @@ def known_retailers(con) -> list[str]:
     return [row[0] for row in con.execute(_sql("known_retailers")).fetchall()]
 
 
+def category_names(con) -> list[str]:
+    """The categories predicted for some product, sorted."""
+    return [row[0] for row in con.execute(_sql("category_names")).fetchall()]
+
+
 def check_task(con, task: str, option: str = "task") -> str:
     """The one check of a task name (CLI, API, web app): one line listing the known ones."""
     known = known_tasks(con)

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from fashion_model.errors import FashionError, StageFailed
-from fashion_model.flows.cli import match, models, ops, pipeline, query, review, serve
+from fashion_model.flows.cli import colors, match, models, ops, pipeline, query, review, serve
 from fashion_model.flows.cli.common import console
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ for name, command in {
     "train": models.train_command,
     "score": pipeline.score_command,
     "predict": pipeline.predict_command,
+    "colors": colors.colors_command,
     "report": query.report_command,
     "sql": query.sql_command,
     "trends": query.trends_command,

@@ -203,6 +203,7 @@ def score_command(
     retailer: str | None = knob(ScoreConfig, "retailer"),
     batch_size: int = knob(ScoreConfig, "batch_size"),
     rescore: bool = knob(ScoreConfig, "rescore"),
+    colors: bool = knob(ScoreConfig, "colors"),
     task_runner: str = knob(ScaleOut, "task_runner"),
     dask_address: str | None = knob(ScaleOut, "dask_address"),
     dask_workers: int | None = knob(ScaleOut, "dask_workers"),
@@ -215,7 +216,7 @@ def score_command(
 
     config = ScoreConfig.parse(
         where="--", model=model, as_of=as_of, retailer=retailer,
-        batch_size=batch_size, rescore=rescore,
+        batch_size=batch_size, rescore=rescore, colors=colors,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
     plan = plan_score(home, manifest, config, db)

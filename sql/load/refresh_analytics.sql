@@ -9,6 +9,7 @@ DELETE FROM analytics_uncertain;
 DELETE FROM analytics_share_counts;
 DELETE FROM analytics_products;
 DELETE FROM analytics_refresh;
+DELETE FROM analytics_colors;
 
 INSERT INTO analytics_products
 SELECT row_number() OVER (ORDER BY p.retailer, p.product_id)::INTEGER,
@@ -91,6 +92,26 @@ JOIN analytics_products AS p USING (retailer, product_id)
 JOIN labels AS l ON l.position = b.position
 GROUP BY p.product_key, l.label_id
 ORDER BY l.label_id, p.product_key;
+
+-- a product's colours: its first photo with colours, by the newest measuring method
+INSERT INTO analytics_colors
+WITH method AS (
+    SELECT max(method_version) AS version FROM image_colors
+),
+first_photo AS (
+    SELECT p.product_key, arg_min(pi.image_sha256, pi.position) AS image_sha256
+    FROM analytics_products AS p
+    JOIN product_images AS pi USING (retailer, product_id)
+    WHERE p.model_version IS NOT NULL
+      AND pi.image_sha256 IN (SELECT image_sha256 FROM image_colors, method
+                              WHERE method_version = method.version)
+    GROUP BY p.product_key
+)
+SELECT f.product_key, f.image_sha256, c.rank, c.hex, c.l, c.a, c.b, c.share, c.name, c.family
+FROM first_photo AS f
+JOIN image_colors AS c USING (image_sha256)
+WHERE c.method_version = (SELECT version FROM method)
+ORDER BY f.product_key, c.rank;
 
 INSERT INTO analytics_refresh
 SELECT now(),

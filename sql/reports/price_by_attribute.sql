@@ -11,14 +11,8 @@
 --   avg_price, median_price, min_price, max_price, avg_change_pct (against the previous
 --   period, same currency and attribute)
 WITH priced AS (
-    SELECT pe.product_key, pe.period, pe.price, pe.currency
-    FROM analytics_periods AS pe
-    JOIN analytics_products AS p USING (product_key)
-    WHERE pe.period_kind = $by::VARCHAR AND pe.price IS NOT NULL AND pe.currency IS NOT NULL
-      AND p.model_version IS NOT NULL
-      AND ($retailer::VARCHAR IS NULL OR p.retailer = $retailer::VARCHAR)
-      AND ($brand::VARCHAR IS NULL OR p.brand = $brand::VARCHAR)
-      AND ($currency::VARCHAR IS NULL OR pe.currency = $currency::VARCHAR)
+    SELECT * FROM priced_products($by::VARCHAR, $retailer::VARCHAR, $brand::VARCHAR,
+                                  $currency::VARCHAR)
 ),
 stats AS (
     SELECT pr.period, pr.currency, a.label_id, count(*) AS products,

@@ -43,6 +43,14 @@ SELECT label_id, task FROM labels;
 -- name: known_tasks
 SELECT DISTINCT task FROM labels ORDER BY 1;
 
+-- name: category_names
+-- The categories the production model predicted for some product, sorted (a page's filter).
+SELECT DISTINCT l.name
+FROM analytics_labels AS a
+JOIN labels AS l USING (label_id)
+WHERE l.task = 'category'
+ORDER BY 1;
+
 -- name: known_retailers
 SELECT DISTINCT retailer FROM products ORDER BY 1;
 
@@ -60,3 +68,8 @@ SELECT count(*) FROM read_parquet($parts);
 
 -- name: scored_products
 SELECT retailer, product_id, first_seen FROM scored_products;
+
+-- name: sync_shades
+-- The named shades of the colour palette (fashion_model/colors/palette.py), replaced whole.
+DELETE FROM color_shades;
+INSERT INTO color_shades SELECT unnest($names), unnest($hexes), unnest($families);

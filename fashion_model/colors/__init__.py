@@ -1,0 +1,1 @@
+"""Measured colour: the product's dominant colours, named, from its photo."""
