@@ -122,3 +122,17 @@ def test_the_other_pages_in_the_browser(server, page, shots):
         print(f"{name}: {1000 * (time.perf_counter() - started):.0f} ms")
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert "snapshot" in page.inner_text("#data-banner")
+
+
+def test_the_colour_page_searches_by_a_picked_colour(server, page, shots, direct):
+    main = direct.execute("SELECT hex FROM analytics_colors WHERE rank = 1 LIMIT 1").fetchone()[0]
+    page.goto(f"{server}/colors")
+    page.wait_for_selector("svg.chart")  # the shade chart, lines in the shades' own colours
+    page.fill("#picker", main)  # what the colour picker sets
+    page.click("#color-form button[type=submit]")
+    page.wait_for_selector("#near li")
+    assert f"hex=%23{main[1:]}" in page.url
+    swatch = page.locator("#near li .swatches .swatch").first
+    assert swatch.evaluate("s => getComputedStyle(s).backgroundColor") != "rgba(0, 0, 0, 0)"
+    assert page.locator("#near img").first.evaluate("img => img.naturalWidth") > 0
+    page.screenshot(path=str(shots / "colors.png"), full_page=True)

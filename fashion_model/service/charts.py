@@ -73,8 +73,9 @@ def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height
             parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3.5 if main else 2}" '
                          f'fill="{colour}"><title>{escape(name)} {escape(periods[i])}: '
                          f"{v:.1f}%</title></circle>")  # fmt: skip
+        outline = ' stroke="#9a9a9a" stroke-width="0.6"' if colours else ""
         parts.append(f'<rect x="{width - right + 14}" y="{legend_y - 9}" width="12" height="4" '
-                     f'fill="{colour}"/>')  # fmt: skip
+                     f'fill="{colour}"{outline}/>')  # fmt: skip
         weight = ' font-weight="bold"' if main else ""
         parts.append(f'<text x="{width - right + 32}" y="{legend_y - 4}" class="legend"{weight}>'
                      f"{escape(name)}</text>")  # fmt: skip

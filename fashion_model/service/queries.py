@@ -91,7 +91,7 @@ def shades(cur, retailer=None, level="name", by="month") -> dict:
     table = share_table(shares, by) if len(shares) else pd.DataFrame()
     movers = attribute_movers(shares) if len(shares) else []
     swatches = dict(zip(shares.get("attribute", []), shares.get("hex", []), strict=True))
-    ranked = report(cur, "shade_trend", {**params, "min_support": "1"})
+    ranked = report(cur, "shade_trend", params)
     return {"shares": shares, "table": table, "mover": movers[0] if movers else None,
             "swatches": {k: v for k, v in swatches.items() if v}, "trend": ranked}  # fmt: skip
 
