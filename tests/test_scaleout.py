@@ -63,7 +63,12 @@ def _warehouse(home):
             "SELECT image_sha256, reason FROM score_failures ORDER BY ALL"
         ).fetchall()
         vectors = con.sql("SELECT image_sha256, embedding FROM embeddings ORDER BY 1").fetchall()
-    return products, labels, failures, {sha: np.asarray(v, np.float64) for sha, v in vectors}
+        colours = con.sql("SELECT * EXCLUDE (measured_at) FROM color_measurements "
+                          "ORDER BY ALL").fetchall()  # fmt: skip
+        colours += con.sql("SELECT image_sha256, rank, hex, name FROM image_colors "
+                           "ORDER BY ALL").fetchall()  # fmt: skip
+    vectors = {sha: np.asarray(v, np.float64) for sha, v in vectors}
+    return products, labels, failures, vectors, colours
 
 
 @pytest.mark.slow
@@ -107,8 +112,9 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     )
     assert default_score["task_runner"] == "default (this process)"
 
-    products, labels, failures, vectors = _warehouse(default_home)
-    dask_products, dask_labels, dask_failures, dask_vectors = _warehouse(dask_home)
+    products, labels, failures, vectors, colours = _warehouse(default_home)
+    dask_products, dask_labels, dask_failures, dask_vectors, dask_colours = _warehouse(dask_home)
+    assert dask_colours == colours and len(colours) > dask_score["scored"]  # measured in shards
     assert dask_products == products
     with open(catalog, newline="") as handle:
         assert len(products) == len(list(csv.DictReader(handle)))
