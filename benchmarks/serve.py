@@ -50,7 +50,7 @@ def embed(con, seed: int = 0) -> None:
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 512),
         })  # fmt: skip
         con.register("batch", table)
-        con.execute("INSERT INTO embeddings SELECT * FROM batch")
+        con.execute("INSERT INTO embeddings BY NAME SELECT * FROM batch")
         con.unregister("batch")
 
 

@@ -88,7 +88,7 @@ def insert(con, vectors: np.ndarray, first_key: int) -> None:
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), DIM),
         })  # fmt: skip
         con.register("batch", table)
-        con.execute("INSERT INTO embeddings SELECT * FROM batch")
+        con.execute("INSERT INTO embeddings BY NAME SELECT * FROM batch")
         con.unregister("batch")
 
 

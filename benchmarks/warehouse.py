@@ -146,7 +146,7 @@ def build(con, products: int) -> None:
         (
             "scores (full probability arrays, mostly near 0 as a trained model's)",
             """
-            INSERT INTO scores
+            INSERT INTO scores (image_sha256, model_version, probs)
             SELECT im.image_sha256, 'bench',
                    list_transform(range(228), lambda x: (0.48 * ((hash(im.image_sha256, x)
                                                             % 10000) / 10000.0) ^ 8)::FLOAT)

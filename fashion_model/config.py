@@ -365,6 +365,19 @@ class ScoreConfig(StageConfig):
     rescore: bool = Field(False, description="replace this model's existing scores")
     colors: bool = Field(True, description="measure each image's dominant colours "
                          "(image_colors) while scoring")  # fmt: skip
+    runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="auto, torch, onnx or onnx-int8: what runs the model (auto: its "
+        "fastest registered variant here, `fashion model optimize`)")  # fmt: skip
+
+
+class OptimizeConfig(StageConfig):
+    """`fashion model optimize`: faster runtime variants of a registered version."""
+
+    int8: bool = Field(False, description="also a statically quantised int8 variant")
+    images: int = Field(300, ge=8, le=5000, description="calibration images (int8)")
+    max_f1_drop: float = Field(0.5, ge=0, le=100, description="refuse a variant whose "
+                               "validation micro-F1 falls more points than this below the "
+                               "version's")  # fmt: skip
 
 
 class ReportConfig(StageConfig):

@@ -18,6 +18,7 @@ from fashion_model.config import (
     DemoConfig,
     DownloadConfig,
     NightlyConfig,
+    OptimizeConfig,
     ReportConfig,
     TrainConfig,
 )
@@ -28,12 +29,13 @@ from fashion_model.flows.nightly import nightly
 from fashion_model.flows.retrain import retrain
 from fashion_model.home import Home
 from fashion_model.labels import default_label_map
+from fashion_model.model.optimize import plan_optimize
 from fashion_model.sqlfiles import named
 from fashion_model.tasks.catalog import synthesize_catalog_images
 from fashion_model.tasks.common import publish_summary
 from fashion_model.tasks.similar import find_competitor_equivalents, similar_products_sheet
 from fashion_model.tasks.tracking import flow
-from fashion_model.tasks.train import promote_model_version
+from fashion_model.tasks.train import optimize_model_version, promote_model_version
 from fashion_model.warehouse.db import connect
 
 TREND = PLANTED_TRENDS[0]  # the trend the demo shows: a retailer's share of red rising
@@ -122,6 +124,9 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         promote_model_version(
             models_root=paths.models, version=trained["model_version"], db=paths.db
         )
+        # Most teams score on CPUs: the int8 variant is what `--runtime auto` takes there.
+        optimize_model_version(plan=plan_optimize(paths.root, trained["model_version"],
+                                                  OptimizeConfig(int8=True)))  # fmt: skip
         nightly_result = nightly(
             catalog=str(catalog / "feeds.yaml"),
             home=str(paths.root),
@@ -167,6 +172,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         "top_trend": _top_trend(trending),
         "top_measured_shade": _top_trend(shades, "shade"),
         "scored_images": nightly_result["score"]["scored"],
+        "scored_by": nightly_result["score"].get("runtime"),
         "feeds": {
             name: f"{result['feed']['format']}, {result['feed']['products']} products"
             for name, result in nightly_result["ingest"].items()

@@ -46,7 +46,8 @@ def score_manifest_images(plan: ScorePlan, scale: ScaleOut | None = None) -> dic
     write Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
     pool = shard_pool(scale)
     options = dict(model_version=plan.model_version, batch_size=plan.config.batch_size,
-                   rescore=plan.config.rescore, colors=plan.config.colors)  # fmt: skip
+                   rescore=plan.config.rescore, colors=plan.config.colors,
+                   runtime=plan.config.runtime)  # fmt: skip
     manifests = list(plan.manifests)
     with connect(plan.db) as con, progress_reporter("scoring images") as progress:
         if pool is None:

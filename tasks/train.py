@@ -1,9 +1,10 @@
-"""Tasks: train and register a model version; promote one."""
+"""Tasks: train and register a model version; promote one; optimise one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fashion_model.model.optimize import OptimizePlan, optimize
 from fashion_model.model.plan import TrainPlan
 from fashion_model.model.train import fit
 from fashion_model.score.promote import promote
@@ -25,4 +26,18 @@ def promote_model_version(models_root: Path, version: str, db: Path) -> dict:
     warehouse's label map is checked first)."""
     result = promote(models_root, version, db)
     run_logger().info("model %s is now production", version)
+    return result
+
+
+@task(name="optimize-model", cache=False)
+def optimize_model_version(plan: OptimizePlan) -> dict:
+    """`fashion model optimize`: the version's runtime variants, checked and registered."""
+    result = optimize(plan, log=run_logger().info)
+    summary = {
+        f"{name} {figure}": card[figure]
+        for name, card in result["variants"].items()
+        for figure in ("variant_micro_f1", "source_micro_f1", "embedding_cosine_mean",
+                       "top10_overlap")
+    }  # fmt: skip
+    publish_summary("optimize", summary, f"Variants of model {plan.version}")
     return result

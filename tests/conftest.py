@@ -155,7 +155,10 @@ def served_home(trained_home, catalog_server, tmp_path_factory):
                     "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, 'ok', NULL)",
                     [PLANTED, product, sha],
                 )
-                con.execute("INSERT INTO scores VALUES (?, ?, ?)", [sha, version, [0.0] * 228])
+                con.execute(
+                    "INSERT INTO scores (image_sha256, model_version, probs) VALUES (?, ?, ?)",
+                    [sha, version, [0.0] * 228],
+                )
                 label = stripes if i < striped else others[i % 2]
                 con.execute("INSERT INTO predictions VALUES (?, ?, ?, 0.9)", [sha, version, label])
         refresh_analytics(con)

@@ -357,7 +357,11 @@ def test_a_warehouse_of_512_d_embeddings_upgrades_and_stays_valid(tmp_path, monk
     vector = np.linspace(-1, 1, 512, dtype=np.float32)
     with db.connect(tmp_path / "w.duckdb") as con:
         assert con.execute("SELECT typeof(NULL::FLOAT[512])").fetchone()[0] == "FLOAT[512]"
-        con.execute("INSERT INTO embeddings VALUES ('a', 'old', ?::FLOAT[512])", [vector.tolist()])
+        con.execute(
+            "INSERT INTO embeddings (image_sha256, model_version, embedding) "
+            "VALUES ('a', 'old', ?::FLOAT[512])",
+            [vector.tolist()],
+        )
     monkeypatch.setattr(db, "migrations", lambda: shipped)
     with db.connect(tmp_path / "w.duckdb") as con:
         column = con.execute(
@@ -368,6 +372,10 @@ def test_a_warehouse_of_512_d_embeddings_upgrades_and_stays_valid(tmp_path, monk
         assert column == ("FLOAT[]",)
         assert np.allclose(stored.fetchone()[0], vector)
         wide = np.ones(2048, np.float32)
-        con.execute("INSERT INTO embeddings VALUES ('a', 'new', ?)", [wide.tolist()])
+        con.execute(
+            "INSERT INTO embeddings (image_sha256, model_version, embedding) "
+            "VALUES ('a', 'new', ?)",
+            [wide.tolist()],
+        )
         widths = con.execute("SELECT model_version, len(embedding) FROM embeddings ORDER BY 1")
         assert widths.fetchall() == [("new", 2048), ("old", 512)]

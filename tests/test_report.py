@@ -73,7 +73,10 @@ def warehouse(tmp_path):
         if scored:
             probs = [0.0] * len(LABELS.labels)
             probs[POSITION[STRIPES]] = 0.47 if product == "b" else 0.0
-            con.execute("INSERT INTO scores VALUES (?, 'm1', ?)", [f"sha-{product}", probs])
+            con.execute(
+                "INSERT INTO scores (image_sha256, model_version, probs) VALUES (?, 'm1', ?)",
+                [f"sha-{product}", probs],
+            )
     predictions = [
         ("a", STRIPES), ("a", RED), ("b", BLACK), ("c", STRIPES), ("c", BLUE), ("d", FLORAL),
         ("d", RED),
@@ -361,7 +364,9 @@ def test_an_old_warehouse_upgrades_in_place(tmp_path):
     old.execute("INSERT INTO models VALUES ('m1', now(), 'r', 64, 0.9, [0.5], true, 'x', '{}')")
     old.execute("INSERT INTO products (retailer, product_id, price) VALUES ('R', 'a', 12.99)")
     old.execute("INSERT INTO product_images VALUES ('R', 'a', 0, 'u', 'sha-a', 'ok', NULL)")
-    old.execute("INSERT INTO scores VALUES ('sha-a', 'm1', [0.9])")
+    old.execute(
+        "INSERT INTO scores (image_sha256, model_version, probs) VALUES ('sha-a', 'm1', [0.9])"
+    )
     old.execute("INSERT INTO predictions VALUES ('sha-a', 'm1', ?, 0.9)", [STRIPES])
     old.close()
     with connect(path) as con:

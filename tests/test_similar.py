@@ -84,8 +84,13 @@ def _build(con, version="m1", products=PRODUCTS):
                 "'ok', NULL FROM new_images ON CONFLICT DO NOTHING")  # fmt: skip
     con.execute("INSERT INTO images SELECT sha, 10, 10, 10, 10, 100, path, now() FROM new_paths "
                 "ON CONFLICT DO NOTHING")  # fmt: skip
-    con.execute("INSERT INTO embeddings SELECT sha, ?, v::FLOAT[512] FROM new_vectors", [version])
-    con.execute("INSERT INTO scores SELECT sha, ?, ? FROM new_vectors",
+    con.execute(
+        "INSERT INTO embeddings (image_sha256, model_version, embedding) "
+        "SELECT sha, ?, v::FLOAT[512] FROM new_vectors",
+        [version],
+    )
+    con.execute("INSERT INTO scores (image_sha256, model_version, probs) "
+                "SELECT sha, ?, ? FROM new_vectors",
                 [version, [0.0] * len(LABELS.labels)])  # fmt: skip
     con.execute("INSERT INTO predictions SELECT sha, ?, label_id, 0.9 FROM new_labels", [version])
     for name in frames:

@@ -33,8 +33,13 @@ def session(path: Path):
     providers = ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" in ort.get_available_providers() and torch.cuda.is_available():
         providers.insert(0, "CUDAExecutionProvider")
+    from fashion_model.model.variants import onnx_threads
+
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = onnx_threads()  # one per core, no more
+    options.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own kinds

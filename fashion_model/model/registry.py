@@ -152,12 +152,20 @@ def save_card(models_root: Path, card: ModelCard) -> None:
     write_json(Path(models_root) / card.model_version / "model.json", asdict(card))
 
 
-def load_model(models_root: Path, version: str) -> tuple[AttributeNet, ModelCard, LabelMap]:
+def load_model(models_root: Path, version: str,
+               variant: str = "torch") -> tuple[AttributeNet, ModelCard, LabelMap]:  # fmt: skip
     """The version's network (an `OnnxNet` for ONNX models: the same interface for scoring),
-    its card and label map."""
+    its card and label map; `variant` `onnx` or `onnx-int8`: a registered variant of it
+    (`model/variants.py`, already chosen by `choose_runtime`); `torch`: its own weights."""
     folder = Path(models_root) / version
     card = load_card(models_root, version)
     label_map = load_label_map(folder / "label_map.csv")
+    if variant != "torch":
+        from fashion_model.model.onnx_net import OnnxNet
+        from fashion_model.model.variants import variant_card
+
+        chosen, path = variant_card(models_root, card, variant)
+        return OnnxNet(path, chosen), chosen, label_map
     if card.runtime == "onnx":
         from fashion_model.model.onnx_net import OnnxNet
 

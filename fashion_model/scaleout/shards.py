@@ -252,14 +252,15 @@ class ScoreShard:
     version: str
     batch_size: int = default_of(ScoreConfig, "batch_size")
     colors: bool = default_of(ScoreConfig, "colors")
+    runtime: str = "torch"  # the variant chosen by the writer (score_images_sharded)
 
 
 @lru_cache(maxsize=2)
-def _model(models_root: str, version: str):
+def _model(models_root: str, version: str, runtime: str):
     """A worker loads a model version once, not once per shard."""
     from fashion_model.model.registry import load_model
 
-    net, card, _ = load_model(Path(models_root), version)
+    net, card, _ = load_model(Path(models_root), version, runtime)
     return net, card
 
 
@@ -268,7 +269,7 @@ def score_shard(job: ScoreShard) -> dict:
     reason) go to `out_file`, one row per image, in the todo's order."""
     from fashion_model.score.images import score_batches
 
-    net, card = _model(str(job.models_root), job.version)
+    net, card = _model(str(job.models_root), job.version, job.runtime)
     todo = pq.read_table(job.todo_file)
     paths = [str(Path(job.images_root) / p) for p in todo.column("path").to_pylist()]
     shas = todo.column("sha256").to_pylist()
@@ -359,12 +360,19 @@ def score_images_sharded(
     progress: Callable[[int, int], None] | None = None,
     shard_size: int | None = None,
     colors: bool = default_of(ScoreConfig, "colors"),
+    runtime: str = default_of(ScoreConfig, "runtime"),
 ):
     """`score_images` on a ShardPool: the unscored images are cut into todo shards, workers
     score them, and this process writes each result into DuckDB as it arrives, one transaction
     per shard (a killed run keeps the shards it wrote; a rerun scores the rest)."""
     from fashion_model.score.colors import measure_colors
-    from fashion_model.score.images import ChunkWriter, ScoreSummary, finish, prepare
+    from fashion_model.score.images import (
+        ChunkWriter,
+        ScoreSummary,
+        finish,
+        prepare,
+        scoring_runtime,
+    )
 
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
@@ -374,13 +382,15 @@ def score_images_sharded(
     started = time.perf_counter()
     if not todo.num_rows:
         if uncolored.num_rows:  # colours of images scored before: measured here
-            with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+            with ChunkWriter(con, version, card.label_thresholds(), rescore, None) as writer:
                 summary.colors_only = measure_colors(writer, images_root, uncolored)
         return finish(con, summary, started)
     folder = Path(home_root) / SCRATCH / f"score-{uuid.uuid4().hex[:12]}"
     folder.mkdir(parents=True)
     try:
-        with pool, ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+        summary.runtime = scoring_runtime(models_root, version, runtime)
+        thresholds = card.label_thresholds()
+        with pool, ChunkWriter(con, version, thresholds, rescore, summary.runtime) as writer:
             size = _shard_size(shard_size or SCORE_SHARD, todo.num_rows, pool.slots)
             jobs = []
             for number, start in enumerate(range(0, todo.num_rows, size), 1):
@@ -392,6 +402,7 @@ def score_images_sharded(
                     version,
                     batch_size,
                     colors,
+                    summary.runtime,
                 )
                 _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
                 jobs.append(job)

@@ -64,6 +64,7 @@ class ScoreSummary:
     seconds: float = 0.0
     products_in_analytics: int = 0  # scored products the shipped queries see after the run
     colors_only: int = 0  # images scored before, measured for colours only
+    runtime: str | None = None  # the variant that scored: torch, onnx, onnx-int8
 
     @property
     def images_per_second(self) -> float:
@@ -92,8 +93,8 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool,
     return todo, total - todo.num_rows, uncolored if colors else uncolored.slice(0, 0)
 
 
-def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=False,
-           readings=None, measured=()) -> int:  # fmt: skip
+def _write(con, version, variant, shas, probs, embeddings, thresholds, failures,
+           replace=False, readings=None, measured=()) -> int:  # fmt: skip
     """One chunk in one transaction: scores, embeddings, predictions, the images that failed
     to decode (`failures`: (sha256, path, reason) rows) and the colour readings of the
     `measured` images (an image measured before keeps its colours); `replace` (--rescore)
@@ -104,6 +105,7 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=
             "image_sha256": pa.array(shas),
             "model_version": pa.array([version] * len(shas)),
             "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel()), n_labels),
+            "variant": pa.array([variant] * len(shas), pa.string()),
         }
     )
     vectors = pa.table(
@@ -113,6 +115,7 @@ def _write(con, version, shas, probs, embeddings, thresholds, failures, replace=
             "embedding": pa.FixedSizeListArray.from_arrays(
                 pa.array(embeddings.ravel().astype(np.float32)), embeddings.shape[1]
             ),
+            "variant": pa.array([variant] * len(shas), pa.string()),
         }
     )
     rows, cols = np.nonzero(probs >= thresholds[None, :])
@@ -195,9 +198,13 @@ def score_batches(
     device = torch.device("cuda" if on_gpu else "cpu")
     decode_bytes = decode == "torch" or (decode == "auto" and on_gpu)
     if num_workers is None:
-        # On CPU the model already uses every core and decoding a 256 px JPEG in draft mode is
-        # cheap: decoding in the main process measured fastest (benchmarks/score.py).
-        num_workers = min(8, os.cpu_count() or 1) if on_gpu else 0
+        # On CPU torch's model already uses every core and decoding a 256 px JPEG in draft
+        # mode is cheap: decoding in the main process measured fastest (benchmarks/score.py).
+        # An onnxruntime model is fast enough that one process decoding (and measuring
+        # colours) beside it pays: +10% end to end for int8 (benchmarks/score_cpu.py).
+        from fashion_model.model.onnx_net import OnnxNet
+
+        num_workers = min(8, os.cpu_count() or 1) if on_gpu else int(isinstance(net, OnnxNet))
     net = net.to(device, memory_format=torch.channels_last if on_gpu else torch.preserve_format)
     if decode_bytes:
         dataset, collate = JpegBytes(paths), collate_bytes
@@ -251,8 +258,9 @@ class ChunkWriter:
     touches `con` until `close`. DuckDB's memory limit is lowered meanwhile: it keeps what a
     session appended in its buffer pool up to the limit (benchmarks/score_memory.py)."""
 
-    def __init__(self, con, version: str, thresholds: np.ndarray, replace: bool):
+    def __init__(self, con, version: str, thresholds: np.ndarray, replace: bool, variant: str):
         self.con, self.version, self.thresholds, self.replace = con, version, thresholds, replace
+        self.variant = variant  # the runtime variant that scores (model/variants.py)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
         self.in_flight: list[Future] = []
         self.predictions = 0
@@ -266,7 +274,7 @@ class ChunkWriter:
         """A scored chunk; `readings`, when given, are the colours of `shas`."""
         self.wait()
         self.in_flight.append(
-            self.pool.submit(_write, self.con, self.version, shas, probs, embeddings,
+            self.pool.submit(_write, self.con, self.version, self.variant, shas, probs, embeddings,
                              self.thresholds, failures, self.replace, readings,
                              shas if readings is not None else ())
         )  # fmt: skip
@@ -310,14 +318,15 @@ def score_images(
     write_every: int = WRITE_EVERY,
     decode: str = "auto",
     colors: bool = default_of(ScoreConfig, "colors"),
+    runtime: str = default_of(ScoreConfig, "runtime"),
 ) -> ScoreSummary:
     """Score every ok image of `manifests` not yet scored by the model version, into `con`,
     one transaction per `write_every` images: a run killed midway keeps what it committed and
     a rerun scores the rest. Images that fail to decode go to `score_failures`. With
     `colors`, each image's dominant colours go to `image_colors` as it is scored, and images
     scored before that have none are measured after (a colour-only pass). See
-    `score_batches` for devices and decoding; `fashion_model.scaleout` runs the same work on a
-    cluster."""
+    `score_batches` for devices and decoding; `runtime` picks the model's variant
+    (`model/variants.py`); `fashion_model.scaleout` runs the same work on a cluster."""
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
     version, card, todo, already, uncolored = prepare(con, manifests, models_root,
@@ -330,9 +339,10 @@ def score_images(
         return finish(con, summary, started)
     total = len(paths) + uncolored.num_rows
     pending = _Pending()
-    with ChunkWriter(con, version, card.label_thresholds(), rescore) as writer:
+    summary.runtime = scoring_runtime(models_root, version, runtime) if paths else None
+    with ChunkWriter(con, version, card.label_thresholds(), rescore, summary.runtime) as writer:
         if paths:
-            net, _, _ = load_model(models_root, version)
+            net, _, _ = load_model(models_root, version, summary.runtime)
             batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode,
                                     colors)  # fmt: skip
             for batch_shas, probs, embeddings, failures, done, readings in batches:
@@ -348,6 +358,16 @@ def score_images(
         summary.colors_only = measure_colors(writer, images_root, uncolored, write_every, after)
     summary.predictions = writer.predictions
     return finish(con, summary, started)
+
+
+def scoring_runtime(models_root: Path, version: str, runtime: str) -> str:
+    """The variant that scores here (`choose_runtime`: auto takes the fastest registered one
+    for this device)."""
+    import torch
+
+    from fashion_model.model.variants import choose_runtime
+
+    return choose_runtime(models_root, version, runtime, on_gpu=torch.cuda.is_available())
 
 
 class _Pending:

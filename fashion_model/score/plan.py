@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict
 
 from fashion_model.config import ScoreConfig
 from fashion_model.home import Home
-from fashion_model.ingest.manifest import manifest_kind, resolve_manifest
+from fashion_model.ingest.manifest import catalog_manifests, manifest_kind, resolve_manifest
 from fashion_model.labels import load_label_map
 from fashion_model.model.registry import resolve_version
+from fashion_model.model.variants import choose_runtime
 from fashion_model.sqlfiles import read_sql
 from fashion_model.warehouse.catalog import check_catalog_manifest
 from fashion_model.warehouse.db import check_writable, connect
@@ -65,6 +66,8 @@ def plan_score(
     config = config or ScoreConfig()
     paths = Home.resolve(home, db=db)
     version = resolve_version(paths.models, config.model)
+    if config.runtime != "auto":  # a variant asked for by name must be registered
+        choose_runtime(paths.models, version, config.runtime)
     if manifests:
         resolved = tuple(dict.fromkeys(resolve_manifest(m, paths.manifests) for m in manifests))
         catalogs = tuple(m for m in resolved if manifest_kind(m) == "catalog")
@@ -78,16 +81,6 @@ def plan_score(
         manifests=resolved, catalogs=catalogs, model_version=version,
         as_of=config.as_of or date.today(), config=config, chosen=not manifests,
     )  # fmt: skip
-
-
-def catalog_manifests(manifests_root: Path) -> list[Path]:
-    """The committed catalog manifests under HOME/manifests, by name."""
-    found = sorted(
-        folder for folder in Path(manifests_root).glob("*")
-        if folder.is_dir() and not folder.name.startswith(".")
-        and any(folder.glob("part-*.parquet"))
-    )  # fmt: skip
-    return [folder for folder in found if manifest_kind(folder) == "catalog"]
 
 
 def unscored_catalogs(paths: Home, version: str) -> list[Path]:

@@ -28,7 +28,7 @@ catalog_app = typer.Typer(
 )
 model_app = typer.Typer(
     help="The model registry: list and show versions, import trained weights, tune thresholds, "
-    "promote one, export one as ONNX.",
+    "promote one, export one as ONNX, optimise one for the CPU (int8).",
     no_args_is_help=True,
 )
 review_app = typer.Typer(
@@ -49,6 +49,7 @@ model_app.command("list")(models.model_list)
 model_app.command("show")(models.model_show)
 model_app.command("import")(models.model_import)
 model_app.command("tune")(models.model_tune)
+model_app.command("optimize")(models.model_optimize)
 model_app.command("promote")(models.model_promote)
 model_app.command("export-onnx")(models.model_export_onnx)
 for name, command in {

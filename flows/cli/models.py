@@ -9,7 +9,13 @@ from typing import Annotated
 
 import typer
 
-from fashion_model.config import DownloadConfig, IngestConfig, ScoreConfig, TrainConfig
+from fashion_model.config import (
+    DownloadConfig,
+    IngestConfig,
+    OptimizeConfig,
+    ScoreConfig,
+    TrainConfig,
+)
 from fashion_model.errors import BadInput
 from fashion_model.flows.cli.common import (
     DbOption,
@@ -124,6 +130,41 @@ def model_import(
     print_summary("model import", result)
     if note:
         console.print(f"note: {note}", style="yellow", highlight=False, soft_wrap=True)
+
+
+def model_optimize(
+    version: VersionArgument,
+    home: HomeOption = None,
+    int8: bool = knob(OptimizeConfig, "int8"),
+    calibrate: Annotated[
+        str | None,
+        typer.Option(
+            "--calibrate",
+            help="Manifest whose images calibrate the int8 activations "
+            "[default: the first catalog manifest, else train].",
+        ),
+    ] = None,
+    images: int = knob(OptimizeConfig, "images"),
+    validation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--validation",
+            help="Labelled manifest(s) the variants are checked on "
+            "against the version [default: validation].",
+        ),
+    ] = None,
+    max_f1_drop: float = knob(OptimizeConfig, "max_f1_drop"),
+) -> None:
+    """Faster runtime variants of a registered version, each checked against it before it
+    is registered beside it: onnxruntime-optimised fp32 (`onnx`) and, with --int8, statically
+    quantised int8 (`onnx-int8`); `fashion score --runtime auto` then takes the fastest."""
+    from fashion_model.model.optimize import optimize, plan_optimize
+
+    config = OptimizeConfig.parse(where="--", int8=int8, images=images, max_f1_drop=max_f1_drop)
+    plan = plan_optimize(home, version, config, calibrate, validation)
+    result = optimize(plan, log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    for name, card in result["variants"].items():
+        print_summary(f"variant {name}", {k: v for k, v in card.items() if k != "onnx"})
 
 
 def model_tune(

@@ -204,6 +204,7 @@ def score_command(
     batch_size: int = knob(ScoreConfig, "batch_size"),
     rescore: bool = knob(ScoreConfig, "rescore"),
     colors: bool = knob(ScoreConfig, "colors"),
+    runtime: str = knob(ScoreConfig, "runtime"),
     task_runner: str = knob(ScaleOut, "task_runner"),
     dask_address: str | None = knob(ScaleOut, "dask_address"),
     dask_workers: int | None = knob(ScaleOut, "dask_workers"),
@@ -216,7 +217,7 @@ def score_command(
 
     config = ScoreConfig.parse(
         where="--", model=model, as_of=as_of, retailer=retailer,
-        batch_size=batch_size, rescore=rescore, colors=colors,
+        batch_size=batch_size, rescore=rescore, colors=colors, runtime=runtime,
     )  # fmt: skip
     scale = scale_out(task_runner, dask_address, dask_workers)
     plan = plan_score(home, manifest, config, db)
