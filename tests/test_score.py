@@ -326,18 +326,24 @@ def test_promote_says_how_many_images_the_new_model_will_score(trained_home, tmp
 
 def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_path):
     """decode="torch" (what CUDA uses, with nvJPEG) on CPU: the same images scored, a corrupt
-    one flagged, probabilities close to Pillow's (draft mode makes them differ slightly)."""
+    one flagged, probabilities close to Pillow's (draft mode makes them differ slightly), and
+    the same colours measured (from the tensor the batch decoder made)."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     paths = sorted({p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist()
                     if p})  # fmt: skip
     (home / "images" / paths[0]).write_bytes(b"not a jpeg")
-    probs = {}
+    probs, colours = {}, {}
     for decode in ("pil", "torch"):
         with connect(tmp_path / f"{decode}.duckdb") as con:
             summary = _score(con, home, decode=decode, batch_size=8)
             assert (summary.scored, summary.failed_to_decode) == (len(paths) - 1, 1)
             probs[decode] = dict(con.execute("SELECT image_sha256, probs FROM scores").fetchall())
+            main = "SELECT image_sha256, family FROM image_colors WHERE rank = 1"
+            colours[decode] = dict(con.execute(main).fetchall())
+    assert colours["pil"].keys() == colours["torch"].keys() and len(colours["pil"]) > 0
+    same = sum(colours["pil"][k] == colours["torch"][k] for k in colours["pil"])
+    assert same >= 0.9 * len(colours["pil"]), (same, len(colours["pil"]))
     assert probs["pil"].keys() == probs["torch"].keys()
     gaps = [np.abs(np.array(probs["pil"][k]) - np.array(probs["torch"][k])).max()
             for k in probs["pil"]]  # fmt: skip
