@@ -62,6 +62,19 @@ def test_white_on_white_keeps_the_garment():
     assert delta(hex_to_rgb(reading.colors[0].hex), drawn.colors[0]) < 3
 
 
+def test_a_pale_garment_on_a_pale_sweep_gets_a_closer_look(monkeypatch):
+    """Within 12 of the sweep's colour a garment is taken for background by the first look;
+    the second, at 3, finds it (the demo drew 12 such white garments)."""
+    from fashion_model.colors import measure
+
+    drawn = draw_known_colors("Trousers", [(238, 238, 236)], 0.0, (250, 250, 250),
+                              np.random.default_rng(7))  # fmt: skip
+    reading = measure_image(drawn.photo)
+    assert reading.colors and reading.colors[0].name == "white", reading
+    monkeypatch.setattr(measure, "CLOSE_DE", measure.BACKGROUND_DE)  # one look only
+    assert "background only" in measure_image(drawn.photo).reason
+
+
 def test_awkward_files_get_an_answer_or_a_reason(tmp_path):
     rgba = np.zeros((60, 60, 4), np.uint8)
     rgba[10:50, 10:50] = (122, 31, 43, 255)

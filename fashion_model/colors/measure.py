@@ -28,6 +28,7 @@ SIDE = 64  # the photo is measured at this longest side: colours, not details
 MIN_SIDE = 8
 MERGE_DE = 10.0  # CIEDE2000 below which two clusters read as one colour at a glance
 BACKGROUND_DE = 12.0  # Lab distance to the border's colour that still counts as background
+CLOSE_DE = 3.0  # ... when that leaves no product (white on white), a second, closer look
 SHADOW_DEPTH = 45.0  # a shadow is at most this much darker (L*) than the background ...
 SHADOW_HUE = 6.0  # ... with a*b* within this of the background's
 EDGE = 3.0  # Lab gradient (Sobel) from which a pixel is an edge the background fill stops at
@@ -124,6 +125,8 @@ def measure_rgb(rgb: np.ndarray, product: np.ndarray | None = None) -> ColorRead
     backdrop = None
     if product is None:
         product, backdrop = _product_mask(lab, edges)
+        if product.sum() < product.size // 100:  # a pale product on a pale sweep: look closer
+            product, backdrop = _product_mask(lab, edges, CLOSE_DE)
         product &= ~_skin(lab, product)
     if product.sum() < max(4, product.size // 100):
         return ColorReading((), "no product found: the image is background only")
@@ -148,8 +151,12 @@ def _edges(lab: np.ndarray) -> np.ndarray:
     return np.sqrt((rows**2 + cols**2).sum(axis=2)) * 2
 
 
-def _product_mask(lab: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The product's pixels, and the background's colour (None: no studio background)."""
+def _product_mask(
+    lab: np.ndarray, edges: np.ndarray, tolerance: float = BACKGROUND_DE
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The product's pixels, and the background's colour (None: no studio background);
+    `tolerance`: how far from the border's colour a pixel is still background (the shadow
+    rule only at the full tolerance)."""
     from scipy import ndimage
 
     height, width = lab.shape[:2]
@@ -163,14 +170,15 @@ def _product_mask(lab: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.nd
     hue_gap = np.linalg.norm(lab[..., 1:] - background_lab[1:], axis=2)
     darker = background_lab[0] - lab[..., 0]
     shadow = (darker > 0) & (darker < SHADOW_DEPTH) & (hue_gap < SHADOW_HUE)
-    alike = (distance < BACKGROUND_DE) | shadow
+    shadow &= tolerance == BACKGROUND_DE
+    alike = (distance < tolerance) | shadow
     passable = alike & (edges < EDGE)
     regions, _ = ndimage.label(passable)
     reached = np.unique(regions[border & passable])
     background = np.isin(regions, reached[reached > 0])
     # the fill stops short of the outline (its edge band); the background-like pixels of the
     # band are background too
-    near = (distance < BACKGROUND_DE / 2) | shadow
+    near = (distance < tolerance / 2) | shadow
     background = ndimage.binary_dilation(background, iterations=BAND, mask=near)
     background = ndimage.binary_dilation(background, iterations=1, mask=alike)
     return ndimage.binary_opening(~background, iterations=1), background_lab
