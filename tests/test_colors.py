@@ -171,6 +171,14 @@ def test_scoring_measures_each_image_once_and_catches_up_on_images_scored_before
             "OR min(share) < 0.05"
         ).fetchall()
         assert bad == []
+    # `fashion score` with no --manifest: a manifest scored without colours is still to do
+    from fashion_model.config import ScoreConfig
+    from fashion_model.score.plan import plan_score
+
+    with connect(home.db) as con:
+        con.execute("DELETE FROM color_measurements")
+    assert [m.name for m in plan_score(home.root).manifests] == ["catalog"]
+    assert plan_score(home.root, config=ScoreConfig(colors=False)).empty
 
 
 def test_scoring_with_colours_fills_them_as_it_scores(served_home):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from fashion_model.colors.measure import METHOD_VERSION
 from fashion_model.config import ScoreConfig
 from fashion_model.home import Home
 from fashion_model.ingest.manifest import catalog_manifests, manifest_kind, resolve_manifest
@@ -48,8 +49,10 @@ class ScorePlan(BaseModel):
     def describe(self) -> str:
         model = f"model {self.model_version}"
         if self.empty:
-            return f"nothing to score: every catalog manifest's images are scored by {model}"
-        how = "with images not yet scored" if self.chosen else "named"
+            return f"nothing to score: every catalog manifest's images are scored by {model}" + (
+                " and their colours measured" if self.config.colors else ""
+            )
+        how = "with images not yet scored (or measured)" if self.chosen else "named"
         names = ", ".join(m.name for m in self.manifests)
         return f"scoring {len(self.manifests)} manifest(s) {how} by {model}: {names}"
 
@@ -68,14 +71,19 @@ def plan_score(
     version = resolve_version(paths.models, config.model)
     if config.runtime != "auto":  # a variant asked for by name must be registered
         choose_runtime(paths.models, version, config.runtime)
+    label_map = load_label_map(paths.models / version / "label_map.csv")
+    existed = paths.db.is_file()
+    if existed:  # a free warehouse, migrated before what is left to do is read from it
+        check_writable(paths.db, label_map)
     if manifests:
         resolved = tuple(dict.fromkeys(resolve_manifest(m, paths.manifests) for m in manifests))
         catalogs = tuple(m for m in resolved if manifest_kind(m) == "catalog")
     else:
-        resolved = catalogs = tuple(unscored_catalogs(paths, version))
+        resolved = catalogs = tuple(unscored_catalogs(paths, version, config.colors))
     for catalog in catalogs:
         check_catalog_manifest(catalog, config.retailer)
-    check_writable(paths.db, load_label_map(paths.models / version / "label_map.csv"))
+    if not existed:  # created only once the input is known to be good
+        check_writable(paths.db, label_map)
     return ScorePlan(
         root=paths.root, db=paths.db, images=paths.images, models=paths.models,
         manifests=resolved, catalogs=catalogs, model_version=version,
@@ -83,9 +91,9 @@ def plan_score(
     )  # fmt: skip
 
 
-def unscored_catalogs(paths: Home, version: str) -> list[Path]:
-    """The catalog manifests with downloaded images that `version` has not scored yet (all of
-    them before the warehouse exists)."""
+def unscored_catalogs(paths: Home, version: str, colors: bool) -> list[Path]:
+    """The catalog manifests with downloaded images that `version` has not scored yet, or
+    (`colors`) whose colours are not measured yet (all of them before the warehouse exists)."""
     if not paths.db.is_file():
         return catalog_manifests(paths.manifests)
     query = read_sql("score/unscored_in_manifest.sql")
@@ -93,5 +101,6 @@ def unscored_catalogs(paths: Home, version: str) -> list[Path]:
         return [
             manifest for manifest in catalog_manifests(paths.manifests)
             if con.execute(query, {"parts": str(manifest / "part-*.parquet"),
-                                   "model_version": version}).fetchone()[0]
+                                   "model_version": version, "colors": colors,
+                                   "method_version": METHOD_VERSION}).fetchone()[0]
         ]  # fmt: skip
