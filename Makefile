@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser label-studio demo test test-fast wheel-check lint format benchmark benchmark-download benchmark-scaleout clean
+.PHONY: install browser label-studio demo test test-fast wheel-check lint format benchmark benchmark-cpu benchmark-download benchmark-scaleout clean
 
 install: $(STAMP)
 
@@ -65,6 +65,12 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/warehouse.py
 	$(BIN)/python benchmarks/similar.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/colors.py
+
+# Scoring on this CPU: torch fp32/bf16 against onnxruntime fp32/int8, on the demo's home
+# (`make demo` first: its catalog images and trained model).
+benchmark-cpu: $(STAMP)
+	$(BIN)/python benchmarks/score_cpu.py --home $${FASHION_HOME:-fashion-home}
 
 # The downloader against img2dataset (installed once into benchmarks/.venv-img2dataset) on a
 # local nginx when installed (apt-get install nginx-light), the JPEG decoders (their own venv,
