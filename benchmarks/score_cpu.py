@@ -28,7 +28,7 @@ import torch
 from fashion_model.config import OptimizeConfig
 from fashion_model.home import Home
 from fashion_model.ingest.manifest import catalog_manifests
-from fashion_model.model.optimize import calibration_paths, optimize, plan_optimize
+from fashion_model.model.optimize import calibration_paths, image_batches, optimize, plan_optimize
 from fashion_model.model.registry import load_card, load_model, production_version, save_version
 from fashion_model.model.variants import cpu_has_int8_dot, onnx_threads
 from fashion_model.score.images import score_images
@@ -172,11 +172,10 @@ def main() -> None:
             flush=True,
         )
         limits = gemm_limits()
-        from fashion_model.model.optimize import _batches  # one real batch, as scoring makes it
 
         card = load_card(home.models, "bench-224")
         paths = calibration_paths(catalog_manifests(home.manifests)[0], home.images, 64)
-        batch = torch.from_numpy(next(_batches(card, paths[: args.batch_size])))
+        batch = torch.from_numpy(next(image_batches(card, paths[: args.batch_size])))
         forward = forward_rates(home, "bench-224", batch)
         whole = {name: end_to_end(home, folder, runtime, args.batch_size, False)
                  for name, runtime in (("torch fp32", "torch"), ("onnx fp32", "onnx"),

@@ -155,14 +155,16 @@ def _outputs(net, card, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
     probs, vectors = [], []
     with torch.inference_mode():
-        for batch in _batches(card, paths):
+        for batch in image_batches(card, paths):
             logits, embeddings = net.logits_and_embeddings(torch.from_numpy(batch))
             probs.append(torch.sigmoid(logits).numpy())
             vectors.append(embeddings.float().numpy())
     return np.concatenate(probs), np.concatenate(vectors)
 
 
-def _batches(card, paths: list[str]) -> Iterator[np.ndarray]:
+def image_batches(card, paths: list[str]) -> Iterator[np.ndarray]:
+    """Image files as the model takes them (its eval preset), BATCH at a time; a file that
+    does not decode is bad input."""
     from torch.utils.data import DataLoader
 
     from fashion_model.model.datasets import ImageFiles
@@ -247,7 +249,7 @@ def _quantised(graph: Path, folder: Path, card, names: dict, calibration: list[s
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = _batches(card, calibration)
+            self.batches = image_batches(card, calibration)
 
         def get_next(self):
             batch = next(self.batches, None)
