@@ -61,6 +61,8 @@ def test_every_config_knob_on_the_command_line_is_its_configs_default_and_help()
                 default = option.default
             else:
                 default = info.get_default(call_default_factory=True)
+            if default is True:  # a switch on by default can be turned off: --no-colors
+                assert option.secondary_opts, (path, name)
             shown = option.default if option.default is not None else None
             assert shown == default or str(shown) == str(default), (path, name, shown, default)
             expected = " ".join((info.description or "").split()).rstrip(".").lower()

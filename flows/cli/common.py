@@ -7,6 +7,8 @@ config's own one-line error, named as the option ("--concurrency 0: must be at l
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 from contextlib import contextmanager
@@ -78,13 +80,62 @@ def knob(config: type[StageConfig], field: str, *flags: str) -> Any:
     first = text.split(" ", 1)[0].strip(",:")
     if first not in map(str, get_args(info.annotation)):  # "dmy or mdy" stays as written
         text = text[:1].upper() + text[1:]
+    default = ... if info.is_required() else info.get_default(call_default_factory=True)
+    flag = f"--{field.replace('_', '-')}"
+    if default is True:  # a switch that is on unless turned off
+        flag = f"{flag}/--no-{flag[2:]}"
     option = typer.Option(
-        ... if info.is_required() else info.get_default(call_default_factory=True),
-        *(flags or (f"--{field.replace('_', '-')}",)),
+        default,
+        *(flags or (flag,)),
         help=text if text.endswith((".", "]")) else text + ".",
     )
     option.knob = (config, field)  # read by the test that walks the command tree
     return option
+
+
+def configured(config: type[StageConfig], *fields: str, into: str, parse: bool = True,
+               flags: dict[str, str] | None = None):  # fmt: skip
+    """A command decorator: `fields` of `config` (all of them when none are named) become the
+    command's options, each made by `knob`, and the command receives them as one argument
+    `into`: the config parsed from them (a bad value is its one-line error, named as the
+    option), or with parse=False their values as a dict, for a command that adds fields of its
+    own before parsing. `flags` renames an option (field -> "--flag")."""
+
+    def decorate(function):
+        chosen = fields or tuple(config.model_fields)
+        names = {field: f"{into}__{field}" for field in chosen}
+        signature = inspect.signature(function, eval_str=True)
+        renamed = flags or {}
+        added = [
+            inspect.Parameter(names[field], inspect.Parameter.KEYWORD_ONLY,
+                              default=knob(config, field, *filter(None, [renamed.get(field)])),
+                              annotation=_option_type(config.model_fields[field].annotation))
+            for field in chosen
+        ]  # fmt: skip
+
+        @functools.wraps(function)
+        def command(**values):
+            given = {field: values.pop(names[field]) for field in chosen}
+            values[into] = config.parse(where="--", **given) if parse else given
+            return function(**values)
+
+        own = [p for p in signature.parameters.values() if p.name != into]
+        command.__signature__ = signature.replace(parameters=[*own, *added])
+        return command
+
+    return decorate
+
+
+def _option_type(annotation: Any) -> Any:
+    """How the command line reads a field: ints, floats, bools and text as they are (None
+    allowed where the field allows it); dates, choices and tuples as text, parsed by the config."""
+    plain = (int, float, bool, str)
+    if annotation in plain:
+        return annotation
+    rest = [a for a in get_args(annotation) if a is not type(None)]
+    if len(rest) == len(get_args(annotation)):  # None is not allowed
+        return str
+    return rest[0] | None if len(rest) == 1 and rest[0] in plain else str | None
 
 
 MapOption = Annotated[
@@ -97,14 +148,7 @@ MapOption = Annotated[
 ]
 
 
-def feed_config(
-    output_format: str,
-    maps: list[str] | None,
-    delimiter: str | None,
-    currency: str | None,
-    date_order: str,
-    retailer: str | None = None,
-) -> FeedConfig:
+def feed_config(options: dict, maps: list[str] | None) -> FeedConfig:
     """The feed options as a FeedConfig; `--map` is FIELD=COLUMN."""
     mapping = {}
     for item in maps or []:
@@ -112,10 +156,7 @@ def feed_config(
         if not sep or not field.strip() or not column.strip():
             raise BadInput(f"--map {item!r}: write FIELD=COLUMN, e.g. --map product_id=sku")
         mapping[field.strip()] = column.strip()
-    return FeedConfig.parse(
-        where="--", format=output_format, mapping=mapping, delimiter=delimiter,
-        currency=currency, date_order=date_order, retailer=retailer,
-    )  # fmt: skip
+    return FeedConfig.parse(where="--", **options, mapping=mapping)
 
 
 def print_feed(result: dict) -> None:
@@ -268,13 +309,6 @@ def task_weights(items: list[str] | None) -> dict[str, float]:
 
 def home_text(home: Path | None) -> str | None:
     return str(home) if home else None
-
-
-def scale_out(task_runner: str, dask_address: str | None, dask_workers: int | None) -> ScaleOut:
-    """The scale-out options, checked here so that a bad one fails before Prefect starts."""
-    return ScaleOut.parse(
-        where="--", task_runner=task_runner, dask_address=dask_address, dask_workers=dask_workers
-    )
 
 
 def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:

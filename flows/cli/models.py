@@ -21,6 +21,7 @@ from fashion_model.flows.cli.common import (
     DbOption,
     HomeOption,
     TaskWeightOption,
+    configured,
     console,
     flow_logging,
     home_text,
@@ -104,27 +105,18 @@ def model_promote(
     print_summary("promote", result)
 
 
+@configured(ImportOptions, into="options")
 def model_import(
     path: Annotated[Path, typer.Argument(help="The weights file: .ckpt, .pt/.pth or .onnx.")],
-    kind: str = knob(ImportOptions, "kind"),
-    arch: str | None = knob(ImportOptions, "arch"),
-    image_size: int | None = knob(ImportOptions, "image_size"),
-    mean: str | None = knob(ImportOptions, "mean"),
-    std: str | None = knob(ImportOptions, "std"),
-    threshold: float | None = knob(ImportOptions, "threshold"),
-    resize: str | None = knob(ImportOptions, "resize"),
-    name: str | None = knob(ImportOptions, "name"),
     home: HomeOption = None,
+    *,
+    options: ImportOptions,
 ) -> None:
     """Register trained weights as a model version with a complete card (architecture, input,
     normalisation, thresholds, embedding width, source and sha256), checked before anything is
     written; the first version becomes production."""
     from fashion_model.model.imports import import_model
 
-    options = ImportOptions.parse(
-        where="--", kind=kind, arch=arch, image_size=image_size, mean=mean, std=std,
-        threshold=threshold, resize=resize, name=name,
-    )  # fmt: skip
     result = import_model(Home.resolve(home).models, path, options)
     note = result.pop("note")
     print_summary("model import", result)
@@ -132,10 +124,10 @@ def model_import(
         console.print(f"note: {note}", style="yellow", highlight=False, soft_wrap=True)
 
 
+@configured(OptimizeConfig, into="config")
 def model_optimize(
     version: VersionArgument,
     home: HomeOption = None,
-    int8: bool = knob(OptimizeConfig, "int8"),
     calibrate: Annotated[
         str | None,
         typer.Option(
@@ -144,7 +136,6 @@ def model_optimize(
             "[default: the first catalog manifest, else train].",
         ),
     ] = None,
-    images: int = knob(OptimizeConfig, "images"),
     validation: Annotated[
         list[str] | None,
         typer.Option(
@@ -153,14 +144,14 @@ def model_optimize(
             "against the version [default: validation].",
         ),
     ] = None,
-    max_f1_drop: float = knob(OptimizeConfig, "max_f1_drop"),
+    *,
+    config: OptimizeConfig,
 ) -> None:
     """Faster runtime variants of a registered version, each checked against it before it
     is registered beside it: onnxruntime-optimised fp32 (`onnx`) and, with --int8, statically
     quantised int8 (`onnx-int8`); `fashion score --runtime auto` then takes the fastest."""
     from fashion_model.model.optimize import optimize, plan_optimize
 
-    config = OptimizeConfig.parse(where="--", int8=int8, images=images, max_f1_drop=max_f1_drop)
     plan = plan_optimize(home, version, config, calibrate, validation)
     result = optimize(plan, log=lambda line: console.print(line, highlight=False, soft_wrap=True))
     for name, card in result["variants"].items():
@@ -213,6 +204,9 @@ def model_export_onnx(
     print_summary("export-onnx", export_onnx(Home.resolve(home).models, version, out))
 
 
+@configured(TrainConfig, "epochs", "image_size", "batch_size", "max_steps", "seed", "weights",
+            "force_promote", "resume", "max_minutes", "devices", "compile", "precision", "init",
+            into="train", parse=False, flags={"force_promote": "--force"})  # fmt: skip
 def train_command(
     home: HomeOption = None,
     manifest: Annotated[
@@ -221,51 +215,31 @@ def train_command(
             "--manifest", help="Manifest name or path (repeatable) [default: train and validation]."
         ),
     ] = None,
-    epochs: int = knob(TrainConfig, "epochs"),
-    image_size: int = knob(TrainConfig, "image_size"),
-    batch_size: int = knob(TrainConfig, "batch_size"),
-    max_steps: int = knob(TrainConfig, "max_steps"),
-    seed: int = knob(TrainConfig, "seed"),
-    weights: str = knob(TrainConfig, "weights"),
-    force: bool = knob(TrainConfig, "force_promote", "--force"),
-    resume: bool = knob(TrainConfig, "resume"),
-    max_minutes: float | None = knob(TrainConfig, "max_minutes"),
-    devices: str = knob(TrainConfig, "devices"),
-    compile_net: bool = knob(TrainConfig, "compile", "--compile"),
-    precision: str = knob(TrainConfig, "precision"),
     task_weight: TaskWeightOption = None,
-    init: str | None = knob(TrainConfig, "init"),
+    *,
+    train: dict,
 ) -> None:
     """Train ResNet34 (or fine-tune a registered model) on labelled manifests; the new version
     lands in HOME/models and becomes production when it validates at least as well as the
     current one on the same images."""
     from fashion_model.model.plan import plan_train
 
-    config = dict(
-        epochs=epochs, image_size=image_size, batch_size=batch_size, max_steps=max_steps,
-        seed=seed, weights=weights, force_promote=force, resume=resume, max_minutes=max_minutes,
-        devices=devices, compile=compile_net, init=init, precision=precision,
-        task_weights=task_weights(task_weight),
-    )  # fmt: skip
-    plan = plan_train(manifest, home, config)
+    plan = plan_train(manifest, home, {**train, "task_weights": task_weights(task_weight)})
     result = run_flow("train", dict(plan=plan), home)
     print_summary("train", result)
 
 
+@configured(IngestConfig, "strict", into="ingest")
+@configured(DownloadConfig, "allow_private", "per_host_rate", into="download", parse=False)
+@configured(TrainConfig, "epochs", "image_size", "batch_size", "weights", "precision",
+            "reviewed_in_validation", into="train", parse=False,
+            flags={"reviewed_in_validation": "--validate-on-reviewed"})  # fmt: skip
 def retrain_command(
     train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],
     validation_file: Annotated[
         Path | None, typer.Argument(help="Labelled iMaterialist JSON (validation).")
     ] = None,
     home: HomeOption = None,
-    epochs: int = knob(TrainConfig, "epochs"),
-    image_size: int = knob(TrainConfig, "image_size"),
-    batch_size: int = knob(TrainConfig, "batch_size"),
-    allow_private: bool = knob(DownloadConfig, "allow_private"),
-    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
-    strict: bool = knob(IngestConfig, "strict"),
-    weights: str = knob(TrainConfig, "weights"),
-    precision: str = knob(TrainConfig, "precision"),
     task_weight: TaskWeightOption = None,
     extra: Annotated[
         list[Path] | None,
@@ -276,22 +250,18 @@ def retrain_command(
             "--validate-on-reviewed).",
         ),
     ] = None,
-    validate_on_reviewed: bool = knob(
-        TrainConfig, "reviewed_in_validation", "--validate-on-reviewed"
-    ),
+    *,
+    train: dict,
+    download: dict,
+    ingest: IngestConfig,
 ) -> None:
     """Flow `retrain`: ingest labelled files (and --extra ones), then train and register a
     model; the new version becomes production only if it validates at least as well."""
     from fashion_model.model.plan import plan_retrain
 
-    train = dict(
-        epochs=epochs, image_size=image_size, batch_size=batch_size, weights=weights,
-        precision=precision, task_weights=task_weights(task_weight),
-        reviewed_in_validation=validate_on_reviewed,
-    )  # fmt: skip
-    download = dict(allow_private=allow_private, per_host_rate=per_host_rate)
-    plan = plan_retrain(train_file, validation_file, home_text(home), strict, download, train,
-                        extra, where="--")  # fmt: skip
+    train = {**train, "task_weights": task_weights(task_weight)}
+    plan = plan_retrain(train_file, validation_file, home_text(home), ingest.strict, download,
+                        train, extra, where="--")  # fmt: skip
     flow_logging(home)
     from fashion_model.flows.retrain import retrain
 

@@ -27,6 +27,7 @@ from fashion_model.flows.cli.common import (
     HomeOption,
     MapOption,
     check_choice,
+    configured,
     console,
     feed_config,
     flow_logging,
@@ -37,12 +38,15 @@ from fashion_model.flows.cli.common import (
     progress_bar,
     run_flow,
     runs_direct,
-    scale_out,
     task_weights,
 )
 from fashion_model.home import Home
 
 DEMO = DemoConfig()
+FEED_OPTIONS = ("format", "delimiter", "currency", "date_order", "retailer")  # --map: a dict
+INGEST_DOWNLOAD = ("image_size", "concurrency", "per_host", "per_host_rate", "jpeg_quality",
+                   "read_timeout", "circuit_failures", "circuit_probe_after",
+                   "allow_private")  # fmt: skip
 
 
 def catalog_synth(
@@ -111,6 +115,10 @@ def serve_images_command(
     serve_images(folder, port, host)
 
 
+@configured(ScaleOut, into="scale")
+@configured(FeedConfig, *FEED_OPTIONS, into="feed", parse=False)
+@configured(IngestConfig, into="ingest")
+@configured(DownloadConfig, *INGEST_DOWNLOAD, into="download", parse=False)
 def ingest_command(
     source: Annotated[
         str,
@@ -127,15 +135,6 @@ def ingest_command(
         str | None,
         typer.Option("--split", help="train, validation or test [default: from the file name]."),
     ] = None,
-    image_size: int = knob(DownloadConfig, "image_size"),
-    concurrency: int = knob(DownloadConfig, "concurrency"),
-    per_host: int = knob(DownloadConfig, "per_host"),
-    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
-    jpeg_quality: int = knob(DownloadConfig, "jpeg_quality"),
-    read_timeout: float = knob(DownloadConfig, "read_timeout"),
-    circuit_failures: int = knob(DownloadConfig, "circuit_failures"),
-    circuit_probe_after: float = knob(DownloadConfig, "circuit_probe_after"),
-    retry_failed: bool = knob(IngestConfig, "retry_failed"),
     ignore_robots_tag: Annotated[
         bool,
         typer.Option(
@@ -144,17 +143,12 @@ def ingest_command(
             "(by default they are recorded as 'disallowed').",
         ),
     ] = False,
-    allow_private: bool = knob(DownloadConfig, "allow_private"),
-    strict: bool = knob(IngestConfig, "strict"),
-    output_format: str = knob(FeedConfig, "format"),
     maps: MapOption = None,
-    delimiter: str | None = knob(FeedConfig, "delimiter"),
-    currency: str | None = knob(FeedConfig, "currency"),
-    date_order: str = knob(FeedConfig, "date_order"),
-    retailer: str | None = knob(FeedConfig, "retailer"),
-    task_runner: str = knob(ScaleOut, "task_runner"),
-    dask_address: str | None = knob(ScaleOut, "dask_address"),
-    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
+    *,
+    download: dict,
+    ingest: IngestConfig,
+    feed: dict,
+    scale: ScaleOut,
 ) -> None:
     """Download a source's images into HOME/images and write its manifest to HOME/manifests/NAME.
 
@@ -164,29 +158,24 @@ def ingest_command(
     from fashion_model.ingest.remote import check_feed_url
     from fashion_model.urls import is_url
 
-    feed = feed_config(output_format, maps, delimiter, currency, date_order, retailer)
-
-    download = DownloadConfig.parse(
-        where="--", image_size=image_size, concurrency=concurrency, per_host=per_host,
-        per_host_rate=per_host_rate, jpeg_quality=jpeg_quality, allow_private=allow_private,
-        honor_robots=not ignore_robots_tag, read_timeout=read_timeout,
-        circuit_failures=circuit_failures, circuit_probe_after=circuit_probe_after,
-    )  # fmt: skip
-    scale = scale_out(task_runner, dask_address, dask_workers)
+    feed = feed_config(feed, maps)
+    download = DownloadConfig.parse(where="--", **download, honor_robots=not ignore_robots_tag)
     if is_url(source):
         check_feed_url(source)  # fetched by the flow, then checked whole
     else:
         if not runs_direct(scale):  # a direct run checks it first thing: not twice
-            check_source(Path(source), split, strict, feed=feed)  # fails before Prefect starts
+            check_source(Path(source), split, ingest.strict, feed=feed)  # before Prefect
         source = str(Path(source).absolute())
     result = run_flow("ingest", dict(
-        source=source, home=home_text(home), name=name, split=split, strict=strict,
-        retry_failed=retry_failed, download=download, scale_out=scale, feed=feed,
+        source=source, home=home_text(home), name=name, split=split, strict=ingest.strict,
+        retry_failed=ingest.retry_failed, download=download, scale_out=scale, feed=feed,
     ), home, scale)  # fmt: skip
     print_feed(result)
     print_summary("ingest", result)
 
 
+@configured(ScaleOut, into="scale")
+@configured(ScoreConfig, into="config")
 def score_command(
     home: HomeOption = None,
     manifest: Annotated[
@@ -197,17 +186,10 @@ def score_command(
             "images not yet scored by the model].",
         ),
     ] = None,
-    model: str = knob(ScoreConfig, "model"),
     db: DbOption = None,
-    as_of: str | None = knob(ScoreConfig, "as_of"),
-    retailer: str | None = knob(ScoreConfig, "retailer"),
-    batch_size: int = knob(ScoreConfig, "batch_size"),
-    rescore: bool = knob(ScoreConfig, "rescore"),
-    colors: bool = knob(ScoreConfig, "colors"),
-    runtime: str = knob(ScoreConfig, "runtime"),
-    task_runner: str = knob(ScaleOut, "task_runner"),
-    dask_address: str | None = knob(ScaleOut, "dask_address"),
-    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
+    *,
+    config: ScoreConfig,
+    scale: ScaleOut,
 ) -> None:
     """Score manifest images into DuckDB (probabilities, embeddings, predictions).
 
@@ -215,11 +197,6 @@ def score_command(
     scored yet (a second run has nothing to do)."""
     from fashion_model.score.plan import plan_score
 
-    config = ScoreConfig.parse(
-        where="--", model=model, as_of=as_of, retailer=retailer,
-        batch_size=batch_size, rescore=rescore, colors=colors, runtime=runtime,
-    )  # fmt: skip
-    scale = scale_out(task_runner, dask_address, dask_workers)
     plan = plan_score(home, manifest, config, db)
     console.print(plan.describe(), highlight=False, soft_wrap=True)
     if plan.empty:
@@ -228,6 +205,11 @@ def score_command(
     print_summary("score", result)
 
 
+@configured(ScaleOut, into="scale")
+@configured(DownloadConfig, "allow_private", "per_host_rate", "image_size", into="download")
+@configured(FeedConfig, *FEED_OPTIONS[:-1], into="feed", parse=False)
+@configured(NightlyConfig, "name", "as_of", "stage_timeout_minutes", "lock_wait_minutes",
+            into="night", parse=False)  # fmt: skip
 def nightly_command(
     catalogs: Annotated[
         list[str],
@@ -237,7 +219,6 @@ def nightly_command(
         ),
     ],
     home: HomeOption = None,
-    name: str = knob(NightlyConfig, "name"),
     retailer: Annotated[
         list[str] | None,
         typer.Option(
@@ -246,21 +227,13 @@ def nightly_command(
             "feed in the same order.",
         ),
     ] = None,
-    as_of: str | None = knob(NightlyConfig, "as_of"),
-    output_format: str = knob(FeedConfig, "format"),
     maps: MapOption = None,
-    delimiter: str | None = knob(FeedConfig, "delimiter"),
-    currency: str | None = knob(FeedConfig, "currency"),
-    date_order: str = knob(FeedConfig, "date_order"),
     report_task: str = knob(ReportConfig, "task", "--report-task"),
-    allow_private: bool = knob(DownloadConfig, "allow_private"),
-    per_host_rate: float | None = knob(DownloadConfig, "per_host_rate"),
-    image_size: int = knob(DownloadConfig, "image_size"),
-    stage_timeout_minutes: float = knob(NightlyConfig, "stage_timeout_minutes"),
-    lock_wait_minutes: float = knob(NightlyConfig, "lock_wait_minutes"),
-    task_runner: str = knob(ScaleOut, "task_runner"),
-    dask_address: str | None = knob(ScaleOut, "dask_address"),
-    dask_workers: int | None = knob(ScaleOut, "dask_workers"),
+    *,
+    night: dict,
+    feed: dict,
+    download: DownloadConfig,
+    scale: ScaleOut,
 ) -> None:
     """Flow `nightly`: ingest the catalog feeds (each under its own manifest), score them into
     DuckDB, write the trend report, and publish HOME/fashion-snapshot.duckdb for readers.
@@ -278,7 +251,7 @@ def nightly_command(
             f"--retailer given {len(retailers)} times for {len(catalogs)} feeds: give it once, "
             "or once per feed"
         )
-    feed = feed_config(output_format, maps, delimiter, currency, date_order)
+    feed = feed_config(feed, maps)
     one = retailers[0] if len(retailers) == 1 else None
     feeds = ()
     if len(catalogs) > 1:
@@ -294,14 +267,9 @@ def nightly_command(
             for i, source in enumerate(catalogs)
         )
     config = NightlyConfig.parse(
-        where="--", name=name, retailer=one if len(catalogs) == 1 else None, as_of=as_of,
-        stage_timeout_minutes=stage_timeout_minutes, lock_wait_minutes=lock_wait_minutes,
-        feed=feed, feeds=feeds, report={"task": report_task},
+        where="--", **night, retailer=one if len(catalogs) == 1 else None, feed=feed,
+        feeds=feeds, report={"task": report_task},
     )  # fmt: skip
-    download = DownloadConfig.parse(
-        where="--", allow_private=allow_private, per_host_rate=per_host_rate, image_size=image_size
-    )
-    scale = scale_out(task_runner, dask_address, dask_workers)
     catalog = _absolute(catalogs[0]) if len(catalogs) == 1 else None
     plan = plan_nightly(catalog, home_text(home), config, download, scale)  # before Prefect
     flow_logging(home)
@@ -327,14 +295,10 @@ def _absolute(source: str) -> str:
     return source if is_url(source) else str(Path(source).absolute())
 
 
+@configured(DemoConfig, "products", "seed", "epochs", "image_size", "train_images",
+            "validation_images", into="demo", parse=False)  # fmt: skip
 def demo_command(
     home: HomeOption = None,
-    products: int = knob(DemoConfig, "products"),
-    seed: int = knob(DemoConfig, "seed"),
-    epochs: int = knob(DemoConfig, "epochs"),
-    image_size: int = knob(DemoConfig, "image_size"),
-    train_images: int = knob(DemoConfig, "train_images"),
-    validation_images: int = knob(DemoConfig, "validation_images"),
     task_weight: Annotated[
         list[str] | None,
         typer.Option(
@@ -344,20 +308,19 @@ def demo_command(
             + "].",
         ),
     ] = None,
+    *,
+    demo: dict,
 ) -> None:
     """Synthesise a catalog, serve it locally, run `retrain` and `nightly`, print the trend."""
-    config = DemoConfig.parse(
-        where="--", products=products, seed=seed, epochs=epochs, image_size=image_size,
-        train_images=train_images, validation_images=validation_images,
-        task_weights=DEMO.task_weights if task_weight is None else task_weights(task_weight),
-    )  # fmt: skip
+    weights = DEMO.task_weights if task_weight is None else task_weights(task_weight)
+    config = DemoConfig.parse(where="--", **demo, task_weights=weights)
     catalog = Home.resolve(home).catalog
     if catalog.exists() and not (catalog / "synth.json").is_file():
         raise BadInput(f"{catalog} exists and is not a demo catalog; use another --home")
     flow_logging(home)
-    from fashion_model.flows.demo import demo
+    from fashion_model.flows.demo import demo as demo_flow
 
-    result = demo(home=home_text(home), config=config)
+    result = demo_flow(home=home_text(home), config=config)
     result.pop("heading"), result.pop("table")
     print(f"\n{result.pop('tables')}\n")
     print_summary("demo", result)
