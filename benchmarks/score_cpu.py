@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from fashion_model.config import OptimizeConfig
-from fashion_model.errors import BadInput
 from fashion_model.home import Home
 from fashion_model.ingest.manifest import catalog_manifests
 from fashion_model.model.optimize import calibration_paths, image_batches, optimize, plan_optimize
@@ -159,12 +158,10 @@ def main() -> None:
         small = scratch_home(demo, folder, "bench-64", load_card(
             demo.models, production_version(demo.models)).image_size)  # fmt: skip
         print("optimising the demo's own model (its validation images) ...", flush=True)
-        try:
-            deltas = optimize(plan_optimize(small.root, "bench-64", OptimizeConfig(int8=True)),
-                              log=lambda line: None)["variants"]  # fmt: skip
-        except BadInput as refused:  # a variant failed its checks: say so, measure speed still
-            print(refused, flush=True)
-            deltas = {}
+        checked = optimize(plan_optimize(small.root, "bench-64", OptimizeConfig(int8=True)),
+                           log=lambda line: None, refused_ok=True)  # fmt: skip
+        deltas = checked["variants"]
+        print("".join(f"{why}\n" for why in checked["refused"]), end="", flush=True)
         home = scratch_home(demo, folder, "bench-224", SIZE)
         print("optimising its weights at 224 px ...", flush=True)
         optimize(plan_optimize(home.root, "bench-224", OptimizeConfig(int8=True, max_f1_drop=100)),

@@ -110,6 +110,10 @@ def test_a_variant_that_falls_below_the_bar_is_refused_with_its_figure(
     assert "onnx-int8 refused: " in message and "registered: onnx" in message
     assert "embedding cosine" in message or "micro-F1" in message
     assert set(list_variants(plan.models, plan.version)) == {"onnx"}
+    # the demo's night goes on with what passed: the refusal is reported, not raised
+    kept = optimize(plan, log=lambda line: None, refused_ok=True)
+    assert set(kept["variants"]) == {"onnx"} and kept["refused"][0].startswith("onnx-int8 refused")
+    assert set(list_variants(plan.models, plan.version)) == {"onnx"}
 
 
 def test_bad_input_is_one_line_and_registers_nothing(trained_home, tmp_path):

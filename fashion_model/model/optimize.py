@@ -97,9 +97,11 @@ def calibration_paths(manifest: Path, images_root: Path, count: int) -> list[str
     return [str(Path(images_root) / path) for _, path in ok[:count]]
 
 
-def optimize(plan: OptimizePlan, log: Callable[[str], None] = print) -> dict:
+def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
+             refused_ok: bool = False) -> dict:  # fmt: skip
     """Build, check and register the variants; returns their cards. A refused variant is a
-    BadInput naming its figure, after the others are registered."""
+    BadInput naming its figure, after the others are registered; with `refused_ok` (a demo
+    or a pipeline that scores with whatever passed) the refusals are returned instead."""
     from fashion_model.model.datasets import labelled_rows
     from fashion_model.model.onnx_net import OnnxNet
     from fashion_model.model.registry import load_model
@@ -143,10 +145,10 @@ def optimize(plan: OptimizePlan, log: Callable[[str], None] = print) -> dict:
                 f"{figures['source_micro_f1']:.4f}, embedding cosine "
                 f"{figures['embedding_cosine_mean']:.4f}, top-10 overlap "
                 f"{figures['top10_overlap']:.3f})")  # fmt: skip
-    if refused:
+    if refused and not refused_ok:
         kept = f"; registered: {', '.join(built)}" if built else "; nothing registered"
         raise BadInput(f"model optimize {plan.version}: {'; '.join(refused)}{kept}")
-    return {"model_version": plan.version, "variants": built}
+    return {"model_version": plan.version, "variants": built, "refused": refused}
 
 
 def _outputs(net, card, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
