@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fashion_model.config import DownloadConfig, ScoreConfig, default_of
-from fashion_model.errors import BadInput, RuntimeFailure
+from fashion_model.errors import RuntimeFailure
 from fashion_model.ingest.download import download_batch
 from fashion_model.ingest.outcomes import OUTCOME_SCHEMA, Outcome
 
@@ -365,60 +365,29 @@ def score_images_sharded(
     """`score_images` on a ShardPool: the unscored images are cut into todo shards, workers
     score them, and this process writes each result into DuckDB as it arrives, one transaction
     per shard (a killed run keeps the shards it wrote; a rerun scores the rest)."""
-    from fashion_model.score.colors import measure_colors
-    from fashion_model.score.images import (
-        ChunkWriter,
-        ScoreSummary,
-        finish,
-        prepare,
-        scoring_runtime,
-    )
+    from fashion_model.score.images import score_images
 
-    if batch_size < 1:
-        raise BadInput("--batch-size must be at least 1")
-    version, card, todo, already, uncolored = prepare(con, manifests, models_root,
-                                                      model_version, rescore, colors)  # fmt: skip
-    summary = ScoreSummary(model_version=version, skipped_already_scored=already)
-    started = time.perf_counter()
-    if not todo.num_rows:
-        if uncolored.num_rows:  # colours of images scored before: measured here
-            with ChunkWriter(con, version, card.label_thresholds(), rescore, None) as writer:
-                summary.colors_only = measure_colors(writer, images_root, uncolored)
-        return finish(con, summary, started)
-    folder = Path(home_root) / SCRATCH / f"score-{uuid.uuid4().hex[:12]}"
-    folder.mkdir(parents=True)
-    try:
-        summary.runtime = scoring_runtime(models_root, version, runtime)
-        thresholds = card.label_thresholds()
-        with pool, ChunkWriter(con, version, thresholds, rescore, summary.runtime) as writer:
-            size = _shard_size(shard_size or SCORE_SHARD, todo.num_rows, pool.slots)
-            jobs = []
-            for number, start in enumerate(range(0, todo.num_rows, size), 1):
-                job = ScoreShard(
-                    folder / f"shard-{number:06d}.todo.parquet",
-                    folder / f"shard-{number:06d}.scores.parquet",
-                    Path(images_root),
-                    Path(models_root),
-                    version,
-                    batch_size,
-                    colors,
-                    summary.runtime,
-                )
-                _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
-                jobs.append(job)
-            futures = [pool.score(job) for job in jobs]
-            done = 0
-            for job, future in zip(jobs, futures, strict=True):
-                future.result()
-                shas, probs, vectors, failures, readings = read_scored(job.out_file)
-                writer.submit(shas, probs, vectors, failures, readings)
-                summary.scored += len(shas)
-                summary.failed_to_decode += len(failures)
-                done += len(shas) + len(failures)
-                if progress:
-                    progress(done, todo.num_rows)
-            summary.colors_only = measure_colors(writer, images_root, uncolored)
-        summary.predictions = writer.predictions
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return finish(con, summary, started)
+    def shards(version: str, variant: str, todo: pa.Table):
+        folder = Path(home_root) / SCRATCH / f"score-{uuid.uuid4().hex[:12]}"
+        folder.mkdir(parents=True)
+        try:
+            with pool:
+                size = _shard_size(shard_size or SCORE_SHARD, todo.num_rows, pool.slots)
+                jobs = []
+                for number, start in enumerate(range(0, todo.num_rows, size), 1):
+                    job = ScoreShard(folder / f"shard-{number:06d}.todo.parquet",
+                                     folder / f"shard-{number:06d}.scores.parquet",
+                                     Path(images_root), Path(models_root), version, batch_size,
+                                     colors, variant)  # fmt: skip
+                    _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
+                    jobs.append(job)
+                futures = [pool.score(job) for job in jobs]
+                for job, future in zip(jobs, futures, strict=True):
+                    future.result()
+                    yield read_scored(job.out_file)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return score_images(con, manifests, images_root, models_root, model_version, batch_size,
+                        rescore=rescore, progress=progress, colors=colors, runtime=runtime,
+                        chunks=shards)  # fmt: skip

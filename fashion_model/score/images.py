@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from fashion_model.model.registry import (
     resolve_version,
 )
 from fashion_model.score.colors import (
+    WRITE_EVERY,
     color_tables,
     measure_colors,
     measure_tensor,
@@ -47,7 +49,6 @@ from fashion_model.warehouse.db import (
 if TYPE_CHECKING:  # torch is imported when there is something to score (~5 s on 2 cores)
     import torch
 
-WRITE_EVERY = 1024  # images per DuckDB transaction
 # DuckDB keeps what a session appended in its buffer pool up to its memory limit (80% of RAM by
 # default), so a writer's memory grew with the catalog. Appending needs little: the limit is
 # lowered while the images are written (ChunkWriter) and reset afterwards.
@@ -319,6 +320,7 @@ def score_images(
     decode: str = "auto",
     colors: bool = default_of(ScoreConfig, "colors"),
     runtime: str = default_of(ScoreConfig, "runtime"),
+    chunks: ChunkSource | None = None,
 ) -> ScoreSummary:
     """Score every ok image of `manifests` not yet scored by the model version, into `con`,
     one transaction per `write_every` images: a run killed midway keeps what it committed and
@@ -326,38 +328,59 @@ def score_images(
     `colors`, each image's dominant colours go to `image_colors` as it is scored, and images
     scored before that have none are measured after (a colour-only pass). See
     `score_batches` for devices and decoding; `runtime` picks the model's variant
-    (`model/variants.py`); `fashion_model.scaleout` runs the same work on a cluster."""
+    (`model/variants.py`). The one scoring driver: `chunks` scores elsewhere
+    (`fashion_model.scaleout` on a cluster: each chunk it yields is one transaction)."""
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
     version, card, todo, already, uncolored = prepare(con, manifests, models_root,
                                                       model_version, rescore, colors)  # fmt: skip
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
-    paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
-    shas = todo.column("sha256").to_pylist()
     started = time.perf_counter()
-    if not paths and not uncolored.num_rows:  # nothing new: neither torch nor the model is loaded
+    if not todo.num_rows and not uncolored.num_rows:  # nothing new: no torch, no model loaded
         return finish(con, summary, started)
-    total = len(paths) + uncolored.num_rows
+    total = todo.num_rows + uncolored.num_rows
     pending = _Pending()
-    summary.runtime = scoring_runtime(models_root, version, runtime) if paths else None
+    summary.runtime = scoring_runtime(models_root, version, runtime) if todo.num_rows else None
     with ChunkWriter(con, version, card.label_thresholds(), rescore, summary.runtime) as writer:
-        if paths:
-            net, _, _ = load_model(models_root, version, summary.runtime)
-            batches = score_batches(net, card, paths, shas, batch_size, num_workers, decode,
-                                    colors)  # fmt: skip
-            for batch_shas, probs, embeddings, failures, done, readings in batches:
-                summary.scored += len(batch_shas)
-                summary.failed_to_decode += len(failures)
-                pending.add(batch_shas, probs, embeddings, failures, readings)
-                if pending.size >= write_every:
-                    pending.flush(writer)
-                if progress:
-                    progress(done, total)
+        if todo.num_rows:
+            source = chunks or _in_process(images_root, models_root, card, batch_size,
+                                           num_workers, decode, colors)  # fmt: skip
+            with closing(source(version, summary.runtime, todo)) as scored:
+                for batch in scored:
+                    pending.add(*batch)
+                    summary.scored += len(batch[0])
+                    summary.failed_to_decode += len(batch[3])
+                    if pending.size >= write_every or chunks:
+                        pending.flush(writer)
+                    if progress:
+                        progress(summary.scored + summary.failed_to_decode, total)
             pending.flush(writer)
-        after = (lambda n: progress(len(paths) + n, total)) if progress else None
+        after = (lambda n: progress(todo.num_rows + n, total)) if progress else None
         summary.colors_only = measure_colors(writer, images_root, uncolored, write_every, after)
     summary.predictions = writer.predictions
     return finish(con, summary, started)
+
+
+# Scored images as (shas, probabilities, embeddings, failures, colour readings or None), from
+# (version, runtime variant, todo table with sha256 and path).
+ScoredChunk = tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], list | None]
+ChunkSource = Callable[[str, str, pa.Table], Iterator[ScoredChunk]]
+
+
+def _in_process(images_root: Path, models_root: Path, card, batch_size: int,
+                num_workers: int | None, decode: str, colors: bool) -> ChunkSource:  # fmt: skip
+    """The model in this process, a batch at a time (`score_batches`)."""
+
+    def batches(version: str, runtime: str, todo: pa.Table) -> Iterator[ScoredChunk]:
+        net, _, _ = load_model(models_root, version, runtime)
+        paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
+        shas = todo.column("sha256").to_pylist()
+        for batch_shas, probs, embeddings, failures, _, readings in score_batches(
+            net, card, paths, shas, batch_size, num_workers, decode, colors
+        ):
+            yield batch_shas, probs, embeddings, failures, readings
+
+    return batches
 
 
 def scoring_runtime(models_root: Path, version: str, runtime: str) -> str:
