@@ -147,7 +147,6 @@ CATALOG_FIELDS = (
     "product_id", "image_url", "retailer", "brand", "title", "first_seen", "price", "currency",
     "sale_price", "availability",
 )  # fmt: skip
-FEED_FORMATS = ("auto", "catalog", "merchant", "merchant-xml", "shopify")
 
 
 class FeedConfig(StageConfig):

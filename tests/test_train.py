@@ -467,3 +467,11 @@ def test_a_run_of_four_steps_trains_and_registers(trained_home, tmp_path):
     card = train_model(_manifests(trained_home), trained_home / "images", tmp_path / "models",
                        config, log=lambda message: None)  # fmt: skip
     assert card.model_version in list_versions(tmp_path / "models")
+
+
+def test_the_cards_default_embedding_width_is_the_built_in_networks():
+    """registry.EMBEDDING_DIM stays torch-free; it must say what net.ARCHS builds."""
+    from fashion_model.model.net import ARCHS, DEFAULT_ARCH
+    from fashion_model.model.registry import EMBEDDING_DIM
+
+    assert ARCHS[DEFAULT_ARCH][1] == EMBEDDING_DIM

@@ -24,7 +24,6 @@ COLORS = {  # label name -> base RGB
     "Pink": (238, 146, 178),
     "Gray": (128, 128, 130),
 }
-PATTERNS = ("Stripes", "Polka Dot", "Plaid", "Floral")  # a plain garment has no pattern label
 SLEEVED = {"Dresses", "T-Shirts", "Jackets"}
 SLEEVES = ("Long Sleeved", "Short Sleeves", "Sleeveless")
 

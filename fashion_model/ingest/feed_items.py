@@ -18,7 +18,6 @@ from fashion_model.ingest.values import (
     parse_price,
 )
 
-FORMATS = ("catalog", "merchant", "merchant-xml", "shopify")
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 MAX_ADDITIONAL_IMAGES = 10  # Merchant Center's own limit
 # The metadata columns every catalog manifest carries, as strings (typed by the warehouse).

@@ -14,7 +14,6 @@ from fashion_model.errors import BadInput
 # The architectures a model version can have, with the width of their pooled features.
 ARCHS = {"resnet34": (resnet34, 512), "resnet50": (resnet50, 2048)}
 DEFAULT_ARCH = "resnet34"
-EMBEDDING_DIM = ARCHS[DEFAULT_ARCH][1]  # the built-in model's embedding width
 # torchvision's ResNet34_Weights.IMAGENET1K_V1, where torch.hub keeps it. Never downloaded here.
 IMAGENET_FILE = "resnet34-b627a593.pth"
 
