@@ -116,6 +116,20 @@ def test_a_variant_that_falls_below_the_bar_is_refused_with_its_figure(
     assert set(list_variants(plan.models, plan.version)) == {"onnx"}
 
 
+def test_without_int8_only_the_fp32_variant_is_made_and_nothing_is_calibrated(
+    trained_home, tmp_path
+):
+    shutil.copytree(trained_home, tmp_path / "home")
+    shutil.rmtree(tmp_path / "home" / "manifests" / "catalog")  # no manifest to calibrate on
+    shutil.rmtree(tmp_path / "home" / "manifests" / "train")
+    plan = plan_optimize(tmp_path / "home", "production")
+    assert plan.calibrate is None
+    result = optimize(plan, log=lambda line: None)
+    assert set(result["variants"]) == {"onnx"} and not result["refused"]
+    assert "calibration" not in result["variants"]["onnx"]
+    assert set(list_variants(plan.models, plan.version)) == {"onnx"}
+
+
 def test_bad_input_is_one_line_and_registers_nothing(trained_home, tmp_path):
     shutil.copytree(trained_home, tmp_path / "home")
     root = tmp_path / "home"

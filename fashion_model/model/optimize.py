@@ -52,7 +52,7 @@ class OptimizePlan(BaseModel):
     images: Path
     version: str
     validation: tuple[Path, ...]
-    calibrate: Path
+    calibrate: Path | None  # the int8 calibration manifest (None without int8)
     config: OptimizeConfig
 
 
@@ -79,12 +79,13 @@ def plan_optimize(home, version: str, config: OptimizeConfig | None = None,
             "model optimize needs onnx: pip install 'fashion-attributes[onnx]'"
         ) from None
     checked = tuple(resolve_manifest(m, paths.manifests) for m in (validation or ["validation"]))
+    source = None
     if calibrate:
         source = resolve_manifest(calibrate, paths.manifests)
-    else:  # production's view: a catalog; else the training images
+    elif config.int8:  # production's view: a catalog; else the training images
         found = catalog_manifests(paths.manifests) or [paths.manifests / "train"]
         source = resolve_manifest(str(found[0]), paths.manifests)
-    if not calibration_paths(source, paths.images, 1):
+    if source and not calibration_paths(source, paths.images, 1):
         raise BadInput(f"manifest {source.name}: no downloaded images to calibrate on")
     return OptimizePlan(models=paths.models, images=paths.images, version=version,
                         validation=checked, calibrate=source, config=config)  # fmt: skip
@@ -116,11 +117,14 @@ def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
     with tempfile.TemporaryDirectory(dir=plan.models / plan.version) as folder:
         graph, names = _source_graph(plan, card, Path(folder))
         candidates = {"onnx": _optimised(graph, Path(folder) / "onnx.onnx")}
+        extras = {"onnx": {}}
         if plan.config.int8:
             calibration = calibration_paths(plan.calibrate, plan.images, plan.config.images)
             log(f"calibrating int8 activations on {len(calibration)} images of "
                 f"{plan.calibrate.name}")  # fmt: skip
             candidates["onnx-int8"] = _quantised(graph, Path(folder), card, names, calibration)
+            extras["onnx-int8"] = {"calibration": {"manifest": plan.calibrate.name,
+                                                   "images": len(calibration)}}  # fmt: skip
         for name, path in candidates.items():
             variant = OnnxNet(path, replace(card, runtime="onnx", onnx=names))
             figures = _compare(card, label_map, source, _outputs(variant, card, paths), targets)
@@ -138,9 +142,7 @@ def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
             if why:
                 refused.append(f"{name} refused: {'; '.join(why)}")
                 continue
-            extra = {"calibration": {"manifest": plan.calibrate.name, "images": len(calibration)}}
-            built[name] = _register(plan, name, path, names, figures,
-                                    extra if name == "onnx-int8" else {})  # fmt: skip
+            built[name] = _register(plan, name, path, names, figures, extras[name])
             log(f"{name}: registered (micro-F1 {figures['variant_micro_f1']:.4f} against "
                 f"{figures['source_micro_f1']:.4f}, embedding cosine "
                 f"{figures['embedding_cosine_mean']:.4f}, top-10 overlap "
