@@ -22,7 +22,9 @@ import torch
 from fashion_model.errors import BadInput
 from fashion_model.model.net import AttributeNet
 from fashion_model.model.registry import load_model, resolve_version
+from fashion_model.model.variants import EXPORTED_NAMES
 
+NAMES = EXPORTED_NAMES  # the graph's input and output names, declared in model/variants.py
 TOLERANCE = 1e-4  # max absolute difference from PyTorch, probabilities and embeddings
 CHECK_BATCH = 3
 
@@ -68,9 +70,9 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                module, (example,), input_names=["images"],
-                output_names=["probabilities", "embeddings"],
-                dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False,
+                module, (example,), input_names=[NAMES["input"]],
+                output_names=[NAMES["scores"], NAMES["embeddings"]],
+                dynamic_shapes={NAMES["input"]: {0: batch}}, dynamo=True, verbose=False,
             )  # fmt: skip
         model = program.model_proto
         metadata = {
@@ -88,7 +90,7 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
         onnx.save_model(model, str(tmp))
         check = torch.randn(CHECK_BATCH, 3, size, size)
         session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        probs, embeddings = session.run(None, {"images": check.numpy()})
+        probs, embeddings = session.run(None, {NAMES["input"]: check.numpy()})
         with torch.inference_mode():
             want_probs, want_embeddings = module(check)
         diff = max(

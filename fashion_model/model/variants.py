@@ -16,13 +16,16 @@ import platform
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
+from typing import get_args
 
+from fashion_model.config import ScoreConfig
 from fashion_model.errors import BadInput
 
-RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")  # what --runtime takes
+RUNTIMES = get_args(ScoreConfig.model_fields["runtime"].annotation)  # what --runtime takes
 VARIANTS = ("onnx", "onnx-int8")  # what `fashion model optimize` makes
 VARIANT_FILE, VARIANT_CARD = "model.onnx", "variant.json"
-# The graph `export_onnx` writes (and so every variant of a PyTorch version) takes and gives:
+# The graph `export_onnx` writes (and so every variant of a PyTorch version) takes and gives
+# (model/onnx_export.py names its graph's input and outputs from this):
 EXPORTED_NAMES = {"input": "images", "scores": "probabilities", "scores_are": "probabilities",
                   "embeddings": "embeddings"}  # fmt: skip
 
