@@ -3,9 +3,9 @@ encode at quality 90) with each decoder the downloader could use, at equal outpu
 
     .venv/bin/python benchmarks/decoders.py [--images 400]
 
-Runs in a virtual environment of its own (benchmarks/.venv-decoders, created on first use from
-PyPI wheels: pyvips + pyvips-binary, simplejpeg, PyTurboJPEG, opencv-python-headless), because
-none of them is a dependency of the project. Each candidate processes the same files of the
+Runs in a virtual environment of its own (benchmarks/.venv-decoders, made on first use from
+locks/decoders.txt: pyvips + pyvips-binary, simplejpeg, PyTurboJPEG, opencv-python-headless),
+because none of them is a dependency of the project. Each candidate processes the same files of the
 download benchmark's corpus on all cores (a process pool, so the GIL is not what is measured);
 the baseline is this project's `process_image` (Pillow with JPEG draft mode). Quality is the
 PSNR of each output against a reference (full decode, float Lanczos resize), so a faster path
@@ -25,10 +25,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "benchmarks" / ".venv-decoders"
-PACKAGES = [
-    "numpy", "pillow", "pydantic", "pyvips", "pyvips-binary", "simplejpeg", "PyTurboJPEG",
-    "opencv-python-headless",
-]  # fmt: skip
 SIDE, QUALITY = 256, 90
 
 
@@ -176,14 +172,10 @@ def main() -> None:
         measure(sorted(str(p) for p in folder.glob("*.jpg"))[: args.images])
         return
     sys.path.insert(0, str(ROOT))
-    from benchmarks.download import make_corpus
+    from benchmarks.download import ensure_venv, make_corpus
 
     make_corpus(2000)
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV} with {', '.join(PACKAGES)} (once)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
+    python = ensure_venv(VENV)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [str(python), __file__, "--inside", "--images", str(args.images)]
     raise SystemExit(subprocess.run(command, env=env).returncode)

@@ -103,12 +103,16 @@ def cpu_limit(folder: Path) -> float:
     return len(files) / (time.perf_counter() - started)
 
 
-def ensure_img2dataset(venv: Path) -> Path:
+def ensure_venv(venv: Path) -> Path:
+    """The python of a benchmark venv; the default ones are made from their lock (locks/) by the
+    Makefile's target for them when missing (once; a few minutes)."""
     python = venv / "bin" / "python"
+    if venv.parent == ROOT / "benchmarks" and not (venv / ".installed").exists():
+        print(f"creating {venv.relative_to(ROOT)} from its lock (once)", file=sys.stderr)
+        target = str((venv / ".installed").relative_to(ROOT))
+        subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), target], check=True)
     if not python.exists():
-        print(f"creating {venv} with img2dataset (once; a few minutes)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "img2dataset"], check=True)
+        raise SystemExit(f"{venv}: no venv there (bin/python is missing)")
     return python
 
 
@@ -170,7 +174,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     names = sorted(p.name for p in folder.glob("*.jpg"))
     sizes = [p.stat().st_size for p in folder.glob("*.jpg")]
-    theirs_python = None if args.skip_img2dataset else ensure_img2dataset(args.img2dataset_venv)
+    theirs_python = None if args.skip_img2dataset else ensure_venv(args.img2dataset_venv)
     results = {}
     with (
         tempfile.TemporaryDirectory(prefix="bench-download-") as tmp,

@@ -329,6 +329,12 @@ def label_studio(tmp_path_factory):
          "--data-dir", str(data), "--username", "ana@example.com", "--password", "secret123"],
         env=env, stdout=(data / "server.log").open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
+    log = data / "server.log"
+
+    def last_log_line() -> str:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+        return next((line for line in reversed(lines) if line), "(its log is empty)")
+
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -337,10 +343,16 @@ def label_studio(tmp_path_factory):
                     break
             except httpx.HTTPError:
                 pass
-            assert server.poll() is None, (data / "server.log").read_text()[-2000:]
+            if server.poll() is not None:
+                pytest.fail(
+                    f"Label Studio exited with {server.returncode} at start: "
+                    f"{last_log_line()} (log: {log})",
+                    pytrace=False,
+                )
             time.sleep(1)
         else:
-            pytest.fail("Label Studio did not start in 240 s")
+            pytest.fail(f"Label Studio did not start in 240 s: {last_log_line()} (log: {log})",
+                        pytrace=False)  # fmt: skip
         with httpx.Client(base_url=base) as web:
             web.get("/user/login/")
             web.post("/user/login/", data={"csrfmiddlewaretoken": web.cookies["csrftoken"],
