@@ -114,10 +114,12 @@ def main() -> None:
         part = [r for r in rows if kind in ("all", r["kind"])]
         des = np.array([r["main_de"] for r in part])
         errors = [r["share_error"] for r in part if r["share_error"] is not None]
-        line = (f"{kind:>15}: {len(part):4d} garments, main colour CIEDE2000 mean "
-                f"{np.nanmean(des):5.2f} (median {np.nanmedian(des):5.2f}), background as a "
-                f"colour {100 * np.mean([r['leak'] for r in part]):4.1f}%, "
-                f"no colour {100 * np.isnan(des).mean():4.1f}%")  # fmt: skip
+        line = (
+            f"{kind:>15}: {len(part):4d} garments, main colour CIEDE2000 mean "
+            f"{np.nanmean(des):5.2f} (median {np.nanmedian(des):5.2f}), background as a "
+            f"colour {100 * np.mean([r['leak'] for r in part]):4.1f}%, "
+            f"no colour {100 * np.isnan(des).mean():4.1f}%"
+        )
         if errors:
             line += f", share error mean {100 * np.mean(errors):4.1f} points"
         print(line)

@@ -44,8 +44,9 @@ def _catalog(path: Path, urls: list[str]) -> Path:
 def _ingest(folder: Path, name: str, urls: list[str]) -> tuple[float, object, list[dict]]:
     config = DownloadConfig(allow_networks=("127.0.0.1/32", "127.0.0.2/32"), per_host_rate=0)
     started = time.monotonic()
-    summary = ingest_source(_catalog(folder / f"{name}.csv", urls), folder / name,
-                            folder / "images", config)  # fmt: skip
+    summary = ingest_source(
+        _catalog(folder / f"{name}.csv", urls), folder / name, folder / "images", config
+    )
     seconds = time.monotonic() - started
     return seconds, summary, read_manifest(folder / name).to_pylist()
 
@@ -69,9 +70,11 @@ def main() -> None:
         folder = Path(tmp)
         urls = [f"{dead}/{n}.jpg" for n in range(args.dead)]
         seconds, summary, rows = _ingest(folder, "dead", urls)
-        print(f"1. {args.dead} URLs to a host that never answers: {seconds:.1f} s, "
-              f"{len(rows)} rows in the manifest, statuses {summary.statuses}, "
-              f"unreachable hosts {summary.unreachable_hosts}")  # fmt: skip
+        print(
+            f"1. {args.dead} URLs to a host that never answers: {seconds:.1f} s, "
+            f"{len(rows)} rows in the manifest, statuses {summary.statuses}, "
+            f"unreachable hosts {summary.unreachable_hosts}"
+        )
         from PIL import Image
 
         image = io.BytesIO()
@@ -90,9 +93,11 @@ def main() -> None:
             began = datetime.now(UTC)
             _, mixed_summary, mixed_rows = _ingest(folder, "mixed", mixed_urls)
             mixed = _live_rate(mixed_rows, base, began)
-        print(f"2. live host ({server}) alone: {alone:.0f} images/s; with the dead host's URLs "
-              f"interleaved: {mixed:.0f} images/s; ratio mixed / alone {mixed / alone:.2f} "
-              f"(goal >= 0.9); mixed statuses {mixed_summary.statuses}")  # fmt: skip
+        print(
+            f"2. live host ({server}) alone: {alone:.0f} images/s; with the dead host's URLs "
+            f"interleaved: {mixed:.0f} images/s; ratio mixed / alone {mixed / alone:.2f} "
+            f"(goal >= 0.9); mixed statuses {mixed_summary.statuses}"
+        )
     hole.close()
 
 

@@ -100,8 +100,10 @@ def main() -> None:
                 if rows[label]["ok"] != count:
                     raise SystemExit(f"{label}: only {rows[label]['ok']} of {count} URLs are ok")
                 print(json.dumps({label: rows[label]}), file=sys.stderr)
-    print(f"server: {server}; " + (f"sharded on {args.shards} processes" if args.shards
-                                    else "default runner"))  # fmt: skip
+    print(
+        f"server: {server}; "
+        + (f"sharded on {args.shards} processes" if args.shards else "default runner")
+    )
     print(f"{'run':<12} {'URLs':>8} {'downloaded':>10} {'seconds':>8} {'peak RSS MiB':>13}")
     for label, row in rows.items():
         print(

@@ -62,9 +62,11 @@ def main() -> None:
             "catalog": ("catalog", {}),
             "merchant-tsv": ("merchant-tsv", {"mapping": {"first_seen": "custom_label_0"}}),
             "merchant-xml": ("merchant-xml", {"mapping": {"first_seen": "custom_label_0"}}),
-            "shopify": ("shopify", {"currency": "EUR",
-                                    "mapping": {"first_seen": SHOPIFY_FIRST_SEEN}}),
-        }  # fmt: skip
+            "shopify": (
+                "shopify",
+                {"currency": "EUR", "mapping": {"first_seen": SHOPIFY_FIRST_SEEN}},
+            ),
+        }
         results = {}
         for name, (fmt, config) in cases.items():
             path = write_feed(rows, fmt, folder / f"{name}.feed", "Northwind")
@@ -72,8 +74,10 @@ def main() -> None:
             started = time.perf_counter()
             out = subprocess.run(
                 [sys.executable, "-c", CHILD, str(path), json.dumps(config)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             result = json.loads(out.stdout)
             result["wall"] = time.perf_counter() - started
             result["mb"] = size

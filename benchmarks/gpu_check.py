@@ -57,23 +57,41 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: this check is for a GPU machine")
     n_labels, size, batch = len(default_label_map()), args.size, args.batch_size
-    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, "
-          f"lightning {pl.__version__}")  # fmt: skip
+    print(
+        f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, "
+        f"lightning {pl.__version__}"
+    )
     images = torch.randn(batch * 8, 3, size, size)
     targets = (torch.rand(batch * 8, n_labels) < 10 / n_labels).float()
-    loader = DataLoader(TensorDataset(images, targets), batch_size=batch, shuffle=True,
-                        drop_last=True, pin_memory=True)  # fmt: skip
+    loader = DataLoader(
+        TensorDataset(images, targets),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        pin_memory=True,
+    )
     module = AttributeModule(n_labels, TrainConfig(image_size=size, batch_size=batch))
     clock = Clock()
-    trainer = pl.Trainer(max_steps=args.steps, max_epochs=-1, accelerator="cuda", devices=1,
-                         precision="bf16-mixed", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=0, callbacks=[clock])  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=args.steps,
+        max_epochs=-1,
+        accelerator="cuda",
+        devices=1,
+        precision="bf16-mixed",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[clock],
+    )
     trainer.fit(module, loader)
     rate = clock.steps * batch / clock.seconds
-    print(f"train: {rate:.0f} images/s at {size}px, batch {batch}, precision "
-          f"{trainer.precision}, channels_last {module.channels_last}, "
-          f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")  # fmt: skip
+    print(
+        f"train: {rate:.0f} images/s at {size}px, batch {batch}, precision "
+        f"{trainer.precision}, channels_last {module.channels_last}, "
+        f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+    )
 
     net = module.net.cuda().eval()
     batch_images = images[:batch].cuda().contiguous(memory_format=torch.channels_last)
@@ -87,9 +105,11 @@ def main() -> None:
             probs = torch.sigmoid(logits.float())
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - started) / 10
-    print(f"score: {batch / seconds:.0f} images/s (forward only, bf16), outputs "
-          f"{tuple(probs.shape)} probabilities, {tuple(embeddings.shape)} embeddings, "
-          f"embedding norm {embeddings.float().norm(dim=1).mean():.3f}")  # fmt: skip
+    print(
+        f"score: {batch / seconds:.0f} images/s (forward only, bf16), outputs "
+        f"{tuple(probs.shape)} probabilities, {tuple(embeddings.shape)} embeddings, "
+        f"embedding norm {embeddings.float().norm(dim=1).mean():.3f}"
+    )
     decode_and_rows(net, size, batch, n_labels)
 
 
@@ -147,8 +167,10 @@ def decode_and_rows(
         decode_jpeg(tensors[start : start + batch], mode=ImageReadMode.RGB, device=device)
     _sync(device)
     nv_rate = len(tensors) / (time.perf_counter() - started)
-    print(f"decode: nvJPEG {nv_rate:.0f} images/s against Pillow on {cores} cores "
-          f"{pil_rate:.0f} images/s ({nv_rate / pil_rate:.1f}x), 256 px JPEGs")  # fmt: skip
+    print(
+        f"decode: nvJPEG {nv_rate:.0f} images/s against Pillow on {cores} cores "
+        f"{pil_rate:.0f} images/s ({nv_rate / pil_rate:.1f}x), 256 px JPEGs"
+    )
 
     try:
         import duckdb
@@ -165,10 +187,12 @@ def decode_and_rows(
     def one_pass(count: int) -> int:
         rows = 0
         for start in range(0, count, batch):
-            decoded = decode_jpeg(tensors[start : start + batch], mode=ImageReadMode.RGB,
-                                  device=device)  # fmt: skip
-            images = torch.stack([F.resize(image, [size, size], antialias=True)
-                                  for image in decoded])  # fmt: skip
+            decoded = decode_jpeg(
+                tensors[start : start + batch], mode=ImageReadMode.RGB, device=device
+            )
+            images = torch.stack(
+                [F.resize(image, [size, size], antialias=True) for image in decoded]
+            )
             images = ((images.float() / 255 - mean) / std).contiguous(
                 memory_format=torch.channels_last
             )
@@ -179,14 +203,20 @@ def decode_and_rows(
             if con is None:
                 rows += len(probs)
                 continue
-            batch_rows = pa.table({
-                "image": pa.array(np.arange(start, start + len(probs), dtype=np.int32)),
-                "probs": pa.FixedSizeListArray.from_arrays(probs.ravel(), n_labels),
-                "embedding": pa.FixedSizeListArray.from_arrays(vectors.ravel(), vectors.shape[1]),
-            })  # fmt: skip
+            batch_rows = pa.table(
+                {
+                    "image": pa.array(np.arange(start, start + len(probs), dtype=np.int32)),
+                    "probs": pa.FixedSizeListArray.from_arrays(probs.ravel(), n_labels),
+                    "embedding": pa.FixedSizeListArray.from_arrays(
+                        vectors.ravel(), vectors.shape[1]
+                    ),
+                }
+            )
             con.execute("BEGIN")
-            con.execute("INSERT INTO scores SELECT image, probs::FLOAT[], "
-                        "embedding::FLOAT[] FROM batch_rows")  # fmt: skip
+            con.execute(
+                "INSERT INTO scores SELECT image, probs::FLOAT[], "
+                "embedding::FLOAT[] FROM batch_rows"
+            )
             con.execute("COMMIT")
             rows += batch_rows.num_rows
         return rows

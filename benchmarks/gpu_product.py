@@ -72,28 +72,37 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gpu-product-"))
     home, folder, port = args.home or root / "home", root / "catalog", free_port()
     started = time.perf_counter()
-    synthesize_catalog(folder, args.products, seed=3, base_url=f"http://127.0.0.1:{port}",
-                       workers=os.cpu_count())  # fmt: skip
+    synthesize_catalog(
+        folder, args.products, seed=3, base_url=f"http://127.0.0.1:{port}", workers=os.cpu_count()
+    )
     local = DownloadConfig(allow_private=True, retries=1, backoff=0.05, per_host_rate=0)
     with running_image_server(folder, port=port):
-        for name, source in (("train", "train.json"), ("validation", "validation.json"),
-                             ("catalog", "catalog.csv")):  # fmt: skip
+        for name, source in (
+            ("train", "train.json"),
+            ("validation", "validation.json"),
+            ("catalog", "catalog.csv"),
+        ):
             ingest_source(folder / source, home / "manifests" / name, home / "images", local)
-    print(f"catalog: {args.products} products drawn and ingested in "
-          f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"catalog: {args.products} products drawn and ingested in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
 
     started = time.perf_counter()
     card = train_model(
         [home / "manifests" / "train", home / "manifests" / "validation"],
-        home / "images", home / "models",
+        home / "images",
+        home / "models",
         TrainConfig(epochs=args.epochs, image_size=args.image_size, batch_size=64),
         log=lambda message: None,
-    )  # fmt: skip
+    )
     metrics = card.metrics
-    print(f"train: version {card.model_version} in {time.perf_counter() - started:.0f} s on "
-          f"{_device()}, {args.epochs} epochs at {card.image_size} px, precision "
-          f"{metrics['precision']}, {metrics['train_images']} images, {metrics['train_seconds']} s "
-          f"in fit, validation micro-F1 {metrics['val_micro_f1']:.4f}")  # fmt: skip
+    print(
+        f"train: version {card.model_version} in {time.perf_counter() - started:.0f} s on "
+        f"{_device()}, {args.epochs} epochs at {card.image_size} px, precision "
+        f"{metrics['precision']}, {metrics['train_images']} images, {metrics['train_seconds']} s "
+        f"in fit, validation micro-F1 {metrics['val_micro_f1']:.4f}"
+    )
 
     gpu_db, cpu_db = root / "gpu.duckdb", root / "cpu.duckdb"
     for db in (gpu_db, cpu_db):
@@ -101,16 +110,24 @@ def main() -> None:
             load_catalog(con, home / "manifests" / "catalog", date(2026, 12, 1))
     with connect(gpu_db) as con:
         started = time.perf_counter()
-        first = score_images(con, [home / "manifests" / "catalog"], home / "images",
-                             home / "models")  # fmt: skip
+        first = score_images(
+            con, [home / "manifests" / "catalog"], home / "images", home / "models"
+        )
         seconds = time.perf_counter() - started
-        again = score_images(con, [home / "manifests" / "catalog"], home / "images",
-                             home / "models")  # fmt: skip
-    print(f"gpu: scored {first.scored} ({first.failed_to_decode} undecodable) in {seconds:.1f} s "
-          f"by runtime {first.runtime!r}; second run scored {again.scored}")  # fmt: skip
-    cpu = subprocess.run([sys.executable, "-c", SCORE_CPU, str(home), str(cpu_db)],
-                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
-                         text=True, timeout=600)  # fmt: skip
+        again = score_images(
+            con, [home / "manifests" / "catalog"], home / "images", home / "models"
+        )
+    print(
+        f"gpu: scored {first.scored} ({first.failed_to_decode} undecodable) in {seconds:.1f} s "
+        f"by runtime {first.runtime!r}; second run scored {again.scored}"
+    )
+    cpu = subprocess.run(
+        [sys.executable, "-c", SCORE_CPU, str(home), str(cpu_db)],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     print(cpu.stdout.strip() or cpu.stderr[-2000:])
     compare(gpu_db, cpu_db)
     ok = again.scored == 0 and first.scored > 0 and cpu.returncode == 0
@@ -167,12 +184,16 @@ def compare(gpu_db: Path, cpu_db: Path) -> None:
     images, max_prob, mean_cos, min_cos = con.execute(COMPARE).fetchone()
     differ, labels = con.execute(LABELS).fetchone()
     colored, same_name, de_mean, de_p95, share = con.execute(COLORS).fetchone()
-    print(f"gpu vs cpu, same model, {images} images: probabilities max |diff| {max_prob:.4f}, "
-          f"labels above threshold {labels - differ}/{labels} the same, embedding cosine mean "
-          f"{mean_cos:.5f} (min {min_cos:.5f})")  # fmt: skip
-    print(f"colours, {colored} images: main shade the same {same_name:.1%}, main colour "
-          f"CIEDE2000 mean {de_mean:.2f} (95th percentile {de_p95:.2f}), main share |diff| "
-          f"{share:.3f}")  # fmt: skip
+    print(
+        f"gpu vs cpu, same model, {images} images: probabilities max |diff| {max_prob:.4f}, "
+        f"labels above threshold {labels - differ}/{labels} the same, embedding cosine mean "
+        f"{mean_cos:.5f} (min {min_cos:.5f})"
+    )
+    print(
+        f"colours, {colored} images: main shade the same {same_name:.1%}, main colour "
+        f"CIEDE2000 mean {de_mean:.2f} (95th percentile {de_p95:.2f}), main share |diff| "
+        f"{share:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,16 @@ def weights(root: Path, build, size: int, onnx: bool) -> Path:
     path = root / f"{build.__name__}-{size}.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.randn(1, 3, size, size),), str(path),
-                          input_names=["input"], output_names=["output"],
-                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
-                          verbose=False)  # fmt: skip
+        torch.onnx.export(
+            net,
+            (torch.randn(1, 3, size, size),),
+            str(path),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            dynamo=True,
+            verbose=False,
+        )
     return path
 
 
@@ -65,16 +71,27 @@ def main() -> None:
         for index, (name, build, size, onnx) in enumerate(configs):
             path = weights(root, build, size, onnx)
             kind = "onnx" if onnx else "torchvision"
-            import_model(root / "models", path,
-                         ImportOptions(kind=kind, name=f"m{index}", image_size=size))  # fmt: skip
+            import_model(
+                root / "models", path, ImportOptions(kind=kind, name=f"m{index}", image_size=size)
+            )
             with connect(root / "bench.duckdb") as con:
-                summary = score_images(con, [manifest], root / "images", root / "models",
-                                       f"m{index}", batch_size=args.batch_size)  # fmt: skip
+                summary = score_images(
+                    con,
+                    [manifest],
+                    root / "images",
+                    root / "models",
+                    f"m{index}",
+                    batch_size=args.batch_size,
+                )
             rates.append(summary.scored / summary.seconds)
-            print(f"{name:34s}: {rates[-1]:7.2f} images/s  ratio {rates[-1] / rates[0]:5.2f}",
-                  flush=True)  # fmt: skip
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images, "
-          f"batch {args.batch_size}")  # fmt: skip
+            print(
+                f"{name:34s}: {rates[-1]:7.2f} images/s  ratio {rates[-1] / rates[0]:5.2f}",
+                flush=True,
+            )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.images} images, "
+        f"batch {args.batch_size}"
+    )
 
 
 if __name__ == "__main__":

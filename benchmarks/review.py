@@ -58,10 +58,17 @@ def _annotated(tasks: list[dict], truth: dict) -> list[dict]:
         by_task: dict[str, list[str]] = {}
         for label_id in truth[task["data"]["product_id"]]:
             by_task.setdefault(names[label_id].task, []).append(names[label_id].name)
-        result = [{"from_name": t, "to_name": "image", "type": "choices",
-                   "value": {"choices": chosen}} for t, chosen in by_task.items()]  # fmt: skip
-        annotation = {"id": number, "completed_by": 1, "result": result,
-                      "was_cancelled": False, "created_at": "2026-12-01T10:00:00Z"}  # fmt: skip
+        result = [
+            {"from_name": t, "to_name": "image", "type": "choices", "value": {"choices": chosen}}
+            for t, chosen in by_task.items()
+        ]
+        annotation = {
+            "id": number,
+            "completed_by": 1,
+            "result": result,
+            "was_cancelled": False,
+            "created_at": "2026-12-01T10:00:00Z",
+        }
         out.append({"id": number, **task, "annotations": [annotation]})
     return out
 
@@ -105,8 +112,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder, port = root / "catalog", free_port()
-        synthesize_catalog(folder, args.products, args.seed, f"http://127.0.0.1:{port}",
-                           args.train_images, args.validation_images)  # fmt: skip
+        synthesize_catalog(
+            folder,
+            args.products,
+            args.seed,
+            f"http://127.0.0.1:{port}",
+            args.train_images,
+            args.validation_images,
+        )
         truth = _truth(folder)
         truth_frame = pd.read_csv(folder / "truth.csv", dtype={"product_id": str})
         paths = Home.resolve(root / "home").ensure()
@@ -115,8 +128,13 @@ def main() -> None:
             for name in ("train", "validation", "catalog"):
                 source = folder / (f"{name}.json" if name != "catalog" else "catalog.csv")
                 ingest_source(source, paths.manifests / name, paths.images, LOCAL)
-            base = train_model([paths.manifests / "train", paths.manifests / "validation"],
-                               paths.images, paths.models, config, log=lambda m: None)  # fmt: skip
+            base = train_model(
+                [paths.manifests / "train", paths.manifests / "validation"],
+                paths.images,
+                paths.models,
+                config,
+                log=lambda m: None,
+            )
             with connect(paths.db) as con:
                 load_catalog(con, paths.manifests / "catalog", date(2026, 12, 1))
                 score_images(con, [paths.manifests / "catalog"], paths.images, paths.models)
@@ -135,29 +153,54 @@ def main() -> None:
                     "WHERE pi.position = 0 ORDER BY pi.product_id"
                 ).fetchall()
             picked = [
-                {"data": {"image": url, "image_url": url, "retailer": retailer,
-                          "product_id": product_id, "sha256": sha}, "predictions": []}
+                {
+                    "data": {
+                        "image": url,
+                        "image_url": url,
+                        "retailer": retailer,
+                        "product_id": product_id,
+                        "sha256": sha,
+                    },
+                    "predictions": [],
+                }
                 for retailer, product_id, url, sha in random.Random(args.seed).sample(
-                    rows, len(tasks))
-            ]  # fmt: skip
+                    rows, len(tasks)
+                )
+            ]
             (root / "export_random.json").write_text(json.dumps(_annotated(picked, truth)))
             import_review(paths, root / "export_random.json", root / "reviewed_random.json")
             chosen = {t["data"]["product_id"] for t in picked}
             versions = {"base": base.model_version}
             for arm in ("active", "random"):
                 reviewed = root / f"reviewed_{arm}.json"
-                ingest_source(reviewed, paths.manifests / f"reviewed_{arm}", paths.images, LOCAL,
-                              split="reviewed")  # fmt: skip
+                ingest_source(
+                    reviewed,
+                    paths.manifests / f"reviewed_{arm}",
+                    paths.images,
+                    LOCAL,
+                    split="reviewed",
+                )
                 card = train_model(
-                    [paths.manifests / "train", paths.manifests / "validation",
-                     paths.manifests / f"reviewed_{arm}"],
-                    paths.images, paths.models, config, log=lambda m: None,
-                )  # fmt: skip
+                    [
+                        paths.manifests / "train",
+                        paths.manifests / "validation",
+                        paths.manifests / f"reviewed_{arm}",
+                    ],
+                    paths.images,
+                    paths.models,
+                    config,
+                    log=lambda m: None,
+                )
                 versions[arm] = card.model_version
         with connect(paths.db) as con:
             for version in versions.values():
-                score_images(con, [paths.manifests / "catalog"], paths.images, paths.models,
-                             model_version=version)  # fmt: skip
+                score_images(
+                    con,
+                    [paths.manifests / "catalog"],
+                    paths.images,
+                    paths.models,
+                    model_version=version,
+                )
             excluded = active | chosen
             results = {arm: _evaluate(con, v, truth_frame, excluded) for arm, v in versions.items()}
             full = {arm: _evaluate(con, v, truth_frame, set()) for arm, v in versions.items()}
@@ -174,11 +217,13 @@ def main() -> None:
         for arm, result in results.items():
             gain = result["micro_f1"] - base_result["micro_f1"]
             drop = base_result["pattern_share_error"] - result["pattern_share_error"]
-            print(f"{arm:7s} catalog micro-F1 {result['micro_f1']:.4f} ({gain:+.4f} vs base)  "
-                  f"pattern share error {result['pattern_share_error']:.2f} pts "
-                  f"({-drop:+.2f})  mean share error {result['mean_share_error']:.2f}  "
-                  f"[whole catalog: micro-F1 {full[arm]['micro_f1']:.4f}, pattern "
-                  f"{full[arm]['pattern_share_error']:.2f}]")  # fmt: skip
+            print(
+                f"{arm:7s} catalog micro-F1 {result['micro_f1']:.4f} ({gain:+.4f} vs base)  "
+                f"pattern share error {result['pattern_share_error']:.2f} pts "
+                f"({-drop:+.2f})  mean share error {result['mean_share_error']:.2f}  "
+                f"[whole catalog: micro-F1 {full[arm]['micro_f1']:.4f}, pattern "
+                f"{full[arm]['pattern_share_error']:.2f}]"
+            )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def standing_cluster(workers: int, api_url: str):
     from distributed import LocalCluster
 
     started = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
-                      env={"PREFECT_API_URL": api_url}) as cluster:  # fmt: skip
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        dashboard_address=":0",
+        env={"PREFECT_API_URL": api_url},
+    ) as cluster:
         yield cluster.scheduler_address, time.perf_counter() - started
 
 
@@ -100,10 +104,14 @@ def main() -> None:
             count = write_catalog(corpus, base_url, root / "catalog.csv")
             print(f"{count} catalog images served by {server}", flush=True)
             for name, dask in runs.items():
-                result, seconds = timed(ingest, source=str(root / "catalog.csv"),
-                                        home=str(homes[name]), name="catalog",
-                                        download={"allow_private": True, "per_host_rate": 0},
-                                        scale_out=dask)  # fmt: skip
+                result, seconds = timed(
+                    ingest,
+                    source=str(root / "catalog.csv"),
+                    home=str(homes[name]),
+                    name="catalog",
+                    download={"allow_private": True, "per_host_rate": 0},
+                    scale_out=dask,
+                )
                 rows[("download", name)] = (result["downloaded"], seconds)
             for name, dask in runs.items():
                 home = homes[name]
@@ -117,15 +125,18 @@ def main() -> None:
                 result, seconds = timed(score, plan=plan, scale_out=dask)
                 rows[("score", name)] = (result["scored"], seconds)
 
-    print(f"\ncpu cores {os.cpu_count()}; dask: a local cluster of {args.workers} processes "
-          f"(1 thread each), started by the stage; a standing one took {cluster_start:.1f} s "
-          "to start")  # fmt: skip
+    print(
+        f"\ncpu cores {os.cpu_count()}; dask: a local cluster of {args.workers} processes "
+        f"(1 thread each), started by the stage; a standing one took {cluster_start:.1f} s "
+        "to start"
+    )
     print(f"{'stage':9} {'runner':18} {'images':>7} {'seconds':>8} {'images/s':>9} {'ratio':>6}")
     for (stage, name), (images, seconds) in rows.items():
         base_images, base_seconds = rows[(stage, "default")]
         ratio = (images / seconds) / (base_images / base_seconds)
-        print(f"{stage:9} {name:18} {images:7d} {seconds:8.1f} {images / seconds:9.1f} "
-              f"{ratio:6.2f}")  # fmt: skip
+        print(
+            f"{stage:9} {name:18} {images:7d} {seconds:8.1f} {images / seconds:9.1f} {ratio:6.2f}"
+        )
     print("ratio: images/s against the default runner in this run")
 
 

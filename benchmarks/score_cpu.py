@@ -47,8 +47,9 @@ def scratch_home(demo: Home, folder: Path, version: str, size: int) -> Home:
     shutil.copytree(demo.manifests, root / "manifests")
     source = production_version(demo.models)
     net, card, label_map = load_model(demo.models, source)
-    save_version(root / "models", net,
-                 replace(card, model_version=version, image_size=size), label_map)  # fmt: skip
+    save_version(
+        root / "models", net, replace(card, model_version=version, image_size=size), label_map
+    )
     (root / "models" / "production").write_text(version + "\n")
     return Home.resolve(root)
 
@@ -75,19 +76,29 @@ def gemm_limits() -> dict[str, float]:
             best = max(best, 5 * n**3 / (time.perf_counter() - started) / 1e9)
         limits[name] = best
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "gemm",
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
+        "gemm",
         [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])],
         [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
-        [helper.make_tensor("b", TensorProto.INT8, [n, n],
-                            np.random.default_rng(0).integers(-127, 127, n * n).tolist())],
-    )  # fmt: skip
+        [
+            helper.make_tensor(
+                "b",
+                TensorProto.INT8,
+                [n, n],
+                np.random.default_rng(0).integers(-127, 127, n * n).tolist(),
+            )
+        ],
+    )
     # IR version 8 (opset 13): onnxruntime releases older than this onnx read it too
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     ort = runtime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = onnx_threads()
-    session = ort.InferenceSession(onnx.shape_inference.infer_shapes(model).SerializeToString(),
-                                   options, providers=["CPUExecutionProvider"])  # fmt: skip
+    session = ort.InferenceSession(
+        onnx.shape_inference.infer_shapes(model).SerializeToString(),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
     left = np.random.default_rng(1).integers(0, 255, (n, n)).astype(np.uint8)
     session.run(None, {"a": left})
     best = 0.0
@@ -127,8 +138,15 @@ def end_to_end(home: Home, folder: Path, runtime: str, batch_size: int, colors: 
     """Images/s from stored JPEG to DuckDB rows (score_images), on a fresh warehouse."""
     db = folder / f"e2e-{runtime}-{colors}.duckdb"
     with connect(db) as con:
-        summary = score_images(con, catalog_manifests(home.manifests), home.images, home.models,
-                               batch_size=batch_size, runtime=runtime, colors=colors)  # fmt: skip
+        summary = score_images(
+            con,
+            catalog_manifests(home.manifests),
+            home.images,
+            home.models,
+            batch_size=batch_size,
+            runtime=runtime,
+            colors=colors,
+        )
     db.unlink()
     return summary.scored / summary.seconds
 
@@ -155,19 +173,29 @@ def main() -> None:
     demo = Home.resolve(args.home)
     with tempfile.TemporaryDirectory(prefix="bench-score-cpu-") as scratch:
         folder = Path(scratch)
-        small = scratch_home(demo, folder, "bench-64", load_card(
-            demo.models, production_version(demo.models)).image_size)  # fmt: skip
+        small = scratch_home(
+            demo,
+            folder,
+            "bench-64",
+            load_card(demo.models, production_version(demo.models)).image_size,
+        )
         print("optimising the demo's own model (its validation images) ...", flush=True)
-        checked = optimize(plan_optimize(small.root, "bench-64", OptimizeConfig(int8=True)),
-                           log=lambda line: None, refused_ok=True)  # fmt: skip
+        checked = optimize(
+            plan_optimize(small.root, "bench-64", OptimizeConfig(int8=True)),
+            log=lambda line: None,
+            refused_ok=True,
+        )
         deltas = checked["variants"]
         print("".join(f"{why}\n" for why in checked["refused"]), end="", flush=True)
         home = scratch_home(demo, folder, "bench-224", SIZE)
         print("optimising its weights at 224 px ...", flush=True)
-        optimize(plan_optimize(home.root, "bench-224", OptimizeConfig(int8=True, max_f1_drop=100)),
-                 log=lambda line: None)  # fmt: skip
-        images = sum(len(calibration_paths(m, home.images, 10**9))
-                     for m in catalog_manifests(home.manifests))  # fmt: skip
+        optimize(
+            plan_optimize(home.root, "bench-224", OptimizeConfig(int8=True, max_f1_drop=100)),
+            log=lambda line: None,
+        )
+        images = sum(
+            len(calibration_paths(m, home.images, 10**9)) for m in catalog_manifests(home.manifests)
+        )
         print(
             f"{images} stored catalog images, {SIZE} px, batch {args.batch_size}, "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime "
@@ -180,14 +208,23 @@ def main() -> None:
         paths = calibration_paths(catalog_manifests(home.manifests)[0], home.images, 64)
         batch = torch.from_numpy(next(image_batches(card, paths[: args.batch_size])))
         forward = forward_rates(home, "bench-224", batch)
-        whole = {name: end_to_end(home, folder, runtime, args.batch_size, False)
-                 for name, runtime in (("torch fp32", "torch"), ("onnx fp32", "onnx"),
-                                       ("onnx int8", "onnx-int8"))}  # fmt: skip
+        whole = {
+            name: end_to_end(home, folder, runtime, args.batch_size, False)
+            for name, runtime in (
+                ("torch fp32", "torch"),
+                ("onnx fp32", "onnx"),
+                ("onnx int8", "onnx-int8"),
+            )
+        }
         with_colours = end_to_end(home, folder, "onnx-int8", args.batch_size, True)
         decoding = decode_ms(home, "bench-224", 200)
-    print("machine limit: " + "; ".join(
-        f"{kind} GEMM {gmac:.0f} GMAC/s = {gmac / GMAC_PER_IMAGE:.0f} img/s"
-        for kind, gmac in limits.items()))  # fmt: skip
+    print(
+        "machine limit: "
+        + "; ".join(
+            f"{kind} GEMM {gmac:.0f} GMAC/s = {gmac / GMAC_PER_IMAGE:.0f} img/s"
+            for kind, gmac in limits.items()
+        )
+    )
     base_forward, base_whole = forward["torch fp32"], whole["torch fp32"]
     print(
         f"{'runtime':<12}{'forward img/s':>15}{'x fp32':>8}{'% limit':>9}"

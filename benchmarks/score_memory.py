@@ -47,10 +47,18 @@ def make_store(root: Path, count: int) -> Path:
         )
         sha256, relative = store.put(root / "images", buffer.getvalue())
         rows.append(
-            {"source_id": str(index), "url": f"bench://{index}", "status": "ok",
-             "sha256": sha256, "path": relative, "width": 36, "height": 48, "attempts": 1,
-             "downloaded_at": datetime.now(UTC)}
-        )  # fmt: skip
+            {
+                "source_id": str(index),
+                "url": f"bench://{index}",
+                "status": "ok",
+                "sha256": sha256,
+                "path": relative,
+                "width": 36,
+                "height": 48,
+                "attempts": 1,
+                "downloaded_at": datetime.now(UTC),
+            }
+        )
         if len(rows) == CHUNK:
             writer.write(rows)
             rows = []
@@ -66,13 +74,25 @@ def score_child(root: Path) -> None:
 
     with connect(root / "bench.duckdb") as con:
         summary = score_images(
-            con, [root / "manifests" / "bench"], root / "images", root / "models",
-            batch_size=256, num_workers=0,
-        )  # fmt: skip
+            con,
+            [root / "manifests" / "bench"],
+            root / "images",
+            root / "models",
+            batch_size=256,
+            num_workers=0,
+        )
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     predictions = summary.predictions / max(summary.scored, 1)
-    print(json.dumps({"scored": summary.scored, "seconds": summary.seconds, "peak_kib": peak_kib,
-                      "predictions_per_image": predictions}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "scored": summary.scored,
+                "seconds": summary.seconds,
+                "peak_kib": peak_kib,
+                "predictions_per_image": predictions,
+            }
+        )
+    )
 
 
 def measure(count: int) -> dict:
@@ -84,8 +104,10 @@ def measure(count: int) -> dict:
         print(f"  {count:,} images stored in {time.perf_counter() - started:.0f} s", flush=True)
         result = subprocess.run(
             [sys.executable, __file__, "--child", str(root)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -102,8 +124,10 @@ def main() -> None:
     large = measure(args.images * args.factor)
     for run in (small, large):
         rate = run["scored"] / run["seconds"]
-        print(f"{run['scored']:>9,} images: peak RSS {run['peak_kib'] / 1024:7.0f} MiB, "
-              f"{rate:6.0f} images/s, {run['predictions_per_image']:.1f} labels/image")  # fmt: skip
+        print(
+            f"{run['scored']:>9,} images: peak RSS {run['peak_kib'] / 1024:7.0f} MiB, "
+            f"{rate:6.0f} images/s, {run['predictions_per_image']:.1f} labels/image"
+        )
     ratio = large["peak_kib"] / small["peak_kib"]
     print(f"peak RSS ratio ({args.factor}x the images): {ratio:.2f}  (goal <= 1.2)")
 

@@ -45,10 +45,13 @@ def embed(con, seed: int = 0) -> None:
     for start in range(0, len(shas), 100_000):
         part = shas[start : start + 100_000]
         vectors = clustered(len(part), seed + start)
-        table = pa.table({
-            "image_sha256": part, "model_version": ["bench"] * len(part),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 512),
-        })  # fmt: skip
+        table = pa.table(
+            {
+                "image_sha256": part,
+                "model_version": ["bench"] * len(part),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 512),
+            }
+        )
         con.register("batch", table)
         con.execute("INSERT INTO embeddings BY NAME SELECT * FROM batch")
         con.unregister("batch")
@@ -147,10 +150,20 @@ def main() -> None:
     trending_path = ["/api/v1/queries/trending_attributes?task=color&retailer=Northwind"]
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "fashion_model.flows.cli", "serve", "--home", str(root),
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "fashion_model.flows.cli",
+            "serve",
+            "--home",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -165,19 +178,28 @@ def main() -> None:
             raise SystemExit("the server did not start: " + server.stderr.read().decode()[-2000:])
         asyncio.run(over_http(base, similar_paths[:8] + trending_path, 2, 2.0))  # warm-up
         in_process(source, similar_calls[:8] + trending_call, 2, 2.0)
-        print(f"{args.products:,} products, {args.clients} clients, {args.seconds:g} s each, "
-              f"{os.cpu_count()} cores", flush=True)  # fmt: skip
-        for name, calls, paths in (("GET /similar", similar_calls, similar_paths),
-                                   ("GET /queries/trending_attributes", trending_call,
-                                    trending_path)):  # fmt: skip
+        print(
+            f"{args.products:,} products, {args.clients} clients, {args.seconds:g} s each, "
+            f"{os.cpu_count()} cores",
+            flush=True,
+        )
+        for name, calls, paths in (
+            ("GET /similar", similar_calls, similar_paths),
+            ("GET /queries/trending_attributes", trending_call, trending_path),
+        ):
             inside = in_process(source, calls, args.clients, args.seconds)
             http = asyncio.run(over_http(base, paths, args.clients, args.seconds))
             print(f"{name}")
             for label, row in (("in-process", inside), ("HTTP", http)):
-                print(f"  {label:10s}: {row['rps']:7.1f} req/s  p50 {row['p50']:7.1f} ms  "
-                      f"p95 {row['p95']:7.1f} ms")  # fmt: skip
-            print(f"  ratio HTTP / in-process: throughput {http['rps'] / inside['rps']:.2f}, "
-                  f"p95 {http['p95'] / inside['p95']:.2f}", flush=True)  # fmt: skip
+                print(
+                    f"  {label:10s}: {row['rps']:7.1f} req/s  p50 {row['p50']:7.1f} ms  "
+                    f"p95 {row['p95']:7.1f} ms"
+                )
+            print(
+                f"  ratio HTTP / in-process: throughput {http['rps'] / inside['rps']:.2f}, "
+                f"p95 {http['p95'] / inside['p95']:.2f}",
+                flush=True,
+            )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

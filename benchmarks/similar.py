@@ -82,11 +82,13 @@ def insert(con, vectors: np.ndarray, first_key: int) -> None:
     for start in range(0, len(vectors), 100_000):
         part = vectors[start : start + 100_000]
         keys = np.arange(first_key + start, first_key + start + len(part))
-        table = pa.table({
-            "image_sha256": shas(keys),
-            "model_version": [VERSION] * len(part),
-            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), DIM),
-        })  # fmt: skip
+        table = pa.table(
+            {
+                "image_sha256": shas(keys),
+                "model_version": [VERSION] * len(part),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(part.ravel()), DIM),
+            }
+        )
         con.register("batch", table)
         con.execute("INSERT INTO embeddings BY NAME SELECT * FROM batch")
         con.unregister("batch")
@@ -115,8 +117,10 @@ def main() -> None:
     data = clustered(args.n, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     picks = rng.choice(args.n, args.queries, replace=False)
-    queries = unit(data[picks] + 0.3 / np.sqrt(DIM)
-                   * rng.standard_normal((args.queries, DIM), dtype=np.float32))  # fmt: skip
+    queries = unit(
+        data[picks]
+        + 0.3 / np.sqrt(DIM) * rng.standard_normal((args.queries, DIM), dtype=np.float32)
+    )
     print(f"{args.n:,} clustered vectors drawn in {time.perf_counter() - started:.0f} s")
 
     with tempfile.TemporaryDirectory(prefix="fashion-bench-similar-") as scratch:
@@ -141,10 +145,18 @@ def main() -> None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE similar_candidates ({CANDIDATE_COLUMNS})")
         duck_queries = min(args.queries, 5)
         duck_s, duck_hits = timed(
-            lambda i: run_statement(con, exact_sql, {"model_version": VERSION, "filtered": False,
-                                    "query": queries[i].tolist(), "limit": 10}).fetchall(),
+            lambda i: run_statement(
+                con,
+                exact_sql,
+                {
+                    "model_version": VERSION,
+                    "filtered": False,
+                    "query": queries[i].tolist(),
+                    "limit": 10,
+                },
+            ).fetchall(),
             duck_queries,
-        )  # fmt: skip
+        )
         duck_recall = statistics.mean(
             len({int(p, 16) for p, _ in hits} & truth[i]) / 10 for i, hits in enumerate(duck_hits)
         )
@@ -201,8 +213,14 @@ def main() -> None:
         for share in (0.3, 0.03, 0.003, 0.0003):
             allowed = np.sort(rng.choice(total, max(10, int(total * share)), replace=False))
             names = shas(allowed)
-            table = pa.table({"key": allowed, "image_sha256": names,
-                              "retailer": ["x"] * len(allowed), "product_id": names})  # fmt: skip
+            table = pa.table(
+                {
+                    "key": allowed,
+                    "image_sha256": names,
+                    "retailer": ["x"] * len(allowed),
+                    "product_id": names,
+                }
+            )
             con.execute("DROP TABLE IF EXISTS similar_candidates")
             con.register("candidates_batch", table)
             con.execute("CREATE TEMP TABLE similar_candidates AS SELECT * FROM candidates_batch")
@@ -225,16 +243,20 @@ def main() -> None:
                 return index.search(probe[i], 10, allowed, exhaustive=True)[1][0]
 
             def in_duckdb(i, probe=probe):
-                params = {"model_version": VERSION, "filtered": True,
-                          "query": probe[i].tolist(), "limit": 10}  # fmt: skip
+                params = {
+                    "model_version": VERSION,
+                    "filtered": True,
+                    "query": probe[i].tolist(),
+                    "limit": 10,
+                }
                 return run_statement(con, exact_sql, params).fetchall()
 
-            f_truth = [set(allowed[np.argpartition(-(every @ q), 10)[:10]].tolist())
-                       for q in probe]  # fmt: skip
+            f_truth = [set(allowed[np.argpartition(-(every @ q), 10)[:10]].tolist()) for q in probe]
 
             def recall_of(hits, f_truth=f_truth):
-                return statistics.mean(len(set(h.tolist()) & f_truth[i]) / 10
-                                       for i, h in enumerate(hits))  # fmt: skip
+                return statistics.mean(
+                    len(set(h.tolist()) & f_truth[i]) / 10 for i, h in enumerate(hits)
+                )
 
             probed_s, probed_hits = timed(probed, len(probe))
             over_s, over_hits = timed(oversampled, len(probe))

@@ -75,14 +75,31 @@ def main() -> None:
         fashion = [sys.executable, "-m", "fashion_model.flows.cli"]
         base = f"http://127.0.0.1:{port}"
         subprocess.run(
-            [*fashion, "catalog", "synth", "--out", str(tmp / "cat"), "--products", "40",
-             "--train-images", "10", "--validation-images", "10", "--base-url", base],
-            check=True, capture_output=True, env=env,
-        )  # fmt: skip
+            [
+                *fashion,
+                "catalog",
+                "synth",
+                "--out",
+                str(tmp / "cat"),
+                "--products",
+                "40",
+                "--train-images",
+                "10",
+                "--validation-images",
+                "10",
+                "--base-url",
+                base,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         server = subprocess.Popen(
             [*fashion, "serve-images", str(tmp / "cat"), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         try:
             time.sleep(2)
             catalog = str(tmp / "cat" / "catalog.csv")
@@ -99,11 +116,16 @@ def main() -> None:
                 "sql trending_attributes": ["sql", "trending_attributes", "--param", "task=color"],
                 "trends --task category": ["trends", "--task", "category"],
                 "similar --product-id": ["similar", "--product-id", product, "-k", "5"],
-                "ingest (40 images, rerun)": ["ingest", catalog, "--name", "catalog",
-                                              "--allow-private"],
+                "ingest (40 images, rerun)": [
+                    "ingest",
+                    catalog,
+                    "--name",
+                    "catalog",
+                    "--allow-private",
+                ],
                 "score (nothing new)": ["score"],
                 "report": ["report"],
-            }  # fmt: skip
+            }
             flows = {"ingest (40 images, rerun)", "score (nothing new)", "report"}
             rows = []
             for name, command in commands.items():

@@ -64,8 +64,9 @@ def stored_photos(root: Path, count: int) -> list[str]:
     return paths
 
 
-def pure_steps(module, images, targets, batch, steps, channels_last: bool,
-               bf16: bool = False) -> float:  # fmt: skip
+def pure_steps(
+    module, images, targets, batch, steps, channels_last: bool, bf16: bool = False
+) -> float:
     """Images per second of forward + loss + backward + AdamW on in-memory tensors."""
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -92,14 +93,27 @@ def real_loop(n_labels, config, dataset, args, precision: str) -> float:
     torch.manual_seed(0)
     config = config.model_copy(update={"precision": precision})
     module = AttributeModule(n_labels, config)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                        num_workers=args.workers,
-                        persistent_workers=args.workers > 0)  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+    )
     clock = StepClock()
-    trainer = pl.Trainer(max_steps=args.steps, max_epochs=-1, accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_model_summary=False,
-                         enable_progress_bar=False, callbacks=[clock], limit_val_batches=0,
-                         precision=training_precision(config))  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=args.steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        callbacks=[clock],
+        limit_val_batches=0,
+        precision=training_precision(config),
+    )
     trainer.fit(module, loader)
     return clock.steps * config.batch_size / clock.seconds
 
@@ -129,23 +143,41 @@ def main() -> None:
         images = torch.stack([x for x, _ in decoded])
         labels = torch.stack([y for _, y in decoded])
         torch.manual_seed(0)
-        pure = pure_steps(AttributeModule(n_labels, config), images, labels, batch, args.steps,
-                          channels_last=False)  # fmt: skip
+        pure = pure_steps(
+            AttributeModule(n_labels, config),
+            images,
+            labels,
+            batch,
+            args.steps,
+            channels_last=False,
+        )
         torch.manual_seed(0)
-        last = pure_steps(AttributeModule(n_labels, config), images, labels, batch, args.steps,
-                          channels_last=True)  # fmt: skip
+        last = pure_steps(
+            AttributeModule(n_labels, config), images, labels, batch, args.steps, channels_last=True
+        )
         torch.manual_seed(0)
-        bf16 = pure_steps(AttributeModule(n_labels, config), images, labels, batch, args.steps,
-                          channels_last=False, bf16=True)  # fmt: skip
-    print(f"{size}px, batch {batch}, {args.steps} steps ({WARMUP} warm-up), "
-          f"{args.workers} loader worker(s), {torch.get_num_threads()} torch threads")  # fmt: skip
+        bf16 = pure_steps(
+            AttributeModule(n_labels, config),
+            images,
+            labels,
+            batch,
+            args.steps,
+            channels_last=False,
+            bf16=True,
+        )
+    print(
+        f"{size}px, batch {batch}, {args.steps} steps ({WARMUP} warm-up), "
+        f"{args.workers} loader worker(s), {torch.get_num_threads()} torch threads"
+    )
     print(f"(a) real loop (Lightning + DataLoader over JPEGs): {real:7.1f} images/s")
     print(f"(b) pure step on in-memory tensors:                {pure:7.1f} images/s")
     print(f"(c) pure step, channels_last:                      {last:7.1f} images/s")
     print(f"(d) pure step, bf16 autocast:                      {bf16:7.1f} images/s")
     print(f"(e) real loop at --precision auto ({training_precision(config)}): {auto:7.1f} images/s")
-    print(f"ratio a/b: {real / pure:.2f} (goal >= 0.9); channels_last c/b: {last / pure:.2f}; "
-          f"bf16 d/b: {bf16 / pure:.2f}; auto e/a: {auto / real:.2f}")  # fmt: skip
+    print(
+        f"ratio a/b: {real / pure:.2f} (goal >= 0.9); channels_last c/b: {last / pure:.2f}; "
+        f"bf16 d/b: {bf16 / pure:.2f}; auto e/a: {auto / real:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ ASKED = [
     ("trending_attributes", {"task": "color", "retailer": "Northwind"}),
     ("trending_attributes", {"task": "color", "basis": "observed_on", "by": "week"}),
     ("competitor_comparison", {"retailer_a": "Northwind", "retailer_b": "Southbay"}),
-    ("competitor_comparison", {"retailer_a": "Northwind", "retailer_b": "Southbay",
-                               "as_of": "2026-09-30"}),
+    (
+        "competitor_comparison",
+        {"retailer_a": "Northwind", "retailer_b": "Southbay", "as_of": "2026-09-30"},
+    ),
     ("assortment_as_of", {"as_of": "2026-09-30"}),
     ("delistings", {"from_date": "2026-08-31", "to_date": "2026-09-30"}),
     ("new_arrivals_mix", {"task": "category"}),
@@ -51,7 +53,7 @@ ASKED = [
     ("low_confidence_products", {"task": "color", "retailer": "Southbay"}),
     ("download_outcomes", {}),
     ("predicted_labels", {"retailer": "Northwind"}),
-]  # fmt: skip
+]
 
 
 def build(con, products: int) -> None:

@@ -94,26 +94,33 @@ class DownloadConfig(StageConfig):
     concurrency: int = Field(64, ge=1, description="requests in flight across all hosts")
     per_host: int = Field(16, ge=1, description="requests in flight to one host")
     per_host_rate: float | None = Field(
-        None, ge=0, description="a hard cap of requests per second to one host (0: no limit at "
+        None,
+        ge=0,
+        description="a hard cap of requests per second to one host (0: no limit at "
         "all) [default: adaptive: no limit until a host answers 429/503, then half the rate it "
         "got and 2% more per good answer; a Retry-After pauses the host]",
-    )  # fmt: skip
-    image_size: int = Field(256, ge=1, description="shorter side of stored images (a 512 px "
-                            "model: 512)")  # fmt: skip
+    )
+    image_size: int = Field(
+        256, ge=1, description="shorter side of stored images (a 512 px model: 512)"
+    )
     jpeg_quality: int = Field(90, ge=1, le=95, description="JPEG quality of stored images (1-95)")
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(20.0, gt=0, description="longest silence reading a response")
     total_timeout: float = Field(60.0, gt=0, description="one attempt, redirects included")
     retries: int = Field(2, ge=0, description="extra attempts for transient failures")
     circuit_failures: int = Field(
-        3, ge=1, description="URLs of one host in a row with no answer (timeouts, connection "
+        3,
+        ge=1,
+        description="URLs of one host in a row with no answer (timeouts, connection "
         "failures) that open its circuit: its other URLs are host_unreachable at once (retried "
         "on the next run)",
-    )  # fmt: skip
+    )
     circuit_probe_after: float = Field(
-        30.0, gt=0, description="seconds before an open circuit lets one probe through (it "
+        30.0,
+        gt=0,
+        description="seconds before an open circuit lets one probe through (it "
         "closes when the host answers)",
-    )  # fmt: skip
+    )
     backoff: float = Field(0.5, ge=0, description="seconds, doubled per attempt, with jitter")
     max_retry_wait: float = Field(60.0, ge=0, description="a longer Retry-After ends the URL")
     max_bytes: int = Field(20 * 1024 * 1024, ge=1)
@@ -134,19 +141,29 @@ class IngestConfig(StageConfig):
     transient failures; an ad-hoc ingest only when asked."""
 
     retry_failed: bool = Field(
-        False, description="also retry earlier retryable failures (timeouts, connection errors, "
+        False,
+        description="also retry earlier retryable failures (timeouts, connection errors, "
         "429/5xx); a rerun always skips what is ok and picks up new records",
-    )  # fmt: skip
+    )
     strict: bool = Field(
-        False, description="label ids not in the label map, and catalog values that do not "
+        False,
+        description="label ids not in the label map, and catalog values that do not "
         "parse (prices, dates, availability), are an error",
-    )  # fmt: skip
+    )
 
 
 CATALOG_FIELDS = (
-    "product_id", "image_url", "retailer", "brand", "title", "first_seen", "price", "currency",
-    "sale_price", "availability",
-)  # fmt: skip
+    "product_id",
+    "image_url",
+    "retailer",
+    "brand",
+    "title",
+    "first_seen",
+    "price",
+    "currency",
+    "sale_price",
+    "availability",
+)
 
 
 class FeedConfig(StageConfig):
@@ -155,20 +172,23 @@ class FeedConfig(StageConfig):
     the feed leaves unsaid."""
 
     format: Literal["auto", "catalog", "merchant", "merchant-xml", "shopify"] = Field(
-        "auto", description="feed format: auto (from the extension, header or XML root), "
+        "auto",
+        description="feed format: auto (from the extension, header or XML root), "
         "catalog (CSV/Parquet with product_id, image_url), merchant (Google Merchant TSV), "
         "merchant-xml (RSS/Atom), shopify (product export)",
-    )  # fmt: skip
+    )
     mapping: dict[str, str] = Field(
         default_factory=dict, description="catalog field -> the feed's column (product_id=sku)"
     )
-    delimiter: str | None = Field(None, description="CSV delimiter: , ; | or tab [default: "
-                                  "detected]")  # fmt: skip
+    delimiter: str | None = Field(
+        None, description="CSV delimiter: , ; | or tab [default: detected]"
+    )
     date_order: Literal["dmy", "mdy"] = Field(
         "dmy", description="dmy or mdy: how 01/02/2026 is read when both parts are <= 12"
     )
-    currency: str | None = Field(None, description="currency of prices the feed writes without "
-                                 "one (EUR)")  # fmt: skip
+    currency: str | None = Field(
+        None, description="currency of prices the feed writes without one (EUR)"
+    )
     retailer: str | None = Field(None, description="retailer of a feed without a retailer column")
 
     @field_validator("mapping")
@@ -220,22 +240,29 @@ class ScaleOut(StageConfig):
     else a LocalCluster of `dask_workers` processes started for the stage)."""
 
     task_runner: Literal["default", "dask"] = Field(
-        "default", description="default (this process) or dask: download and score in shards "
+        "default",
+        description="default (this process) or dask: download and score in shards "
         "on a Dask cluster",
-    )  # fmt: skip
+    )
     dask_address: str | None = Field(
-        None, description="Dask scheduler, e.g. tcp://scheduler:8786 [env FASHION_DASK_ADDRESS; "
+        None,
+        description="Dask scheduler, e.g. tcp://scheduler:8786 [env FASHION_DASK_ADDRESS; "
         "default a local cluster]",
-    )  # fmt: skip
-    dask_workers: int | None = Field(None, ge=1, description="worker processes of the local "
-                                     "cluster [default cores]")  # fmt: skip
+    )
+    dask_workers: int | None = Field(
+        None, ge=1, description="worker processes of the local cluster [default cores]"
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _address_from_environment(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("task_runner") == "dask":
-            data = {**data, "dask_address": data.get("dask_address")
-                    or os.environ.get(DASK_ADDRESS_ENV) or None}  # fmt: skip
+            data = {
+                **data,
+                "dask_address": data.get("dask_address")
+                or os.environ.get(DASK_ADDRESS_ENV)
+                or None,
+            }
         return data
 
     @model_validator(mode="after")
@@ -279,38 +306,45 @@ class TrainConfig(StageConfig):
     validation_share: float = Field(0.15, gt=0, lt=1, description="held out without a split")
     num_workers: int | None = Field(None, ge=0, description="[1 on CPU, up to 8 on CUDA]")
     seed: int = Field(0, description="random seed: same seed, same data split and model")
-    max_steps: int = Field(-1, ge=-1, description="stop after N optimiser steps (-1: epochs "
-                           "decide)")  # fmt: skip
+    max_steps: int = Field(
+        -1, ge=-1, description="stop after N optimiser steps (-1: epochs decide)"
+    )
     accelerator: str = "auto"
     devices: int | Literal["auto"] = Field(
         "auto", description="devices to train on: N (DDP when above 1) or auto"
     )
     weights: str = Field(
-        "auto", description="initial weights: imagenet (torchvision's file in "
+        "auto",
+        description="initial weights: imagenet (torchvision's file in "
         "$TORCH_HOME/hub/checkpoints, never downloaded), none (from scratch) or a weights file; "
         "auto: imagenet when the file is there, else none",
-    )  # fmt: skip
+    )
     init: str | None = Field(
-        None, min_length=1, description="fine-tune a registered version (an imported one): its "
+        None,
+        min_length=1,
+        description="fine-tune a registered version (an imported one): its "
         "architecture, input size and normalisation are kept",
-    )  # fmt: skip
+    )
     reviewed_in_validation: bool = Field(
-        False, description="let the hold-out draw from the --extra files too (only without a "
+        False,
+        description="let the hold-out draw from the --extra files too (only without a "
         "validation file)",
-    )  # fmt: skip
-    force_promote: bool = Field(False, description="make it production even if it validates "
-                                "worse")  # fmt: skip
-    resume: bool = Field(False, description="continue the interrupted run of the same data and "
-                         "options")  # fmt: skip
-    max_minutes: float | None = Field(None, gt=0, description="stop training after M minutes, "
-                                      "then tune and register")  # fmt: skip
+    )
+    force_promote: bool = Field(False, description="make it production even if it validates worse")
+    resume: bool = Field(
+        False, description="continue the interrupted run of the same data and options"
+    )
+    max_minutes: float | None = Field(
+        None, gt=0, description="stop training after M minutes, then tune and register"
+    )
     compile: bool = Field(
         False, description="compile the network with torch.compile (long GPU runs)"
     )
     precision: Literal["auto", "32", "bf16"] = Field(
-        "auto", description="auto (bf16 mixed on a CUDA GPU or a CPU with native bf16, "
+        "auto",
+        description="auto (bf16 mixed on a CUDA GPU or a CPU with native bf16, "
         "AVX512-BF16 or AMX; else 32), 32 or bf16",
-    )  # fmt: skip
+    )
     task_weights: dict[str, float] = Field(
         default_factory=dict,
         description="loss weight of a task's labels (e.g. pattern: 3); unnamed tasks weigh 1",
@@ -358,15 +392,19 @@ class ScoreConfig(StageConfig):
 
     model: str = Field("production", min_length=1, description="model version, or production")
     as_of: date | None = Field(None, description="the run's date, YYYY-MM-DD [default today]")
-    retailer: str | None = Field(None, description="retailer for a catalog without a retailer "
-                                 "column")  # fmt: skip
+    retailer: str | None = Field(
+        None, description="retailer for a catalog without a retailer column"
+    )
     batch_size: int = Field(64, ge=1, description="images per forward pass")
     rescore: bool = Field(False, description="replace this model's existing scores")
-    colors: bool = Field(True, description="measure each image's dominant colours "
-                         "(image_colors) while scoring")  # fmt: skip
+    colors: bool = Field(
+        True, description="measure each image's dominant colours (image_colors) while scoring"
+    )
     runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
-        "auto", description="auto, torch, onnx or onnx-int8: what runs the model (auto: its "
-        "fastest registered variant here, `fashion model optimize`)")  # fmt: skip
+        "auto",
+        description="auto, torch, onnx or onnx-int8: what runs the model (auto: its "
+        "fastest registered variant here, `fashion model optimize`)",
+    )
 
 
 class OptimizeConfig(StageConfig):
@@ -374,9 +412,14 @@ class OptimizeConfig(StageConfig):
 
     int8: bool = Field(False, description="also a statically quantised int8 variant")
     images: int = Field(300, ge=8, le=5000, description="calibration images (int8)")
-    max_f1_drop: float = Field(0.5, ge=0, le=100, description="refuse a variant whose "
-                               "validation micro-F1 falls more points than this below the "
-                               "version's")  # fmt: skip
+    max_f1_drop: float = Field(
+        0.5,
+        ge=0,
+        le=100,
+        description="refuse a variant whose "
+        "validation micro-F1 falls more points than this below the "
+        "version's",
+    )
 
 
 class ReportConfig(StageConfig):
@@ -399,8 +442,11 @@ class ReportConfig(StageConfig):
 class NightlyConfig(StageConfig):
     """The nightly run around its stages (see flows/nightly.py)."""
 
-    name: str = Field("catalog", min_length=1, description="stable manifest name across nights "
-                      "(several feeds: NAME-retailer)")  # fmt: skip
+    name: str = Field(
+        "catalog",
+        min_length=1,
+        description="stable manifest name across nights (several feeds: NAME-retailer)",
+    )
     retailer: str | None = Field(None, description="for a catalog without a retailer column")
     as_of: date | None = Field(None, description="the run's date, YYYY-MM-DD [default today]")
     model: str = Field("production", min_length=1)
@@ -409,8 +455,9 @@ class NightlyConfig(StageConfig):
     feeds: tuple[FeedSpec, ...] = Field((), description="several feeds, each its own manifest")
     retry_failed: bool = Field(True, description="retry the earlier nights' transient failures")
     stage_timeout_minutes: float = Field(240.0, gt=0, description="time limit of each stage")
-    lock_wait_minutes: float = Field(0.0, ge=0, description="wait this long for a run that is "
-                                     "writing the database")  # fmt: skip
+    lock_wait_minutes: float = Field(
+        0.0, ge=0, description="wait this long for a run that is writing the database"
+    )
     notify_url: str | None = Field(None, description="webhook [env FASHION_NOTIFY_URL]")
 
 

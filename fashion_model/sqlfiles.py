@@ -60,8 +60,10 @@ def read_sql(relative: str) -> str:
 @cache
 def _named_statements(relative: str) -> dict[str, str]:
     parts = _NAME.split(read_sql(relative))  # [preamble, name, body, name, body, ...]
-    return {name: _LINE_COMMENT.sub("", body).strip().rstrip(";")
-            for name, body in zip(parts[1::2], parts[2::2], strict=True)}  # fmt: skip
+    return {
+        name: _LINE_COMMENT.sub("", body).strip().rstrip(";")
+        for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
 
 
 def named(relative: str, name: str) -> str:
@@ -113,9 +115,14 @@ def database_error(where: str, error: duckdb.Error) -> Exception:
     parameter, a missing column of their own .sql file) is bad input; I/O, memory and internal
     errors are runtime failures that a task may retry."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    bad_query = (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
-                 duckdb.InvalidInputException, duckdb.CatalogException,
-                 duckdb.ConstraintException)  # fmt: skip
+    bad_query = (
+        duckdb.BinderException,
+        duckdb.ParserException,
+        duckdb.ConversionException,
+        duckdb.InvalidInputException,
+        duckdb.CatalogException,
+        duckdb.ConstraintException,
+    )
     kind = BadInput if isinstance(error, bad_query) else WarehouseError
     return kind(f"{where}: {first}")
 

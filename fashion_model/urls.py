@@ -33,8 +33,11 @@ class AddressPolicy:
     """Which IP addresses may be connected to (the SSRF guard): public unicast ones, plus the
     networks allowed on purpose, or everything with `allow_private`."""
 
-    def __init__(self, allow_private: bool = default_of(DownloadConfig, "allow_private"),
-                 allow_networks: Iterable[str] = ()):  # fmt: skip
+    def __init__(
+        self,
+        allow_private: bool = default_of(DownloadConfig, "allow_private"),
+        allow_networks: Iterable[str] = (),
+    ):
         self.allow_all = allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
 

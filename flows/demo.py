@@ -125,8 +125,9 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
             models_root=paths.models, version=trained["model_version"], db=paths.db
         )
         # Most teams score on CPUs: the int8 variant is what `--runtime auto` takes there.
-        optimize_model_version(plan=plan_optimize(paths.root, trained["model_version"],
-                                                  OptimizeConfig(int8=True)))  # fmt: skip
+        optimize_model_version(
+            plan=plan_optimize(paths.root, trained["model_version"], OptimizeConfig(int8=True))
+        )
         nightly_result = nightly(
             catalog=str(catalog / "feeds.yaml"),
             home=str(paths.root),
@@ -135,9 +136,13 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         )
 
     trend_label = default_label_map().label_id(TREND.task, TREND.label)
-    sheet = similar_products_sheet(db=paths.db, images_root=paths.images,
-                                   reports_dir=paths.reports, retailer=TREND.retailer,
-                                   label_id=trend_label)  # fmt: skip
+    sheet = similar_products_sheet(
+        db=paths.db,
+        images_root=paths.images,
+        reports_dir=paths.reports,
+        retailer=TREND.retailer,
+        label_id=trend_label,
+    )
     rival = next(r for r in ("Southbay", "Eastpeak") if r != TREND.retailer)
     equivalents = find_competitor_equivalents(
         db=paths.db, from_retailer=TREND.retailer, to_retailer=rival, same=("category",)
@@ -176,7 +181,7 @@ def demo(home: str | None = None, config: DemoConfig = DemoConfig()) -> dict:
         "feeds": {
             name: f"{result['feed']['format']}, {result['feed']['products']} products"
             for name, result in nightly_result["ingest"].items()
-        },  # fmt: skip
+        },
         "chart": nightly_result["report"]["chart"],
         "contact_sheet": sheet["sheet"],
         "equivalents": f"{equivalents['rows']} {TREND.retailer} products matched to {rival} "

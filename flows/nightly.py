@@ -119,8 +119,9 @@ def _run_stages(plan: NightlyPlan, holder: str) -> dict:
                 )
                 without = (result.get("feed") or {}).get("without_retailer", 0)
                 if problem := missing_retailer(without, config.retailer):
-                    raise StageFailed(f"stage 'ingest' failed: {spec.source}: {problem}",
-                                      BadInput(problem))  # fmt: skip
+                    raise StageFailed(
+                        f"stage 'ingest' failed: {spec.source}: {problem}", BadInput(problem)
+                    )
                 ingested[spec.name] = result
             except StageFailed as error:
                 if len(plan.feeds) == 1:
@@ -142,7 +143,7 @@ def _run_stages(plan: NightlyPlan, holder: str) -> dict:
                 home,
                 names,
                 ScoreConfig(model=plan.model_version, as_of=plan.as_of, retailer=config.retailer),
-            ),  # fmt: skip
+            ),
             scale_out=plan.scale_out,
         )
         reported = run_stage(
@@ -156,10 +157,13 @@ def _run_stages(plan: NightlyPlan, holder: str) -> dict:
         records = sum(result["records"] for result in ingested.values())
         failures = sum(result["failure_rate"] * result["records"] for result in ingested.values())
         comparison = compare_with_previous_run(
-            db=paths.db, as_of=plan.as_of, manifest=",".join(names), records=records,
+            db=paths.db,
+            as_of=plan.as_of,
+            manifest=",".join(names),
+            records=records,
             failure_rate=failures / records if records else 0.0,
             problems=[f"feed {name} failed: {message}" for name, message in failed.items()],
-        )  # fmt: skip
+        )
         snapshot = publish_snapshot(paths.db, holder)
     run_logger().info("published the read-only snapshot %s", snapshot)
     return {

@@ -32,6 +32,12 @@ def retrain(
     are then not read."""
     plan = plan or plan_retrain(train_file, validation_file, home, strict, download, train, extra)
     for split, source, name in plan.sources:
-        ingest(source=str(source), home=plan.home, name=name, split=split, strict=plan.strict,
-               download=plan.download)  # fmt: skip
+        ingest(
+            source=str(source),
+            home=plan.home,
+            name=name,
+            split=split,
+            strict=plan.strict,
+            download=plan.download,
+        )
     return train_flow(plan=plan.train_plan())

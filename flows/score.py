@@ -25,7 +25,7 @@ def score(plan: ScorePlan, scale_out: ScaleOut = ScaleOut()) -> dict:
         loads = [
             load_catalog_run(
                 db=plan.db, manifest_dir=manifest, as_of=plan.as_of, retailer=plan.config.retailer
-            )  # fmt: skip
+            )
             for manifest in plan.catalogs
         ]
         scored = score_manifest_images(plan=plan, scale=scale_out)

@@ -22,8 +22,14 @@ def synthesize_catalog_images(
 ) -> dict:
     with progress_reporter("drawing images") as progress:
         summary = synthesize_catalog(
-            out, products=products, seed=seed, base_url=base_url, train_images=train_images,
-            validation_images=validation_images, progress=progress, feed_formats=feed_formats,
-        )  # fmt: skip
+            out,
+            products=products,
+            seed=seed,
+            base_url=base_url,
+            train_images=train_images,
+            validation_images=validation_images,
+            progress=progress,
+            feed_formats=feed_formats,
+        )
     publish_summary("synthetic-catalog", asdict(summary), f"Synthetic catalog in {out}")
     return asdict(summary)

@@ -72,18 +72,27 @@ def download_images(
     )
     if summary.feed and summary.feed["unparsed_values"]:
         for column, entry in summary.feed["unparsed_values"].items():
-            fate = ("no record for it" if column.startswith("image_url")
-                    else "kept as text in source_columns")  # fmt: skip
+            fate = (
+                "no record for it"
+                if column.startswith("image_url")
+                else "kept as text in source_columns"
+            )
             run_logger().warning(
-                "%s: %d %s problem(s) (%s; e.g. %s); %s", source.name, entry["count"], column,
-                ", ".join(entry["rows"]), entry["example"], fate,
-            )  # fmt: skip
+                "%s: %d %s problem(s) (%s; e.g. %s); %s",
+                source.name,
+                entry["count"],
+                column,
+                ", ".join(entry["rows"]),
+                entry["example"],
+                fate,
+            )
     if summary.unreachable_hosts:
         run_logger().warning(
             "%s: hosts that did not answer, their other URLs not tried (host_unreachable, "
-            "retried by the next run): %s", source.name,
+            "retried by the next run): %s",
+            source.name,
             ", ".join(f"{host} ({n})" for host, n in summary.unreachable_hosts.items()),
-        )  # fmt: skip
+        )
     key = f"ingest-{manifest_dir.name}".lower().replace("_", "-")
     publish_summary(key, result, f"Ingest of {source}")
     table_artifact(

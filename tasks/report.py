@@ -61,9 +61,13 @@ def compare_with_previous_run(
     feed that failed); a markdown artifact shows it."""
     with connect(db) as con:
         comparison = compare_and_record(
-            con, as_of=as_of, manifest=manifest, records=records, failure_rate=failure_rate,
+            con,
+            as_of=as_of,
+            manifest=manifest,
+            records=records,
+            failure_rate=failure_rate,
             problems=problems or [],
-        )  # fmt: skip
+        )
     markdown_artifact(
         key="nightly-comparison",
         markdown=comparison.markdown(),

@@ -45,19 +45,30 @@ def score_manifest_images(plan: ScorePlan, scale: ScaleOut | None = None) -> dic
     """In the flow's process, or (scale.task_runner 'dask') in shards on Dask workers that
     write Parquet parts under HOME/scratch which this task, the one DuckDB writer, loads."""
     pool = shard_pool(scale)
-    options = dict(model_version=plan.model_version, batch_size=plan.config.batch_size,
-                   rescore=plan.config.rescore, colors=plan.config.colors,
-                   runtime=plan.config.runtime)  # fmt: skip
+    options = dict(
+        model_version=plan.model_version,
+        batch_size=plan.config.batch_size,
+        rescore=plan.config.rescore,
+        colors=plan.config.colors,
+        runtime=plan.config.runtime,
+    )
     manifests = list(plan.manifests)
     with connect(plan.db) as con, progress_reporter("scoring images") as progress:
         if pool is None:
-            summary = score_images(con, manifests, plan.images, plan.models, progress=progress,
-                                   **options)  # fmt: skip
+            summary = score_images(
+                con, manifests, plan.images, plan.models, progress=progress, **options
+            )
         else:
             summary = score_images_sharded(
-                con, manifests, plan.images, plan.models, home_root=plan.root, pool=pool,
-                progress=progress, **options,
-            )  # fmt: skip
+                con,
+                manifests,
+                plan.images,
+                plan.models,
+                home_root=plan.root,
+                pool=pool,
+                progress=progress,
+                **options,
+            )
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
     publish_summary("score", result, f"Scoring with model {summary.model_version}")
     return result

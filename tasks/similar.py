@@ -21,9 +21,14 @@ from fashion_model.warehouse.db import connect
 
 @task(name="similar-products-sheet", cache=False)
 def similar_products_sheet(
-    db: Path, images_root: Path, reports_dir: Path, retailer: str, label_id: int | None,
-    k: int = SIMILAR_K, same: tuple[str, ...] = ("category",),
-) -> dict:  # fmt: skip
+    db: Path,
+    images_root: Path,
+    reports_dir: Path,
+    retailer: str,
+    label_id: int | None,
+    k: int = SIMILAR_K,
+    same: tuple[str, ...] = ("category",),
+) -> dict:
     """The newest product of `retailer` predicted with `label_id` (any product when None)
     and its k most similar products (sharing the `same` tasks), as a contact sheet PNG."""
     with connect(db, read_only=True) as con:
@@ -43,8 +48,12 @@ def similar_products_sheet(
         f"{shown.to_markdown(index=False)}\n\nContact sheet: `{out}`\n",
         description=f"similar products to {query.description}",
     )
-    return {"query": query.description, "matches": len(result.frame), "method": result.method,
-            "sheet": str(out)}  # fmt: skip
+    return {
+        "query": query.description,
+        "matches": len(result.frame),
+        "method": result.method,
+        "sheet": str(out),
+    }
 
 
 @task(name="find-equivalents", cache=False)  # a write to DuckDB: never cached
@@ -54,9 +63,15 @@ def find_competitor_equivalents(
     with connect(db) as con, progress_reporter("matching products", "product") as progress:
         version = resolve_model(con, None)
         result = find_equivalents(
-            con, db, from_retailer=from_retailer, to_retailer=to_retailer, version=version,
-            same=list(same), top=top, progress=progress,
-        )  # fmt: skip
+            con,
+            db,
+            from_retailer=from_retailer,
+            to_retailer=to_retailer,
+            version=version,
+            same=list(same),
+            top=top,
+            progress=progress,
+        )
     summary = result.as_dict()
     publish_summary("equivalents", summary, f"Equivalents {from_retailer} -> {to_retailer}")
     return summary

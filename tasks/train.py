@@ -39,8 +39,12 @@ def optimize_model_version(plan: OptimizePlan) -> dict:
     summary = {
         f"{name} {figure}": card[figure]
         for name, card in result["variants"].items()
-        for figure in ("variant_micro_f1", "source_micro_f1", "embedding_cosine_mean",
-                       "top10_overlap")
-    }  # fmt: skip
+        for figure in (
+            "variant_micro_f1",
+            "source_micro_f1",
+            "embedding_cosine_mean",
+            "top10_overlap",
+        )
+    }
     publish_summary("optimize", summary, f"Variants of model {plan.version}")
     return result

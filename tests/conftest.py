@@ -148,9 +148,15 @@ def served_home(trained_home, catalog_server, tmp_path_factory):
                 con.execute(
                     "INSERT INTO products (retailer, product_id, brand, title, first_seen, "
                     "last_seen, price, currency) VALUES (?, ?, 'Plant Co', ?, ?, ?, ?, 'EUR')",
-                    [PLANTED, product, f"planted {product}", date(2026, month, 5 + i),
-                     date(2026, 11, 2), 20.0 + i],
-                )  # fmt: skip
+                    [
+                        PLANTED,
+                        product,
+                        f"planted {product}",
+                        date(2026, month, 5 + i),
+                        date(2026, 11, 2),
+                        20.0 + i,
+                    ],
+                )
                 con.execute(
                     "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, 'ok', NULL)",
                     [PLANTED, product, sha],
@@ -208,10 +214,20 @@ def serving(root, token: str = ""):
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "fashion_model.flows.cli", "serve", "--home", str(root),
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "fashion_model.flows.cli",
+            "serve",
+            "--home",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "FASHION_API_TOKEN": token},
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -15,8 +15,15 @@ from .test_serve import catalog_photo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # What a root session on a closed network needs (no sandbox, no calls home).
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-        "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def _skip_reason() -> str | None:
@@ -41,8 +48,9 @@ def server(served_home):
     from fashion_model.service.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(served_home), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
+    config = uvicorn.Config(
+        create_app(served_home), host="127.0.0.1", port=port, log_level="warning"
+    )
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -94,8 +102,7 @@ def test_visual_search_finds_the_uploaded_photos_product_first(
 ):
     product, photo = catalog_photo(served_home, catalog_server)
     page.goto(f"{server}/search")
-    page.set_input_files("#photo", {"name": "photo.jpg", "mimeType": "image/jpeg",
-                                    "buffer": photo})  # fmt: skip
+    page.set_input_files("#photo", {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": photo})
     page.click("#search-form button[type=submit]")
     page.wait_for_selector("#results li")
     first = page.locator("#results li .who").first

@@ -70,10 +70,15 @@ def test_every_config_knob_on_the_command_line_is_its_configs_default_and_help()
             assert expected and shown_help == expected, (path, name, option.help)
             checked.add((config.__name__, field))
     # the stage configs' knobs reach the command line: every field a user sets from the CLI
-    assert {("DownloadConfig", "concurrency"), ("ScoreConfig", "batch_size"),
-            ("TrainConfig", "epochs"), ("NightlyConfig", "stage_timeout_minutes"),
-            ("FeedConfig", "date_order"), ("ScaleOut", "task_runner"),
-            ("DemoConfig", "epochs")} <= checked  # fmt: skip
+    assert {
+        ("DownloadConfig", "concurrency"),
+        ("ScoreConfig", "batch_size"),
+        ("TrainConfig", "epochs"),
+        ("NightlyConfig", "stage_timeout_minutes"),
+        ("FeedConfig", "date_order"),
+        ("ScaleOut", "task_runner"),
+        ("DemoConfig", "epochs"),
+    } <= checked
     assert len(checked) >= 40
 
 
@@ -89,7 +94,7 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [  # fmt: skip
+    [
         (["ingest", "{tmp}/missing.json"], "missing.json: source file not found"),
         (["ingest", "{tmp}/broken.json"], "broken.json: not valid JSON"),
         (["ingest", "{tmp}/catalog.csv", "--split", "holdout"], "--split 'holdout' is not one of"),
@@ -130,37 +135,75 @@ def _fashion(*args: str, cwd=None) -> subprocess.CompletedProcess:
             "no retailer (no retailer column, or empty values); pass --retailer",
         ),
         (
-            ["nightly", "{tmp}/catalog.csv", "{tmp}/bad_row.csv", "--retailer", "A",
-             "--retailer", "B", "--retailer", "C"],
+            [
+                "nightly",
+                "{tmp}/catalog.csv",
+                "{tmp}/bad_row.csv",
+                "--retailer",
+                "A",
+                "--retailer",
+                "B",
+                "--retailer",
+                "C",
+            ],
             "--retailer given 3 times for 2 feeds",
         ),
         (
-            ["nightly", "{tmp}/catalog.csv", "{tmp}/missing.tsv", "--retailer", "A",
-             "--retailer", "B"],
+            [
+                "nightly",
+                "{tmp}/catalog.csv",
+                "{tmp}/missing.tsv",
+                "--retailer",
+                "A",
+                "--retailer",
+                "B",
+            ],
             "missing.tsv: feed file not found",
         ),
         (
-            ["nightly", "{tmp}/catalog.csv", "{tmp}/catalog.csv", "--retailer", "A",
-             "--retailer", "A", "--home", "{tmp}"],
+            [
+                "nightly",
+                "{tmp}/catalog.csv",
+                "{tmp}/catalog.csv",
+                "--retailer",
+                "A",
+                "--retailer",
+                "A",
+                "--home",
+                "{tmp}",
+            ],
             "two feeds would share the manifest name 'catalog-a'",
         ),
         (
-            ["nightly", "{tmp}/catalog.csv", "{tmp}/bad_row.csv", "--retailer", "A",
-             "--retailer", "B", "--home", "{tmp}"],
+            [
+                "nightly",
+                "{tmp}/catalog.csv",
+                "{tmp}/bad_row.csv",
+                "--retailer",
+                "A",
+                "--retailer",
+                "B",
+                "--home",
+                "{tmp}",
+            ],
             "no production model",
         ),
         (["nightly", "{tmp}/feeds.yaml"], "feeds.yaml: feed 1.retailer=5: "),
         (["model", "import", "{tmp}/w.pt", "--kind", "keras"], "--kind keras: is not one of"),
-        (["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--mean", "0.5,0.5"],
-         "--mean 0.5,0.5: give three numbers, one per RGB channel"),
-        (["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--threshold", "1.5"],
-         "--threshold 1.5: must be below 1"),
+        (
+            ["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--mean", "0.5,0.5"],
+            "--mean 0.5,0.5: give three numbers, one per RGB channel",
+        ),
+        (
+            ["model", "import", "{tmp}/w.pt", "--kind", "onnx", "--threshold", "1.5"],
+            "--threshold 1.5: must be below 1",
+        ),
         (["ingest", "{tmp}/catalog.csv", "--map", "sku"], "--map 'sku': write FIELD=COLUMN"),
         (["ingest", "{tmp}/catalog.csv", "--map", "colour=c"], "'colour' is not a catalog field"),
         (["ingest", "{tmp}/catalog.csv", "--currency", "EURO"], "three-letter currency code"),
         (["ingest", "{tmp}/catalog.csv", "--format", "csv"], "--format csv: is not one of"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     (tmp_path / "broken.json").write_text("{nope")
     (tmp_path / "catalog.csv").write_text("product_id,image_url\na,http://x/a.jpg\n")
@@ -235,8 +278,9 @@ def test_sql_lists_and_runs_queries_read_only(tmp_path):
     assert listing.returncode == 0
     assert "trending_attributes:" in listing.stdout and "--param min_support" in listing.stdout
     out = tmp_path / "outcomes.json"
-    result = _fashion("sql", "download_outcomes", "--home", str(tmp_path), "--format", "json",
-                      "--out", str(out))  # fmt: skip
+    result = _fashion(
+        "sql", "download_outcomes", "--home", str(tmp_path), "--format", "json", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text()) == [
         {"retailer": "R", "image_status": "http_error", "images": 1, "products": 1}
@@ -270,20 +314,52 @@ def test_sql_bad_input_changes_nothing(tmp_path):
     cases = [
         (["sql", "nope", *home], "unknown report 'nope' (shipped: assortment_as_of,"),
         (["sql", "trending_attributes", *home], "parameter(s) task required"),
-        (["sql", "trending_attributes", *home, "--param", "task=color", "--param", "tsk=x"],
-         "unknown parameter(s) tsk"),
-        (["sql", "delistings", *home, "--param", "from_date=yesterday", "--param",
-          "to_date=2026-01-01"], "parameter from_date='yesterday' is not a date"),
-        (["sql", "attribute_share", *home, "--param", "task=color", "--param",
-          "retailer=x'; DROP TABLE products; --", "--param", "by=day"],
-         "parameter by='day' is not one of month, week"),
+        (
+            ["sql", "trending_attributes", *home, "--param", "task=color", "--param", "tsk=x"],
+            "unknown parameter(s) tsk",
+        ),
+        (
+            [
+                "sql",
+                "delistings",
+                *home,
+                "--param",
+                "from_date=yesterday",
+                "--param",
+                "to_date=2026-01-01",
+            ],
+            "parameter from_date='yesterday' is not a date",
+        ),
+        (
+            [
+                "sql",
+                "attribute_share",
+                *home,
+                "--param",
+                "task=color",
+                "--param",
+                "retailer=x'; DROP TABLE products; --",
+                "--param",
+                "by=day",
+            ],
+            "parameter by='day' is not one of month, week",
+        ),
         (["trends", *home, "--task", "colour"], "parameter task='colour' is not one of"),
         (["sql", str(tmp_path / "missing.sql"), *home], "missing.sql: SQL file not found"),
-    ]  # fmt: skip
+    ]
     for args, message in cases:
         _one_line_error(_fashion(*args), message)
-    injected = _fashion("sql", "attribute_share", *home, "--param", "task=color", "--param",
-                        "retailer=x'; DROP TABLE products; --", "--format", "csv")  # fmt: skip
+    injected = _fashion(
+        "sql",
+        "attribute_share",
+        *home,
+        "--param",
+        "task=color",
+        "--param",
+        "retailer=x'; DROP TABLE products; --",
+        "--format",
+        "csv",
+    )
     assert injected.returncode == 0, injected.stderr
     with connect(tmp_path / "fashion.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM products").fetchone()[0] == 1
@@ -300,8 +376,11 @@ def test_score_without_manifest_scores_every_catalog_with_new_images_then_nothin
 
     folder, _ = catalog_server
     local = DownloadConfig(allow_private=True, per_host_rate=0)
-    for name, source in (("catalog-a", "catalog.csv"), ("catalog-b", "catalog.csv"),
-                         ("train", "train.json")):  # fmt: skip
+    for name, source in (
+        ("catalog-a", "catalog.csv"),
+        ("catalog-b", "catalog.csv"),
+        ("train", "train.json"),
+    ):
         ingest_source(folder / source, tmp_path / "manifests" / name, tmp_path / "images", local)
     (tmp_path / "models").symlink_to(trained_home / "models")
 

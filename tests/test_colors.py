@@ -45,8 +45,7 @@ def test_a_plain_garment_is_its_colour_and_never_the_background(background):
 
 def test_a_two_colour_print_gets_both_colours_in_their_proportions():
     rng = np.random.default_rng(5)
-    drawn = draw_known_colors("T-Shirts", [(29, 39, 68), (236, 200, 40)], 0.3, (248, 248, 246),
-                              rng)  # fmt: skip
+    drawn = draw_known_colors("T-Shirts", [(29, 39, 68), (236, 200, 40)], 0.3, (248, 248, 246), rng)
     reading = measure_image(drawn.photo)
     found = {c.family: c.share for c in reading.colors}
     assert set(found) == {"Blue", "Yellow"}, reading
@@ -55,8 +54,9 @@ def test_a_two_colour_print_gets_both_colours_in_their_proportions():
 
 
 def test_white_on_white_keeps_the_garment():
-    drawn = draw_known_colors("Jackets", [(236, 232, 220)], 0.0, (250, 250, 250),
-                              np.random.default_rng(2))  # fmt: skip
+    drawn = draw_known_colors(
+        "Jackets", [(236, 232, 220)], 0.0, (250, 250, 250), np.random.default_rng(2)
+    )
     reading = measure_image(drawn.photo)
     assert reading.colors and reading.colors[0].family in ("White", "Beige")
     assert delta(hex_to_rgb(reading.colors[0].hex), drawn.colors[0]) < 3
@@ -67,8 +67,9 @@ def test_a_pale_garment_on_a_pale_sweep_gets_a_closer_look(monkeypatch):
     the second, at 3, finds it (the demo drew 12 such white garments)."""
     from fashion_model.colors import measure
 
-    drawn = draw_known_colors("Trousers", [(238, 238, 236)], 0.0, (250, 250, 250),
-                              np.random.default_rng(7))  # fmt: skip
+    drawn = draw_known_colors(
+        "Trousers", [(238, 238, 236)], 0.0, (250, 250, 250), np.random.default_rng(7)
+    )
     reading = measure_image(drawn.photo)
     assert reading.colors and reading.colors[0].name == "white", reading
     monkeypatch.setattr(measure, "CLOSE_DE", measure.BACKGROUND_DE)  # one look only
@@ -120,10 +121,13 @@ def test_the_sql_colour_macros_are_scikit_images(tmp_path):
     second[5:10, 1:] = 0  # greys (a hue of no chroma)
     with connect(tmp_path / "w.duckdb") as con:
         hexes = ["#" + "".join(f"{v:02x}" for v in c) for c in rgb]
-        got_lab = np.array([list(con.execute("SELECT hex_lab(?)", [h]).fetchone()[0].values())
-                            for h in hexes])  # fmt: skip
-        got = [con.execute("SELECT ciede2000(?, ?, ?, ?, ?, ?)", [*a, *b]).fetchone()[0]
-               for a, b in zip(first.tolist(), second.tolist(), strict=True)]  # fmt: skip
+        got_lab = np.array(
+            [list(con.execute("SELECT hex_lab(?)", [h]).fetchone()[0].values()) for h in hexes]
+        )
+        got = [
+            con.execute("SELECT ciede2000(?, ?, ?, ?, ?, ?)", [*a, *b]).fetchone()[0]
+            for a, b in zip(first.tolist(), second.tolist(), strict=True)
+        ]
         z = con.execute("SELECT share_z(30, 100, 10, 100)").fetchone()[0]
     assert np.abs(got_lab - first).max() < 1e-6
     assert np.abs(np.array(got) - deltaE_ciede2000(first, second)).max() < 1e-6
@@ -215,16 +219,19 @@ def test_a_bad_colour_parameter_is_one_line(direct):
 
 def test_the_api_measures_uploads_and_the_colour_page_shows_swatches(client, direct):
     buffer = io.BytesIO()
-    photo = draw_known_colors("Skirts", [(122, 31, 43)], 0.0, (248, 248, 246),
-                              np.random.default_rng(1)).photo  # fmt: skip
+    photo = draw_known_colors(
+        "Skirts", [(122, 31, 43)], 0.0, (248, 248, 246), np.random.default_rng(1)
+    ).photo
     photo.save(buffer, "PNG")
     dot = io.BytesIO()
     Image.new("RGB", (1, 1)).save(dot, "PNG")
     response = client.post(
         "/api/v1/colors",
-        files=[("images", ("skirt.png", buffer.getvalue(), "image/png")),
-               ("images", ("dot.png", dot.getvalue(), "image/png"))],
-    )  # fmt: skip
+        files=[
+            ("images", ("skirt.png", buffer.getvalue(), "image/png")),
+            ("images", ("dot.png", dot.getvalue(), "image/png")),
+        ],
+    )
     assert response.status_code == 200, response.text
     skirt, tiny = response.json()["results"]
     assert skirt["image"] == "skirt.png" and skirt["colors"][0]["family"] == "Maroon"
@@ -241,18 +248,23 @@ def test_the_api_measures_uploads_and_the_colour_page_shows_swatches(client, dir
 
 
 def test_fashion_colors_prints_json_lines_and_reasons(tmp_path):
-    photo = draw_known_colors("Dresses", [(29, 39, 68)], 0.0, (248, 248, 246),
-                              np.random.default_rng(4)).photo  # fmt: skip
+    photo = draw_known_colors(
+        "Dresses", [(29, 39, 68)], 0.0, (248, 248, 246), np.random.default_rng(4)
+    ).photo
     photo.save(tmp_path / "navy.jpg", quality=92)
     Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
-    run = subprocess.run([*FASHION, "colors", "--json", str(tmp_path / "navy.jpg"),
-                          str(tmp_path / "dot.png")], capture_output=True, text=True)  # fmt: skip
+    run = subprocess.run(
+        [*FASHION, "colors", "--json", str(tmp_path / "navy.jpg"), str(tmp_path / "dot.png")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     navy, dot = (json.loads(line) for line in run.stdout.splitlines())
     assert navy["path"].endswith("navy.jpg") and navy["colors"][0]["name"] == "navy"
     assert list(navy["colors"][0]) == ["hex", "share", "name", "family", "l", "a", "b"]
     assert dot["colors"] == [] and "too small" in dot["reason"]
-    nothing = subprocess.run([*FASHION, "colors", str(tmp_path / "dot.png")],
-                             capture_output=True, text=True)  # fmt: skip
+    nothing = subprocess.run(
+        [*FASHION, "colors", str(tmp_path / "dot.png")], capture_output=True, text=True
+    )
     assert nothing.returncode == 2 and "no colours measured" in nothing.stderr + nothing.stdout
     assert "Traceback" not in nothing.stderr

@@ -20,34 +20,80 @@ from fashion_model.errors import BadInput
 @pytest.mark.parametrize(
     ("config", "fields", "cli", "parameter"),
     [
-        (DownloadConfig, {"concurrency": 0}, "--concurrency 0: must be at least 1",
-         "parameter download.concurrency=0: must be at least 1"),
-        (DownloadConfig, {"jpeg_quality": 99}, "--jpeg-quality 99: must be at most 95",
-         "parameter download.jpeg_quality=99: must be at most 95"),
-        (DownloadConfig, {"per_host_rate": -1}, "--per-host-rate -1: must be 0 or more",
-         "parameter download.per_host_rate=-1: must be 0 or more"),
-        (DownloadConfig, {"cpu_pool": "fork"}, "--cpu-pool fork: is not one of 'thread', 'process'",
-         "parameter download.cpu_pool='fork': is not one of 'thread', 'process'"),
-        (TrainConfig, {"image_size": 8},
-         "--image-size 8: must be at least 32 (ResNet34 downsamples 32x)",
-         "parameter download.image_size=8: must be at least 32"),
-        (TrainConfig, {"devices": "two"}, "--devices two: is not a positive number or auto",
-         "parameter download.devices='two': is not a positive number or auto"),
-        (TrainConfig, {"max_steps": 0}, "--max-steps 0: must be -1 (the epochs decide)",
-         "parameter download.max_steps=0: must be -1"),
-        (NightlyConfig, {"stage_timeout_minutes": -1},
-         "--stage-timeout-minutes -1: must be above 0",
-         "parameter download.stage_timeout_minutes=-1: must be above 0"),
-        (NightlyConfig, {"report": {"task": "fabric"}}, "--report.task fabric: is not one of",
-         "parameter download.report.task='fabric': is not one of category, color"),
-        (ScoreConfig, {"as_of": "2026-13-45"}, "--as-of 2026-13-45: is not a date like 2026-11-27",
-         "parameter download.as_of='2026-13-45': is not a date like 2026-11-27"),
-        (ScoreConfig, {"batch": 3}, "--batch 3: is not a known option",
-         "parameter download.batch=3: is not a known option"),
-        (DemoConfig, {"products": 0}, "--products 0: must be at least 1",
-         "parameter download.products=0: must be at least 1"),
+        (
+            DownloadConfig,
+            {"concurrency": 0},
+            "--concurrency 0: must be at least 1",
+            "parameter download.concurrency=0: must be at least 1",
+        ),
+        (
+            DownloadConfig,
+            {"jpeg_quality": 99},
+            "--jpeg-quality 99: must be at most 95",
+            "parameter download.jpeg_quality=99: must be at most 95",
+        ),
+        (
+            DownloadConfig,
+            {"per_host_rate": -1},
+            "--per-host-rate -1: must be 0 or more",
+            "parameter download.per_host_rate=-1: must be 0 or more",
+        ),
+        (
+            DownloadConfig,
+            {"cpu_pool": "fork"},
+            "--cpu-pool fork: is not one of 'thread', 'process'",
+            "parameter download.cpu_pool='fork': is not one of 'thread', 'process'",
+        ),
+        (
+            TrainConfig,
+            {"image_size": 8},
+            "--image-size 8: must be at least 32 (ResNet34 downsamples 32x)",
+            "parameter download.image_size=8: must be at least 32",
+        ),
+        (
+            TrainConfig,
+            {"devices": "two"},
+            "--devices two: is not a positive number or auto",
+            "parameter download.devices='two': is not a positive number or auto",
+        ),
+        (
+            TrainConfig,
+            {"max_steps": 0},
+            "--max-steps 0: must be -1 (the epochs decide)",
+            "parameter download.max_steps=0: must be -1",
+        ),
+        (
+            NightlyConfig,
+            {"stage_timeout_minutes": -1},
+            "--stage-timeout-minutes -1: must be above 0",
+            "parameter download.stage_timeout_minutes=-1: must be above 0",
+        ),
+        (
+            NightlyConfig,
+            {"report": {"task": "fabric"}},
+            "--report.task fabric: is not one of",
+            "parameter download.report.task='fabric': is not one of category, color",
+        ),
+        (
+            ScoreConfig,
+            {"as_of": "2026-13-45"},
+            "--as-of 2026-13-45: is not a date like 2026-11-27",
+            "parameter download.as_of='2026-13-45': is not a date like 2026-11-27",
+        ),
+        (
+            ScoreConfig,
+            {"batch": 3},
+            "--batch 3: is not a known option",
+            "parameter download.batch=3: is not a known option",
+        ),
+        (
+            DemoConfig,
+            {"products": 0},
+            "--products 0: must be at least 1",
+            "parameter download.products=0: must be at least 1",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_is_one_line_naming_the_option_or_the_parameter(config, fields, cli, parameter):
     for where, expected in (("--", cli), ("parameter download", parameter)):
         with pytest.raises(BadInput) as refused:
@@ -72,14 +118,19 @@ def test_no_library_function_repeats_a_knobs_default_as_a_literal():
     knobs -= {"name", "model", "retailer", "as_of", "image_size", "source", "format", "delimiter"}
     assert {"batch_size", "concurrency", "per_host", "retry_failed"} <= knobs
     repeated = []
-    for path in [*ROOT.glob("fashion_model/**/*.py"), *ROOT.glob("tasks/*.py"),
-                 *ROOT.glob("flows/**/*.py")]:  # fmt: skip
+    for path in [
+        *ROOT.glob("fashion_model/**/*.py"),
+        *ROOT.glob("tasks/*.py"),
+        *ROOT.glob("flows/**/*.py"),
+    ]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             args = node.args.args[len(node.args.args) - len(node.args.defaults) :]
-            pairs = [*zip(args, node.args.defaults, strict=True),
-                     *zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)]  # fmt: skip
+            pairs = [
+                *zip(args, node.args.defaults, strict=True),
+                *zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True),
+            ]
             for arg, default in pairs:
                 literal = isinstance(default, ast.Constant) and default.value is not None
                 if arg.arg in knobs and literal:

@@ -18,13 +18,27 @@ from .conftest import serving
 def test_schemathesis_finds_no_failure_and_no_server_error(served_home, tmp_path):
     with serving(served_home.root) as base:
         run = subprocess.run(
-            [str(Path(sys.executable).parent / "st"),
-             "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
-             "run", f"{base}/openapi.json", "--checks", "all",
-             "--seed", "1", "--max-examples", "40", "--workers", "2", "--no-color"],
-            capture_output=True, text=True, timeout=600,
+            [
+                str(Path(sys.executable).parent / "st"),
+                "--config-file",
+                str(Path(__file__).with_name("schemathesis.toml")),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "all",
+                "--seed",
+                "1",
+                "--max-examples",
+                "40",
+                "--workers",
+                "2",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
             cwd=tmp_path,  # its .schemathesis cache goes there, not into the checkout
-        )  # fmt: skip
+        )
     summary = run.stdout[-3000:]
     assert run.returncode == 0, summary  # st exits non-zero on any failure or server error
     schema = create_app(served_home, prepare=False).openapi()

@@ -121,22 +121,37 @@ def test_the_nightly_deployment_runs_on_a_real_server(
         def run_nightly(parameters: dict) -> str:
             started = time.monotonic()
             refused = subprocess.run(
-                [PREFECT, "deployment", "run", "nightly/nightly", "--params",
-                 json.dumps({**parameters, "home": str(home)}), "--watch"],
-                env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+                [
+                    PREFECT,
+                    "deployment",
+                    "run",
+                    "nightly/nightly",
+                    "--params",
+                    json.dumps({**parameters, "home": str(home)}),
+                    "--watch",
+                ],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             output = " ".join((refused.stdout + refused.stderr).split())
             assert refused.returncode != 0, output
             assert time.monotonic() - started < 120, output
             return output
 
         for bad, expected in (
-            ({"download": {"concurrency": 0}},
-             "Validation failed for field 'download.concurrency'. Failure reason: 0 is less "
-             "than the minimum of 1"),
-            ({"config": {"stage_timeout_minutes": -5}},
-             "Validation failed for field 'config.stage_timeout_minutes'."),
-        ):  # fmt: skip
+            (
+                {"download": {"concurrency": 0}},
+                "Validation failed for field 'download.concurrency'. Failure reason: 0 is less "
+                "than the minimum of 1",
+            ),
+            (
+                {"config": {"stage_timeout_minutes": -5}},
+                "Validation failed for field 'config.stage_timeout_minutes'.",
+            ),
+        ):
             assert expected in run_nightly(bad)
         run_nightly({"catalog": str(folder / "catalog.csv"), "config": {"report": {"task": "x"}}})
         failed = _api(env, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})[0]
@@ -151,8 +166,16 @@ def test_the_nightly_deployment_runs_on_a_real_server(
             "download": {"allow_private": True, "per_host_rate": 0},
             "config": {"report": {"retailer": "Northwind"}},
         }
-        _prefect(env, "deployment", "run", "nightly/nightly", "--params", json.dumps(params),
-                 "--watch", timeout=900)  # fmt: skip
+        _prefect(
+            env,
+            "deployment",
+            "run",
+            "nightly/nightly",
+            "--params",
+            json.dumps(params),
+            "--watch",
+            timeout=900,
+        )
     finally:
         _stop(worker)
         worker_log.close()

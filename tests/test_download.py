@@ -248,9 +248,15 @@ def test_a_dead_host_costs_seconds_and_spares_the_live_one(faulty_server, black_
 
     live = [f"{faulty_server[0]}/ok.jpg?n={n}" for n in range(20)]
     dead = [f"{black_hole}/item-{n}.jpg" for n in range(120)]
-    config = LOCAL.replace(read_timeout=1.0, connect_timeout=1.0, total_timeout=2.0,
-                           per_host=4, circuit_failures=3, circuit_probe_after=600,
-                           allow_networks=("127.0.0.1/32", "127.0.0.2/32"))  # fmt: skip
+    config = LOCAL.replace(
+        read_timeout=1.0,
+        connect_timeout=1.0,
+        total_timeout=2.0,
+        per_host=4,
+        circuit_failures=3,
+        circuit_probe_after=600,
+        allow_networks=("127.0.0.1/32", "127.0.0.2/32"),
+    )
     urls = [u for pair in zip(dead, live * 6, strict=True) for u in pair]
     started = time.monotonic()
     outcomes = download_batch(urls, config, tmp_path)

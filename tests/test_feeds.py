@@ -124,10 +124,16 @@ def test_every_feed_format_gives_back_the_catalog(tmp_path, catalog_rows, fmt):
     retailer = catalog_rows[0]["retailer"]
     path = write_feed(catalog_rows, fmt, tmp_path / f"feed.{fmt}", retailer)
     first_seen = "custom_label_0" if fmt.startswith("merchant") else SHOPIFY_FIRST_SEEN
-    feed, records = _read(path, retailer=retailer, currency="EUR",
-                          mapping={"first_seen": first_seen})  # fmt: skip
-    assert feed.report.format == ("shopify" if fmt.startswith("shopify") else fmt.split("-")[0]
-                                  if fmt == "merchant-tsv" else fmt)  # fmt: skip
+    feed, records = _read(
+        path, retailer=retailer, currency="EUR", mapping={"first_seen": first_seen}
+    )
+    assert feed.report.format == (
+        "shopify"
+        if fmt.startswith("shopify")
+        else fmt.split("-")[0]
+        if fmt == "merchant-tsv"
+        else fmt
+    )
     assert feed.report.products == len(catalog_rows) and feed.report.merged_variants == len(
         catalog_rows
     )
@@ -183,9 +189,16 @@ def test_a_mapped_semicolon_csv_with_european_values(tmp_path):
         "B2;http://x/b.jpg;Shop;12,99 €;2026-13-45;blau\n",
         encoding="utf-8",
     )
-    feed, records = _read(path, mapping={"product_id": "sku", "image_url": "picture",
-                                         "retailer": "shop", "price": "preis",
-                                         "first_seen": "seit"})  # fmt: skip
+    feed, records = _read(
+        path,
+        mapping={
+            "product_id": "sku",
+            "image_url": "picture",
+            "retailer": "shop",
+            "price": "preis",
+            "first_seen": "seit",
+        },
+    )
     assert feed.report.delimiter == ";"
     assert records[0]["price"] == Decimal("1234.56") and records[0]["currency"] == "EUR"
     assert records[0]["first_seen"] == date(2026, 11, 1)
@@ -193,8 +206,13 @@ def test_a_mapped_semicolon_csv_with_european_values(tmp_path):
     assert json.loads(records[1]["source_columns"]) == {"farbe": "blau", "first_seen": "2026-13-45"}
     assert feed.report.problems["first_seen"]["count"] == 1
     with pytest.raises(FashionError, match=r"1 value\(s\) did not parse \(--strict\): first_seen"):
-        check_source(path, strict=True, feed=FeedConfig(mapping={
-            "product_id": "sku", "image_url": "picture", "first_seen": "seit"}))  # fmt: skip
+        check_source(
+            path,
+            strict=True,
+            feed=FeedConfig(
+                mapping={"product_id": "sku", "image_url": "picture", "first_seen": "seit"}
+            ),
+        )
 
 
 def test_a_nightly_feed_is_read_once_by_the_plan_and_the_ingest(tmp_path, monkeypatch):
@@ -251,13 +269,17 @@ def test_prices_and_dates_are_typed_once_from_the_feed_to_the_warehouse(tmp_path
     for manifest in (tmp_path / "m", old):
         with connect(tmp_path / f"{manifest.name}.duckdb") as con:
             load_catalog(con, manifest, date(2026, 11, 3))
-            types = dict(con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = 'products'").fetchall())  # fmt: skip
+            types = dict(
+                con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = 'products'"
+                ).fetchall()
+            )
             assert types["price"] == "DECIMAL(18,4)" and types["first_seen"] == "DATE"
             rows = con.execute(
                 "SELECT product_id, price, currency, first_seen, source_columns->>'price', "
-                "source_columns->>'currency' FROM products ORDER BY 1").fetchall()  # fmt: skip
+                "source_columns->>'currency' FROM products ORDER BY 1"
+            ).fetchall()
             assert rows == [
                 ("p1", Decimal("0.1"), "USD", date(2026, 11, 1), None, None),
                 ("p2", None, "EUR", date(2026, 11, 3), "n/a", None),
@@ -270,17 +292,29 @@ def test_prices_and_dates_are_typed_once_from_the_feed_to_the_warehouse(tmp_path
     [
         ("odd.csv", "a,b\n1,2\n", {}, r"lacks column\(s\) product_id, image_url \(found: a, b\)"),
         ("page.xml", "<html><body/></html>", {}, "not a product feed: the root element is <html>"),
-        ("plain.xml", "<rss><channel><item><title>x</title></item></channel></rss>", {},
-         "not a product feed: no <item>/<entry> with attributes"),
+        (
+            "plain.xml",
+            "<rss><channel><item><title>x</title></item></channel></rss>",
+            {},
+            "not a product feed: no <item>/<entry> with attributes",
+        ),
         ("bad.xml", "<rss><channel>", {}, "not a readable XML feed"),
-        ("bomb.xml", '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss>&a;</rss>',
-         {}, "not a readable XML feed"),
-        ("map.csv", "sku,img\n1,http://x\n", {"mapping": {"product_id": "sku", "image_url": "pic"}},
-         r"--map image_url=pic: no column 'pic' \(found: sku, img\)"),
+        (
+            "bomb.xml",
+            '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss>&a;</rss>',
+            {},
+            "not a readable XML feed",
+        ),
+        (
+            "map.csv",
+            "sku,img\n1,http://x\n",
+            {"mapping": {"product_id": "sku", "image_url": "pic"}},
+            r"--map image_url=pic: no column 'pic' \(found: sku, img\)",
+        ),
         ("s.csv", "Handle,Title\nh,t\n", {"format": "shopify"}, "not a Shopify export"),
         ("empty.tsv", "id\timage_link\n", {}, "the feed has no products"),
     ],
-)  # fmt: skip
+)
 def test_bad_feeds_are_one_line_naming_the_file(tmp_path, name, content, config, message):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")

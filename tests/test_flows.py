@@ -99,14 +99,15 @@ def test_trends_and_sql_read_the_nightly_warehouse(flow_home, tmp_path):
     home, trained, _ = flow_home
 
     def fashion(*args):
-        return subprocess.run([*FASHION, *args, "--home", str(home)],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [*FASHION, *args, "--home", str(home)], capture_output=True, text=True, timeout=120
+        )
 
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
         # a one-epoch model's labels are chance: read the task it predicted most
-        task, = con.execute(
+        (task,) = con.execute(
             "SELECT task FROM product_attributes GROUP BY task ORDER BY count(*) DESC, task LIMIT 1"
-        ).fetchone()  # fmt: skip
+        ).fetchone()
     chart = tmp_path / "trends.png"
     result = fashion("trends", "--task", task, "--plot", str(chart))
     assert result.returncode == 0, result.stderr
@@ -116,8 +117,16 @@ def test_trends_and_sql_read_the_nightly_warehouse(flow_home, tmp_path):
     assert all(line[:4] in ("2025", "2026") for line in lines[2:])
     with Image.open(chart) as image:
         assert image.format == "PNG"
-    shares = fashion("sql", "attribute_share", "--param", f"task={task}", "--param",
-                     "split=retailer", "--format", "json")  # fmt: skip
+    shares = fashion(
+        "sql",
+        "attribute_share",
+        "--param",
+        f"task={task}",
+        "--param",
+        "split=retailer",
+        "--format",
+        "json",
+    )
     rows = json.loads(shares.stdout)
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
         scored = con.execute(
@@ -230,8 +239,9 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
     assert result["score"]["similarity_index"]["action"] == "built"
 
     def fashion(*args):
-        return subprocess.run([*FASHION, *args, "--home", str(home)],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [*FASHION, *args, "--home", str(home)], capture_output=True, text=True, timeout=120
+        )
 
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
         product_id, retailer = con.execute(
@@ -244,8 +254,9 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
         ).fetchone()[0]
     sheet = tmp_path / "sheet.png"
     photo = folder / "images" / "catalog" / f"{product_id}.jpg"
-    found = fashion("similar", "--image", str(photo), "-k", "3", "--format", "json",
-                    "--out", str(sheet))  # fmt: skip
+    found = fashion(
+        "similar", "--image", str(photo), "-k", "3", "--format", "json", "--out", str(sheet)
+    )
     assert found.returncode == 0, found.stderr
     answer = json.loads(found.stdout)
     assert answer["method"] == "index" and answer["model_version"] == trained["model_version"]
@@ -261,8 +272,10 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
     equivalents = fashion("equivalents", "--from", "Northwind", "--to", "Southbay")
     assert equivalents.returncode == 0, equivalents.stderr
     with duckdb.connect(str(home / "fashion.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT count(*), count(DISTINCT from_product_id), min(rank), "
-                           "max(rank) FROM equivalents").fetchone()  # fmt: skip
+        rows = con.execute(
+            "SELECT count(*), count(DISTINCT from_product_id), min(rank), "
+            "max(rank) FROM equivalents"
+        ).fetchone()
     assert rows == (embedded, embedded, 1, 1)
 
     (tmp_path / "notes.jpg").write_text("not a photo")
@@ -279,8 +292,9 @@ def test_similar_and_equivalents_on_the_nightly_warehouse(flow_home, catalog_ser
 def _fashion_cli(*args, home):
     import subprocess
 
-    return subprocess.run([*FASHION, *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [*FASHION, *args, "--home", str(home)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_readers_use_the_snapshot_while_a_writer_holds_the_database(flow_home):
@@ -316,14 +330,21 @@ def test_a_second_nightly_is_refused_naming_the_run_that_writes(flow_home, catal
         "with warehouse_lock(sys.argv[1], 'flow run nightly/eager-otter (1234)'):\n"
         "    print('held', flush=True); time.sleep(60)\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(home / "fashion.duckdb")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(home / "fashion.duckdb")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         with pytest.raises(FashionError, match=r"being written by flow run nightly/eager-otter"):
-            nightly(catalog=str(folder / "catalog.csv"), home=str(home),
-                    config=NightlyConfig(lock_wait_minutes=0.02), download=LOCAL)  # fmt: skip
+            nightly(
+                catalog=str(folder / "catalog.csv"),
+                home=str(home),
+                config=NightlyConfig(lock_wait_minutes=0.02),
+                download=LOCAL,
+            )
         assert 1.0 <= time.monotonic() - started < 60
     finally:
         holder.kill()
@@ -338,8 +359,7 @@ def test_a_failed_stage_names_itself_and_the_resume_command(flow_home, catalog_s
     _, base_url = catalog_server
     feed = f"{base_url}/no-such-feed.xml"
     with webhook_receiver() as (url, received), pytest.raises(StageFailed) as failed:
-        nightly(catalog=feed, home=str(home), download=LOCAL,
-                config=NightlyConfig(notify_url=url))  # fmt: skip
+        nightly(catalog=feed, home=str(home), download=LOCAL, config=NightlyConfig(notify_url=url))
     message = str(failed.value)
     assert [r["status"] for r in received] == ["failed"]
     assert received[0]["message"] == message and "nightly/" in received[0]["run"]
@@ -385,12 +405,18 @@ def test_nightly_over_merchant_and_shopify_feeds_of_three_retailers(
     listing = write_feeds(tmp_path, rows, ["merchant-tsv", "merchant-xml", "shopify"])
     with listing.open("a", encoding="utf-8") as handle:
         handle.write(f"  - source: {base_url}/gone.xml\n    retailer: Ghost\n")
-    result = nightly(catalog=str(listing), home=str(home), download=LOCAL,
-                     config=NightlyConfig(as_of=date(2026, 12, 1)))  # fmt: skip
+    result = nightly(
+        catalog=str(listing),
+        home=str(home),
+        download=LOCAL,
+        config=NightlyConfig(as_of=date(2026, 12, 1)),
+    )
     assert set(result["ingest"]) == {"catalog-northwind", "catalog-southbay", "catalog-eastpeak"}
     assert {r["feed"]["format"] for r in result["ingest"].values()} == {
-        "merchant", "merchant-xml", "shopify"
-    }  # fmt: skip
+        "merchant",
+        "merchant-xml",
+        "shopify",
+    }
     assert list(result["failed_feeds"]) == ["catalog-ghost"]
     assert "HTTP 404" in result["failed_feeds"]["catalog-ghost"]
     assert result["comparison"]["flagged"]
@@ -438,10 +464,12 @@ def test_a_bad_parameter_fails_at_once_in_one_line_before_any_work(flow_home, ca
     before = sorted(p.name for p in manifest.iterdir())
     for parameters, expected in (
         ({"download": {"concurrency": 0}}, "parameter download.concurrency=0: must be at least 1"),
-        ({"config": {"stage_timeout_minutes": -5}},
-         "parameter config.stage_timeout_minutes=-5: must be above 0"),
+        (
+            {"config": {"stage_timeout_minutes": -5}},
+            "parameter config.stage_timeout_minutes=-5: must be above 0",
+        ),
         ({"config": {"report": {"task": "fabric"}}}, "parameter config.report.task="),
-    ):  # fmt: skip
+    ):
         with pytest.raises(BadInput) as refused:
             nightly(catalog=str(folder / "catalog.csv"), home=str(home), **parameters)
         assert str(refused.value).startswith(expected) and "\n" not in str(refused.value)
@@ -476,8 +504,9 @@ def silent_socket():
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
 
 
-def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catalog_server,
-                                                               tmp_path):  # fmt: skip
+def test_each_run_is_compared_with_the_previous_one_and_flagged(
+    flow_home, catalog_server, tmp_path
+):
     from fashion_model.flows.nightly import nightly
 
     home, _, first = flow_home
@@ -491,8 +520,12 @@ def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catal
     smaller.write_text("\n".join([lines[0], *(x for x in lines[1:] if x.split(",")[0] in kept)]))
     tomorrow = date.today() + timedelta(days=1)
     with silent_socket() as url:  # a receiver that never answers does not fail the run
-        second = nightly(catalog=str(smaller), home=str(home), download=LOCAL,
-                         config=NightlyConfig(as_of=tomorrow, notify_url=url))  # fmt: skip
+        second = nightly(
+            catalog=str(smaller),
+            home=str(home),
+            download=LOCAL,
+            config=NightlyConfig(as_of=tomorrow, notify_url=url),
+        )
     comparison = second["comparison"]
     assert comparison["previous_as_of"] == date.today().isoformat()
     assert comparison["products"] == len(kept) and comparison["added"] == 0
@@ -502,9 +535,12 @@ def test_each_run_is_compared_with_the_previous_one_and_flagged(flow_home, catal
         rows = con.execute("SELECT as_of, flagged, delisted FROM nightly_runs ORDER BY as_of")
         assert rows.fetchall()[-1] == (tomorrow, True, comparison["delisted"])
     with webhook_receiver() as (url, received):
-        again = nightly(catalog=str(smaller), home=str(home), download=LOCAL,
-                        config=NightlyConfig(as_of=tomorrow + timedelta(days=1),
-                                             notify_url=url))  # fmt: skip
+        again = nightly(
+            catalog=str(smaller),
+            home=str(home),
+            download=LOCAL,
+            config=NightlyConfig(as_of=tomorrow + timedelta(days=1), notify_url=url),
+        )
     assert not again["comparison"]["flagged"] and received == []  # nothing moved: no message
 
 
@@ -535,13 +571,19 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     journal = home / "manifests" / ".catalog.journal-20990101T000000-deadbeef"
     journal.mkdir()
     shutil.copy(next((home / "manifests" / "catalog").glob("part-*.parquet")), journal)
-    shard_folders = [home / "manifests" / ".catalog.shards-0123456789ab",
-                     home / "scratch" / "score-0123456789ab"]  # fmt: skip
+    shard_folders = [
+        home / "manifests" / ".catalog.shards-0123456789ab",
+        home / "scratch" / "score-0123456789ab",
+    ]
     for folder in shard_folders:  # what a killed --task-runner dask run leaves
         folder.mkdir(parents=True)
         (folder / "shard-000001.todo.parquet").write_bytes(b"PAR1")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     half_written = home / "images" / orphan[:2] / f".tmp-{gone}-{store.HOST}-abcd_123.jpg"
     being_written = half_written.with_name(f".tmp-{os.getpid()}-{store.HOST}-efgh_456.jpg")
     for temp in (half_written, being_written):
@@ -555,8 +597,11 @@ def test_gc_lists_then_removes_only_garbage(flow_home):
     counts = "SELECT model_version, count(*) FROM {} GROUP BY ALL ORDER BY ALL"
     with duckdb.connect(str(db)) as con:
         for table in ("scores", "embeddings", "predictions"):
-            con.execute(f"INSERT INTO {table} SELECT * REPLACE ('old-model' AS model_version) "
-                        f"FROM {table} WHERE model_version = ? LIMIT 5", [production])  # fmt: skip
+            con.execute(
+                f"INSERT INTO {table} SELECT * REPLACE ('old-model' AS model_version) "
+                f"FROM {table} WHERE model_version = ? LIMIT 5",
+                [production],
+            )
         before = {t: con.execute(counts.format(t)).fetchall() for t in ("scores", "predictions")}
     assert ("old-model", 5) in before["scores"]
 
@@ -606,10 +651,17 @@ def test_a_nightly_killed_mid_run_leaves_a_consistent_database(
     folder, _ = catalog_server
     home = tmp_path / "home"
     shutil.copytree(trained_home / "models", home / "models")
-    command = [*FASHION, "nightly", str(folder / "catalog.csv"),
-               "--home", str(home), "--allow-private"]  # fmt: skip
-    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)  # fmt: skip
+    command = [
+        *FASHION,
+        "nightly",
+        str(folder / "catalog.csv"),
+        "--home",
+        str(home),
+        "--allow-private",
+    ]
+    run = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         # Ingest commits the manifest, then scoring writes the warehouse (its WAL appears):
         # kill it there, in the middle of a write.
@@ -655,8 +707,11 @@ def test_the_cli_prints_a_failed_stage_in_one_line_without_a_traceback(
     shutil.copytree(source_home / "models", home / "models")
     result = subprocess.run(
         [*FASHION, "nightly", f"{base_url}/missing.tsv", "--home", str(home), "--allow-private"],
-        capture_output=True, text=True, timeout=600, env=prefect_api_env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=prefect_api_env,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -696,16 +751,25 @@ def test_retrain_trains_on_reviewed_labels_and_never_validates_on_them(
         chosen: dict[str, list[str]] = {}
         for label_id in truth[task["data"]["product_id"]]:
             chosen.setdefault(names[label_id].task, []).append(names[label_id].name)
-        task["annotations"] = [{"completed_by": 1, "result": [
-            {"from_name": t, "to_name": "image", "type": "choices", "value": {"choices": c}}
-            for t, c in chosen.items()]}]  # fmt: skip
+        task["annotations"] = [
+            {
+                "completed_by": 1,
+                "result": [
+                    {"from_name": t, "to_name": "image", "type": "choices", "value": {"choices": c}}
+                    for t, c in chosen.items()
+                ],
+            }
+        ]
     (tmp_path / "export.json").write_text(json.dumps(tasks))
     import_review(paths, tmp_path / "export.json", tmp_path / "reviewed.json")
     result = retrain(
-        train_file=str(folder / "train.json"), validation_file=str(folder / "validation.json"),
-        home=str(home), download=LOCAL, extra=[str(tmp_path / "reviewed.json")],
+        train_file=str(folder / "train.json"),
+        validation_file=str(folder / "validation.json"),
+        home=str(home),
+        download=LOCAL,
+        extra=[str(tmp_path / "reviewed.json")],
         train=TrainConfig(epochs=1, image_size=32),
-    )  # fmt: skip
+    )
     reviewed = read_manifest(home / "manifests" / "reviewed")
     assert set(reviewed["split"].to_pylist()) == {"reviewed"}
     assert reviewed.num_rows == len(tasks) and set(reviewed["status"].to_pylist()) == {"ok"}

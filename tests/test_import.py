@@ -66,10 +66,15 @@ def reference_files(tmp_path_factory):
     onnx_file = folder / "attr_pred.onnx"
     with torch.no_grad():
         torch.onnx.export(
-            net, (torch.randn(1, 3, 512, 512),), str(onnx_file), input_names=["input"],
-            output_names=["output"], dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-            dynamo=True, verbose=False,
-        )  # fmt: skip
+            net,
+            (torch.randn(1, 3, 512, 512),),
+            str(onnx_file),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            dynamo=True,
+            verbose=False,
+        )
     return net, ckpt, onnx_file
 
 
@@ -84,9 +89,12 @@ def home(trained_home, tmp_path):
 def reference_probabilities(net, paths: list[str]) -> np.ndarray:
     """The reference project's own inference: PIL, Resize((512, 512)), ToTensor, Normalize."""
     pre = transforms.Compose(
-        [transforms.Resize((512, 512)), transforms.ToTensor(),
-         transforms.Normalize(REFERENCE_MEAN, REFERENCE_STD)]
-    )  # fmt: skip
+        [
+            transforms.Resize((512, 512)),
+            transforms.ToTensor(),
+            transforms.Normalize(REFERENCE_MEAN, REFERENCE_STD),
+        ]
+    )
     batch = torch.stack([pre(Image.open(p).convert("RGB")) for p in paths])
     with torch.inference_mode():
         return torch.sigmoid(net(batch)).numpy()
@@ -96,8 +104,14 @@ def scored(home: Path, version: str, db: Path) -> dict[str, tuple[np.ndarray, np
     """Score the catalog with `version` into `db`: sha256 -> (probabilities, embedding)."""
     with connect(db) as con:
         load_catalog(con, home / "manifests" / "catalog", date(2026, 11, 1))
-        summary = score_images(con, [home / "manifests" / "catalog"], home / "images",
-                               home / "models", version, num_workers=0)  # fmt: skip
+        summary = score_images(
+            con,
+            [home / "manifests" / "catalog"],
+            home / "images",
+            home / "models",
+            version,
+            num_workers=0,
+        )
         assert summary.scored > 0
         rows = con.execute(
             "SELECT s.image_sha256, s.probs, e.embedding FROM scores s JOIN embeddings e "
@@ -120,7 +134,11 @@ def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files
     result = import_model(home / "models", ckpt, ImportOptions(kind="reference-ckpt", name="ref"))
     card = load_card(home / "models", "ref")
     assert (card.arch, card.image_size, card.resize, card.embedding_dim) == (
-        "resnet50", 512, "squash", 2048)  # fmt: skip
+        "resnet50",
+        512,
+        "squash",
+        2048,
+    )
     assert card.mean == list(REFERENCE_MEAN) and card.std == list(REFERENCE_STD)
     assert card.threshold == 0.5  # prediction_threshold 0.0 on logits
     assert card.source["kind"] == "reference-ckpt" and len(card.source["sha256"]) == 64
@@ -139,8 +157,9 @@ def test_reference_checkpoint_scores_as_the_reference_does(home, reference_files
 
     set_production(home / "models", "ref")
     with connect(db) as con:
-        score_images(con, [home / "manifests" / "catalog"], home / "images", home / "models",
-                     num_workers=0)  # fmt: skip
+        score_images(
+            con, [home / "manifests" / "catalog"], home / "images", home / "models", num_workers=0
+        )
         refresh_analytics(con)
         update_index(con, db)
         sha, path, product_id = images[1]
@@ -175,8 +194,13 @@ def test_reference_onnx_export_scores_the_same(home, reference_files, tmp_path):
     want = reference_probabilities(net, [path for _, path, _ in images])
     assert np.abs(np.stack([rows[sha][0] for sha, _, _ in images]) - want).max() < 1e-4
     # its embeddings are the pooled features, as the PyTorch path gives them
-    pre = transforms.Compose([transforms.Resize((512, 512)), transforms.ToTensor(),
-                              transforms.Normalize(REFERENCE_MEAN, REFERENCE_STD)])  # fmt: skip
+    pre = transforms.Compose(
+        [
+            transforms.Resize((512, 512)),
+            transforms.ToTensor(),
+            transforms.Normalize(REFERENCE_MEAN, REFERENCE_STD),
+        ]
+    )
     with torch.inference_mode():
         trunk = torch.nn.Sequential(*list(net.children())[:-1])
         features = trunk(pre(Image.open(images[0][1]).convert("RGB"))[None]).flatten(1)
@@ -193,8 +217,9 @@ def test_torchvision_state_dicts_of_both_architectures(home, tmp_path):
     for build, arch in ((resnet34, "resnet34"), (resnet50, "resnet50")):
         path = tmp_path / f"{arch}.pth"
         torch.save(calibrated(build, seed=1).state_dict(), path)
-        import_model(home / "models", path, ImportOptions(kind="torchvision", name=arch,
-                                                          image_size=64))  # fmt: skip
+        import_model(
+            home / "models", path, ImportOptions(kind="torchvision", name=arch, image_size=64)
+        )
         card = load_card(home / "models", arch)
         assert card.arch == arch and card.image_size == 64
         assert card.embedding_dim == {"resnet34": 512, "resnet50": 2048}[arch]
@@ -224,17 +249,26 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str, str]]:
     (tmp_path / "junk.ckpt").write_bytes(b"\x00junk")
     plain = save(net.state_dict(), "r50.pth")
     return {
-        "227 outputs": (save(reference_checkpoint(small, 227), "227.ckpt"), "reference-ckpt",
-                        "227 outputs, the label map has 228"),
-        "missing key": (save(missing, "missing.ckpt"), "reference-ckpt",
-                        "1 missing and 0 unexpected key.*layer4.2.bn3.running_var"),
-        "pickled object": (save(evil, "evil.ckpt"), "reference-ckpt",
-                           "pickled objects other than tensors .*system"),
+        "227 outputs": (
+            save(reference_checkpoint(small, 227), "227.ckpt"),
+            "reference-ckpt",
+            "227 outputs, the label map has 228",
+        ),
+        "missing key": (
+            save(missing, "missing.ckpt"),
+            "reference-ckpt",
+            "1 missing and 0 unexpected key.*layer4.2.bn3.running_var",
+        ),
+        "pickled object": (
+            save(evil, "evil.ckpt"),
+            "reference-ckpt",
+            "pickled objects other than tensors .*system",
+        ),
         "wrong arch": (plain, "torchvision", "takes 2048 features, ResNet34"),
         "junk onnx": (tmp_path / "junk.onnx", "onnx", "not a valid ONNX model"),
         "junk ckpt": (tmp_path / "junk.ckpt", "reference-ckpt", "not a PyTorch"),
         "plain dict": (plain, "reference-ckpt", "not a Lightning checkpoint"),
-    }  # fmt: skip
+    }
 
 
 def test_wrong_files_are_refused_with_one_line_and_nothing_written(home, tmp_path):
@@ -246,9 +280,20 @@ def test_wrong_files_are_refused_with_one_line_and_nothing_written(home, tmp_pat
         assert "\n" not in str(caught.value), what
     assert sorted(os.listdir(home / "models")) == before
     run = subprocess.run(
-        [*FASHION, "model", "import", str(tmp_path / "evil.ckpt"), "--kind", "reference-ckpt",
-         "--home", str(home)], capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            *FASHION,
+            "model",
+            "import",
+            str(tmp_path / "evil.ckpt"),
+            "--kind",
+            "reference-ckpt",
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "must never run" not in run.stdout + run.stderr
     assert "Traceback" not in run.stderr and "refused" in run.stderr
@@ -265,8 +310,9 @@ def test_tune_changes_thresholds_and_applies_the_production_rule(home, tmp_path)
     )
     import_model(models, weights, options)
     assert load_card(models, "copy").thresholds == []
-    result = tune_version(models, home / "images", "copy", [home / "manifests" / "validation"],
-                          log=lambda line: None)  # fmt: skip
+    result = tune_version(
+        models, home / "images", "copy", [home / "manifests" / "validation"], log=lambda line: None
+    )
     card = load_card(models, "copy")
     assert len(card.thresholds) == N and card.metrics["tuned_on"]["manifests"]
     assert card.metrics["val_micro_f1"] == result["val_micro_f1"]
@@ -292,10 +338,14 @@ def test_fine_tune_from_an_imported_model(home, tmp_path):
     options = ImportOptions(kind="torchvision", name="start", image_size=40, resize="crop")
     import_model(home / "models", path, options)
     card = train_model(
-        [home / "manifests" / "train", home / "manifests" / "validation"], home / "images",
-        home / "models", TrainConfig(epochs=1, max_steps=2, batch_size=8, num_workers=0,
-                                     init="start", force_promote=True), log=lambda m: None,
-    )  # fmt: skip
+        [home / "manifests" / "train", home / "manifests" / "validation"],
+        home / "images",
+        home / "models",
+        TrainConfig(
+            epochs=1, max_steps=2, batch_size=8, num_workers=0, init="start", force_promote=True
+        ),
+        log=lambda m: None,
+    )
     assert (card.arch, card.image_size, card.resize) == ("resnet34", 40, "crop")
     assert card.source == {"kind": "fine-tuned", "from": "start"}
     assert card.metrics["initial_weights"] == "model start"
@@ -318,20 +368,50 @@ def test_each_kind_of_imported_model_runs_the_nightly_from_the_cli(
     torch.save(calibrated(resnet34, seed=4).state_dict(), tmp_path / "r34.pth")
     width = 512 if kind == "torchvision" else 2048
     run = subprocess.run(
-        [*FASHION, "model", "import", *options, "--kind", kind, "--name", "imported",
-         "--home", str(home)], capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        [
+            *FASHION,
+            "model",
+            "import",
+            *options,
+            "--kind",
+            kind,
+            "--name",
+            "imported",
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     assert f"{width}-d" in run.stdout + run.stderr
     if kind == "reference-ckpt":
         assert "--image-size 512" in run.stderr  # the stored-size reminder
-    subprocess.run([*FASHION, "model", "promote", "imported", "--home", str(home)], check=True,
-                   capture_output=True, timeout=300, env=env)  # fmt: skip
+    subprocess.run(
+        [*FASHION, "model", "promote", "imported", "--home", str(home)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
     run = subprocess.run(
-        [*FASHION, "nightly", str(folder / "catalog.csv"), "--home", str(home),
-         "--allow-private", "--per-host-rate", "0"],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+        [
+            *FASHION,
+            "nightly",
+            str(folder / "catalog.csv"),
+            "--home",
+            str(home),
+            "--allow-private",
+            "--per-host-rate",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     with connect(home / "fashion.duckdb", read_only=True) as con:
         widths = con.execute(
@@ -342,9 +422,23 @@ def test_each_kind_of_imported_model_runs_the_nightly_from_the_cli(
     product = catalog_images(home, 1)[0][2]
     for space, column in (("embedding", '"similarity"'), ("logits", '"distance"')):
         run = subprocess.run(
-            [*FASHION, "similar", "--product-id", product, "--home", str(home), "--format",
-             "json", "--space", space], capture_output=True, text=True, timeout=300, env=env,
-        )  # fmt: skip
+            [
+                *FASHION,
+                "similar",
+                "--product-id",
+                product,
+                "--home",
+                str(home),
+                "--format",
+                "json",
+                "--space",
+                space,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
         assert run.returncode == 0, run.stderr
         assert column in run.stdout
 

@@ -313,16 +313,20 @@ def test_a_run_whose_outcomes_come_slowly_keeps_them_when_killed(tmp_path):
     urls = [f"http://127.0.0.2:{hole.getsockname()[1]}/{n}.jpg" for n in range(count)]
     manifest, process, parts = _start_until_parts(
         _catalog(tmp_path / "slow.csv", urls, ids=[f"id-{n}" for n in range(count)]),
-        tmp_path, "slow", SLOW_SCRIPT, 2,
-    )  # fmt: skip
+        tmp_path,
+        "slow",
+        SLOW_SCRIPT,
+        2,
+    )
     catalog = tmp_path / "slow.csv"
     assert process.poll() is None and len(parts) >= 2, "no time-flushed parts while running"
     process.send_signal(signal.SIGKILL)
     process.wait()
     kept = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
     assert 0 < kept < count
-    config = FAULTS.replace(allow_networks=("127.0.0.2/32",), read_timeout=0.3,
-                            total_timeout=0.3, retries=0)  # fmt: skip
+    config = FAULTS.replace(
+        allow_networks=("127.0.0.2/32",), read_timeout=0.3, total_timeout=0.3, retries=0
+    )
     summary = ingest_source(catalog, manifest, tmp_path / "images", config)
     table = read_manifest(manifest)
     assert sorted(table["source_id"].to_pylist()) == sorted(f"id-{n}" for n in range(count))

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def wheel_layout(target: Path) -> Path:
     """Copy the Python files into the installed package's shape; return the folder to import."""
-    only_python = shutil.ignore_patterns("__pycache__", "*.sql", "*.html", "*.css", "*.js",
-                                         "*.csv", "*.png")  # fmt: skip
+    only_python = shutil.ignore_patterns(
+        "__pycache__", "*.sql", "*.html", "*.css", "*.js", "*.csv", "*.png"
+    )
     package = target / "fashion_model"
     shutil.copytree(ROOT / "fashion_model", package, ignore=only_python)
     for folder in ("flows", "tasks", "sql"):
@@ -32,6 +33,9 @@ def test_the_import_contracts_hold(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-c", run_linter, str(source), str(ROOT / "pyproject.toml"), "--no-cache"],
-        capture_output=True, text=True, cwd=source, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=source,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

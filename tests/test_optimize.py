@@ -27,8 +27,9 @@ def optimized(trained_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("optimized") / "home"
     shutil.copytree(trained_home, root)
     home = Home.resolve(root)
-    plan = plan_optimize(root, "production", OptimizeConfig(int8=True, images=40, max_f1_drop=5),
-                         calibrate="catalog")  # fmt: skip
+    plan = plan_optimize(
+        root, "production", OptimizeConfig(int8=True, images=40, max_f1_drop=5), calibrate="catalog"
+    )
     result = optimize(plan, log=lambda line: None)
     return home, result
 
@@ -50,8 +51,7 @@ def test_both_variants_are_registered_with_their_figures(optimized):
     quantized = [n for n in graph.graph.node if n.op_type == "QuantizeLinear"]
     assert quantized and any(n.op_type == "Conv" for n in graph.graph.node)
     assert version in [p.name for p in home.models.iterdir()]  # no new model version
-    assert not [p for p in (home.models / version / "variants").iterdir()
-                if p.name.startswith(".")]  # fmt: skip
+    assert not [p for p in (home.models / version / "variants").iterdir() if p.name.startswith(".")]
 
 
 def test_scoring_records_the_variant_and_a_variant_is_no_new_version(optimized):
@@ -62,15 +62,18 @@ def test_scoring_records_the_variant_and_a_variant_is_no_new_version(optimized):
     assert choose_runtime(home.models, version, "auto", on_gpu=True) == "torch"
     catalog = [home.manifests / "catalog"]
     with connect(home.db) as con:
-        first = score_images(con, catalog, home.images, home.models, num_workers=0,
-                             runtime="auto", colors=False)  # fmt: skip
+        first = score_images(
+            con, catalog, home.images, home.models, num_workers=0, runtime="auto", colors=False
+        )
         assert first.runtime == expected and first.scored > 0
-        again = score_images(con, catalog, home.images, home.models, num_workers=0,
-                             runtime="torch", colors=False)  # fmt: skip
+        again = score_images(
+            con, catalog, home.images, home.models, num_workers=0, runtime="torch", colors=False
+        )
         assert again.scored == 0  # another runtime does not rescore
     with duckdb.connect(str(home.db), read_only=True) as con:
-        variants = con.execute("SELECT DISTINCT variant FROM scores UNION ALL "
-                               "SELECT DISTINCT variant FROM embeddings").fetchall()  # fmt: skip
+        variants = con.execute(
+            "SELECT DISTINCT variant FROM scores UNION ALL SELECT DISTINCT variant FROM embeddings"
+        ).fetchall()
     assert variants == [(expected,), (expected,)]
 
 
@@ -96,14 +99,19 @@ def test_a_variant_that_falls_below_the_bar_is_refused_with_its_figure(
         for tensor in model.graph.initializer:
             values = numpy_helper.to_array(tensor)
             if values.dtype == np.int8 and values.ndim == 4:
-                tensor.CopyFrom(numpy_helper.from_array(rng.permutation(values.ravel()).reshape(
-                    values.shape).astype(np.int8), tensor.name))  # fmt: skip
+                tensor.CopyFrom(
+                    numpy_helper.from_array(
+                        rng.permutation(values.ravel()).reshape(values.shape).astype(np.int8),
+                        tensor.name,
+                    )
+                )
         onnx.save(model, str(out))
         return out
 
     monkeypatch.setattr(optimizing, "_quantised", scrambled)
-    plan = plan_optimize(tmp_path / "home", "production", OptimizeConfig(int8=True, images=16),
-                         calibrate="catalog")  # fmt: skip
+    plan = plan_optimize(
+        tmp_path / "home", "production", OptimizeConfig(int8=True, images=16), calibrate="catalog"
+    )
     with pytest.raises(BadInput) as refused:
         optimize(plan, log=lambda line: None)
     message = str(refused.value)

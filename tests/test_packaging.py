@@ -48,8 +48,11 @@ def _imported_top_level_names() -> dict[str, str]:
     """Every absolute import in the shipped code: top-level module -> a file importing it."""
     scan = subprocess.run(
         [sys.executable, "-c", _SCAN, str(ROOT), *SOURCES],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(scan.stdout)
 
 
@@ -75,10 +78,22 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
     shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools would reuse stale build/lib
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (built,) = out.glob("fashion_attributes-*.whl")
     with zipfile.ZipFile(built) as archive:
         yield archive
@@ -153,8 +168,11 @@ def test_every_statement_lives_in_sql_and_every_named_one_exists():
 
     scan = subprocess.run(
         [sys.executable, "-c", _SQL_SCAN, str(ROOT), "fashion_model", "flows", "tasks"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     found = json.loads(scan.stdout)
     assert found["inline"] == []
     assert len(found["refs"]) > 30

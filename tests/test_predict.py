@@ -20,8 +20,13 @@ def test_predict_matches_bulk_scoring(trained_home, catalog_server, tmp_path):
     row = manifest[manifest["status"] == "ok"].iloc[0]
     local = folder / row["url"].removeprefix(base_url + "/")
     with connect(tmp_path / "w.duckdb") as con:
-        score_images(con, [trained_home / "manifests" / "catalog"], trained_home / "images",
-                     trained_home / "models", num_workers=0)  # fmt: skip
+        score_images(
+            con,
+            [trained_home / "manifests" / "catalog"],
+            trained_home / "images",
+            trained_home / "models",
+            num_workers=0,
+        )
         stored = con.execute(
             "SELECT l.task, l.name, p.score FROM predictions AS p JOIN labels AS l USING "
             "(label_id) WHERE p.image_sha256 = ?",
@@ -36,8 +41,9 @@ def test_predict_matches_bulk_scoring(trained_home, catalog_server, tmp_path):
     expected = {(task, name): score for task, name, score in stored}
     for result in (from_file, from_url):
         assert result.error is None
-        got = {(task, name): score for task, found in result.labels.items()
-               for name, score in found}  # fmt: skip
+        got = {
+            (task, name): score for task, found in result.labels.items() for name, score in found
+        }
         assert got.keys() == expected.keys()
         assert all(got[k] == pytest.approx(expected[k], abs=1e-4) for k in got)
         assert result.probabilities == pytest.approx(probs, abs=1e-5)  # the same eval path
@@ -56,12 +62,21 @@ def test_predict_command_prints_json(trained_home, catalog_server, tmp_path):
     folder, _ = catalog_server
     image = next((folder / "images" / "catalog").glob("*.jpg"))
     result = subprocess.run(
-        [*FASHION, "predict", str(image), "--home", str(trained_home),
-         "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [*FASHION, "predict", str(image), "--home", str(trained_home), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     (entry,) = json.loads(result.stdout)
     assert entry["image"] == str(image) and entry["error"] is None
-    assert set(entry["labels"]) <= {"category", "color", "gender", "material", "neckline",
-                                    "pattern", "sleeve", "style"}  # fmt: skip
+    assert set(entry["labels"]) <= {
+        "category",
+        "color",
+        "gender",
+        "material",
+        "neckline",
+        "pattern",
+        "sleeve",
+        "style",
+    }

@@ -61,15 +61,25 @@ def warehouse(tmp_path):
         con.execute(
             "INSERT INTO products (retailer, product_id, brand, title, first_seen, currency) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [retailer, product, f"Brand {product in 'ab'}", f"Title {product}", first_seen,
-             currency],
-        )  # fmt: skip
+            [
+                retailer,
+                product,
+                f"Brand {product in 'ab'}",
+                f"Title {product}",
+                first_seen,
+                currency,
+            ],
+        )
         scored = product != "e"
         con.execute(
             "INSERT INTO product_images VALUES (?, ?, 0, 'u', ?, ?, NULL)",
-            [retailer, product, f"sha-{product}" if scored else None,
-             "ok" if scored else "http_404"],
-        )  # fmt: skip
+            [
+                retailer,
+                product,
+                f"sha-{product}" if scored else None,
+                "ok" if scored else "http_404",
+            ],
+        )
         if scored:
             probs = [0.0] * len(LABELS.labels)
             probs[POSITION[STRIPES]] = 0.47 if product == "b" else 0.0
@@ -78,9 +88,14 @@ def warehouse(tmp_path):
                 [f"sha-{product}", probs],
             )
     predictions = [
-        ("a", STRIPES), ("a", RED), ("b", BLACK), ("c", STRIPES), ("c", BLUE), ("d", FLORAL),
+        ("a", STRIPES),
+        ("a", RED),
+        ("b", BLACK),
+        ("c", STRIPES),
+        ("c", BLUE),
+        ("d", FLORAL),
         ("d", RED),
-    ]  # fmt: skip
+    ]
     for product, label in predictions:
         con.execute("INSERT INTO predictions VALUES (?, 'm1', ?, 0.9)", [f"sha-{product}", label])
     con.execute("INSERT INTO predictions VALUES ('sha-b', 'm0', ?, 0.9)", [FLORAL])
@@ -99,24 +114,30 @@ def warehouse(tmp_path):
     )
     con.execute("INSERT INTO equivalents VALUES ('m1', 'R', 'a', 'S', 'd', 0.9, 1)")
     colours = {  # measured on each product's photo: (hex, L*, a*, b*, share, name, family)
-        "a": [("#7a1f2b", 27.5, 38.9, 14.6, 0.7, "burgundy", "Maroon"),
-              ("#1d2744", 16.4, 3.7, -20.2, 0.3, "navy", "Blue")],
+        "a": [
+            ("#7a1f2b", 27.5, 38.9, 14.6, 0.7, "burgundy", "Maroon"),
+            ("#1d2744", 16.4, 3.7, -20.2, 0.3, "navy", "Blue"),
+        ],
         "b": [("#141414", 6.3, 0.0, 0.0, 1.0, "black", "Black")],
         "c": [("#1d2744", 16.4, 3.7, -20.2, 0.9, "navy", "Blue")],
         "d": [("#7a1f2b", 27.5, 38.9, 14.6, 0.6, "burgundy", "Maroon")],
-    }  # fmt: skip
+    }
     for product, found in colours.items():
         for rank, colour in enumerate(found, 1):
-            con.execute("INSERT INTO image_colors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'colors-1')",
-                        [f"sha-{product}", rank, *colour])  # fmt: skip
+            con.execute(
+                "INSERT INTO image_colors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'colors-1')",
+                [f"sha-{product}", rank, *colour],
+            )
     refresh_analytics(con)
     yield con
     con.close()
 
 
 def _rows(frame, *keys):
-    return {tuple(getattr(r, k) for k in keys) if len(keys) > 1 else getattr(r, keys[0]): r
-            for r in frame.itertuples()}  # fmt: skip
+    return {
+        tuple(getattr(r, k) for k in keys) if len(keys) > 1 else getattr(r, keys[0]): r
+        for r in frame.itertuples()
+    }
 
 
 def _month(value) -> str:
@@ -125,8 +146,10 @@ def _month(value) -> str:
 
 def test_shares_are_per_month_and_only_from_the_production_model(warehouse):
     shares = run_report(warehouse, "attribute_share", {"task": "pattern", "retailer": "R"})
-    got = {(_month(r.period), r.attribute): (r.products, r.period_products, r.share)
-           for r in shares.itertuples()}  # fmt: skip
+    got = {
+        (_month(r.period), r.attribute): (r.products, r.period_products, r.share)
+        for r in shares.itertuples()
+    }
     assert got == {("2026-01", "Stripes"): (1, 2, 0.5), ("2026-02", "Stripes"): (1, 1, 1.0)}
     everyone = run_report(warehouse, "attribute_share", {"task": "pattern"})
     february = everyone[everyone.period.astype(str).str.startswith("2026-02")]
@@ -138,12 +161,16 @@ def test_shares_are_per_month_and_only_from_the_production_model(warehouse):
 def test_shares_split_by_retailer_and_brand(warehouse):
     split = run_report(warehouse, "attribute_share", {"task": "pattern", "split": "retailer"})
     february = split[split.period.astype(str).str.startswith("2026-02")]
-    got = {(r.segment, r.attribute): (r.products, r.period_products)
-           for r in february.itertuples()}  # fmt: skip
-    assert got == {("R", "Floral"): (0, 1), ("R", "Stripes"): (1, 1),
-                   ("S", "Floral"): (1, 1), ("S", "Stripes"): (0, 1)}  # fmt: skip
-    brands = run_report(warehouse, "attribute_share",
-                        {"task": "color", "split": "brand", "until": "2026-01-31"})  # fmt: skip
+    got = {(r.segment, r.attribute): (r.products, r.period_products) for r in february.itertuples()}
+    assert got == {
+        ("R", "Floral"): (0, 1),
+        ("R", "Stripes"): (1, 1),
+        ("S", "Floral"): (1, 1),
+        ("S", "Stripes"): (0, 1),
+    }
+    brands = run_report(
+        warehouse, "attribute_share", {"task": "color", "split": "brand", "until": "2026-01-31"}
+    )
     assert set(brands.segment) == {"Brand True"}  # a and b, the January arrivals
     one = run_report(warehouse, "attribute_share", {"task": "color", "brand": "Brand False"})
     assert set(one.attribute) == {"Red", "Blue"}  # c and d
@@ -151,8 +178,10 @@ def test_shares_split_by_retailer_and_brand(warehouse):
 
 def test_shares_by_observation_count_what_was_on_offer(warehouse):
     shares = run_report(warehouse, "attribute_share", {"task": "pattern", "basis": "observed_on"})
-    got = {(_month(r.period), r.attribute): (r.products, r.period_products)
-           for r in shares.itertuples()}  # fmt: skip
+    got = {
+        (_month(r.period), r.attribute): (r.products, r.period_products)
+        for r in shares.itertuples()
+    }
     # January: a and b on offer; February: a, c and d (e is on offer but not scored)
     assert got[("2026-01", "Stripes")] == (1, 2)
     assert got[("2026-02", "Stripes")] == (2, 3)
@@ -188,14 +217,32 @@ def test_parameters_are_bound_and_checked(warehouse):
 def test_every_shipped_report_documents_itself_and_runs(warehouse):
     reports = list_reports()
     assert {
-        "assortment_as_of", "attribute_cooccurrence", "attribute_share", "competitor_comparison",
-        "delistings", "download_outcomes", "low_confidence_products", "new_arrivals_mix",
-        "predicted_labels", "price_by_attribute", "trending_attributes", "equivalent_price_gaps",
-    } <= set(reports)  # fmt: skip
-    asked = {"task": "pattern", "task_a": "pattern", "retailer_a": "R", "retailer_b": "S",
-             "hex": "#7a1f2b",
-             "from_date": "2026-01-31", "to_date": "2026-02-28", "window": "1",
-             "min_support": "1", "from_retailer": "R", "to_retailer": "S"}  # fmt: skip
+        "assortment_as_of",
+        "attribute_cooccurrence",
+        "attribute_share",
+        "competitor_comparison",
+        "delistings",
+        "download_outcomes",
+        "low_confidence_products",
+        "new_arrivals_mix",
+        "predicted_labels",
+        "price_by_attribute",
+        "trending_attributes",
+        "equivalent_price_gaps",
+    } <= set(reports)
+    asked = {
+        "task": "pattern",
+        "task_a": "pattern",
+        "retailer_a": "R",
+        "retailer_b": "S",
+        "hex": "#7a1f2b",
+        "from_date": "2026-01-31",
+        "to_date": "2026-02-28",
+        "window": "1",
+        "min_support": "1",
+        "from_retailer": "R",
+        "to_retailer": "S",
+    }
     for name, declared in reports.items():
         text = read_sql(f"reports/{name}.sql")
         assert text.startswith(f"-- {name}:"), name
@@ -215,8 +262,9 @@ def test_shade_queries_on_known_colours(warehouse):
     striped = run_report(warehouse, "products_near_color", {"hex": "#1d2744", "label": "Stripes"})
     assert sorted(striped["product_id"]) == ["a", "c"]
     # January: a (burgundy 70%, navy 30%) and b (black); February: c (navy) and d (burgundy)
-    trend = _rows(run_report(warehouse, "shade_trend", {"window": "1", "min_support": "1"}),
-                  "shade")  # fmt: skip
+    trend = _rows(
+        run_report(warehouse, "shade_trend", {"window": "1", "min_support": "1"}), "shade"
+    )
     assert trend["navy"].recent_products == 1 and trend["navy"].prior_products == 1
     assert trend["burgundy"].recent_share_pct == 50.0 and trend["burgundy"].hex == "#7a1f2b"
     assert "black" not in trend  # none in the recent window
@@ -277,14 +325,14 @@ def test_assortment_as_of_a_date_uses_each_retailers_last_run(warehouse):
 
 
 def test_delistings_between_two_runs(warehouse):
-    gone = run_report(warehouse, "delistings",
-                      {"from_date": "2026-01-31", "to_date": "2026-02-28"})  # fmt: skip
+    gone = run_report(warehouse, "delistings", {"from_date": "2026-01-31", "to_date": "2026-02-28"})
     assert list(gone.product_id) == ["b"]
     row = gone.iloc[0]
     assert (row.retailer, row.last_price, row.currency, row.color) == ("R", 20.0, "EUR", "Black")
     assert str(row.last_observed_on)[:10] == "2026-01-31"
-    same_run = run_report(warehouse, "delistings",
-                          {"from_date": "2026-02-28", "to_date": "2026-03-31"})  # fmt: skip
+    same_run = run_report(
+        warehouse, "delistings", {"from_date": "2026-02-28", "to_date": "2026-03-31"}
+    )
     assert same_run.empty
 
 
@@ -298,8 +346,9 @@ def test_new_arrivals_mix_with_change_against_the_previous_period(warehouse):
 
 
 def test_cooccurrence_counts_pairs_and_lift(warehouse):
-    pairs = run_report(warehouse, "attribute_cooccurrence",
-                       {"task_a": "pattern", "task_b": "color"})  # fmt: skip
+    pairs = run_report(
+        warehouse, "attribute_cooccurrence", {"task_a": "pattern", "task_b": "color"}
+    )
     rows = _rows(pairs, "a_attribute", "b_attribute")
     assert set(rows) == {("Stripes", "Red"), ("Stripes", "Blue"), ("Floral", "Red")}
     stripes_red = rows[("Stripes", "Red")]
@@ -356,8 +405,10 @@ def test_an_old_warehouse_upgrades_in_place(tmp_path):
     """A database made before migration 002 gains the analytics tables, filled, on first write."""
     path = tmp_path / "old.duckdb"
     old = duckdb.connect(str(path))
-    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR "
-                "NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
+    old.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR "
+        "NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
     old.execute(read_sql("migrations/001_initial.sql"))
     old.execute("INSERT INTO schema_migrations VALUES (1, '001_initial.sql', now())")
     old.execute("INSERT INTO labels VALUES (?, 'pattern', 'Stripes', 0)", [STRIPES])
@@ -391,8 +442,9 @@ def test_predicted_shares_are_compared_with_the_truth_per_cell():
     )
     predicted = pd.DataFrame({"product_id": ["a", "b", "c"], "label_id": [RED, RED, FLORAL]})
     truth = pd.DataFrame({"product_id": ["a", "b", "c"], "label_id": [RED, BLUE, FLORAL]})
-    errors = share_error_vs_truth(predicted, scored, truth, {RED: "color", BLUE: "color",
-                                                             FLORAL: "pattern"})  # fmt: skip
+    errors = share_error_vs_truth(
+        predicted, scored, truth, {RED: "color", BLUE: "color", FLORAL: "pattern"}
+    )
     # R January: Red 100% predicted vs 50% true, Blue 0% vs 50%; S: Floral exact
     assert errors.loc["color", "mean"] == 50.0 and errors.loc["color", "count"] == 2
     assert errors.loc["pattern", "mean"] == 0.0

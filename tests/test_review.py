@@ -36,8 +36,7 @@ def home(trained_home, tmp_path):
     paths = Home.resolve(root)
     with connect(paths.db) as con:
         load_catalog(con, paths.manifests / "catalog", date(2026, 11, 1))
-        score_images(con, [paths.manifests / "catalog"], paths.images, paths.models,
-                     num_workers=0)  # fmt: skip
+        score_images(con, [paths.manifests / "catalog"], paths.images, paths.models, num_workers=0)
         refresh_analytics(con)
     return paths
 
@@ -61,14 +60,26 @@ def _annotate(tasks: list[dict], truth: dict, **extra) -> list[dict]:
         for label_id in truth[task["data"]["product_id"]]:
             by_task.setdefault(names[label_id].task, []).append(names[label_id].name)
         result = [
-            {"id": f"a{number}-{t}", "from_name": t, "to_name": "image", "type": "choices",
-             "value": {"choices": chosen}, "origin": "manual"}
+            {
+                "id": f"a{number}-{t}",
+                "from_name": t,
+                "to_name": "image",
+                "type": "choices",
+                "value": {"choices": chosen},
+                "origin": "manual",
+            }
             for t, chosen in by_task.items()
-        ]  # fmt: skip
-        annotation = {"id": number, "completed_by": {"id": 1, "email": "ana@example.com"},
-                      "result": result, "was_cancelled": False, "ground_truth": False,
-                      "created_at": "2026-12-01T10:00:00.000000Z",
-                      "updated_at": "2026-12-01T10:00:00.000000Z", "lead_time": 4.2}  # fmt: skip
+        ]
+        annotation = {
+            "id": number,
+            "completed_by": {"id": 1, "email": "ana@example.com"},
+            "result": result,
+            "was_cancelled": False,
+            "ground_truth": False,
+            "created_at": "2026-12-01T10:00:00.000000Z",
+            "updated_at": "2026-12-01T10:00:00.000000Z",
+            "lead_time": 4.2,
+        }
         exported.append({"id": number, **task, "annotations": [annotation], **extra})
     return exported
 
@@ -119,15 +130,15 @@ def test_export_annotate_import_gives_the_answers_back(home, tmp_path, truth):
     export_review(home, ["pattern", "color"], out, limit=8)
     tasks = json.loads(out.read_text())
     assert {i["from_name"] for t in tasks for i in t["predictions"][0]["result"]} <= {
-        "pattern", "color"
-    }  # fmt: skip
+        "pattern",
+        "color",
+    }
     exported = tmp_path / "export.json"
     exported.write_text(json.dumps(_annotate(tasks, truth)))
     report, written = import_review(home, exported, tmp_path / "reviewed.json")
     assert report.imported == len(tasks) and not report.conflicts and not report.problems
     training = json.loads(written.read_text())
-    by_image = {a["imageId"]: sorted(int(i) for i in a["labelId"])
-                for a in training["annotations"]}  # fmt: skip
+    by_image = {a["imageId"]: sorted(int(i) for i in a["labelId"]) for a in training["annotations"]}
     for task in tasks:
         assert by_image[task["data"]["sha256"]] == sorted(truth[task["data"]["product_id"]])
     assert {i["imageId"]: i["url"] for i in training["images"]} == {
@@ -155,11 +166,25 @@ def test_conflicts_and_cancellations_are_reported(home, tmp_path, truth):
     export_review(home, [], out, limit=3)
     tasks = _annotate(json.loads(out.read_text()), truth)
     later = json.loads(json.dumps(tasks[0]["annotations"][0]))
-    later.update(id=99, completed_by=2, updated_at="2026-12-02T09:00:00Z",
-                 result=[{"from_name": "pattern", "to_name": "image", "type": "choices",
-                          "value": {"choices": [" stripes "]}},
-                         {"from_name": "note", "to_name": "image", "type": "textarea",
-                          "value": {"text": ["blurry"]}}])  # fmt: skip
+    later.update(
+        id=99,
+        completed_by=2,
+        updated_at="2026-12-02T09:00:00Z",
+        result=[
+            {
+                "from_name": "pattern",
+                "to_name": "image",
+                "type": "choices",
+                "value": {"choices": [" stripes "]},
+            },
+            {
+                "from_name": "note",
+                "to_name": "image",
+                "type": "textarea",
+                "value": {"text": ["blurry"]},
+            },
+        ],
+    )
     tasks[0]["annotations"].append(later)
     tasks[1]["annotations"][0]["was_cancelled"] = True
     exported = tmp_path / "export.json"
@@ -184,10 +209,13 @@ def test_a_bad_task_fails_the_import_naming_it_and_writes_nothing(home, tmp_path
         {"from_name": "pattern", "type": "choices", "value": {"choices": ["Polka Dots of Doom"]}}
     ]
     ghost = [*tasks, {"id": 77, "data": {"sha256": "0" * 64}, "annotations": []}]
-    for bad, message in ((unknown, "task 2, annotation 2: pattern choice 'Polka Dots of Doom' "
-                                   "is not in the label map"),
-                         (ghost, "task 77: image 000000000000 is not in this home's image "
-                                 "store")):  # fmt: skip
+    for bad, message in (
+        (
+            unknown,
+            "task 2, annotation 2: pattern choice 'Polka Dots of Doom' is not in the label map",
+        ),
+        (ghost, "task 77: image 000000000000 is not in this home's image store"),
+    ):
         exported = tmp_path / "export.json"
         exported.write_text(json.dumps(bad))
         with pytest.raises(FashionError, match=message):
@@ -220,8 +248,10 @@ def test_reviewed_images_are_trained_on_and_never_held_out():
     from fashion_model.model.train import _split
 
     targets = np.eye(4, dtype=np.float32)[np.arange(40) % 4]
-    rows = {"train": ([f"t{i}" for i in range(40)], targets),
-            "reviewed": ([f"r{i}" for i in range(8)], targets[:8])}  # fmt: skip
+    rows = {
+        "train": ([f"t{i}" for i in range(40)], targets),
+        "reviewed": ([f"r{i}" for i in range(8)], targets[:8]),
+    }
     (train, _), (validation, _), _ = _split(rows, 0.25, seed=0)
     _, (alone, _), _ = _split({"train": rows["train"]}, 0.25, seed=0)
     assert {f"r{i}" for i in range(8)} <= set(train) and len(train) + len(validation) == 48
@@ -263,10 +293,13 @@ def test_a_real_json_export_gives_each_label_its_verdict():
     cleared task = removed; skipped and unannotated tasks give no verdict."""
     verdicts, report = _verdicts(FIXTURES / "export-1.23.2.json")
     assert verdicts == {
-        ("a", "Stripes"): "confirmed", ("a", "Red"): "removed", ("a", "Blue"): "added",
+        ("a", "Stripes"): "confirmed",
+        ("a", "Red"): "removed",
+        ("a", "Blue"): "added",
         ("b", "Floral"): "removed",
-        ("c", "Plaid"): "confirmed", ("c", "Stripes"): "added",
-    }  # fmt: skip
+        ("c", "Plaid"): "confirmed",
+        ("c", "Stripes"): "added",
+    }
     assert report.skipped == 2 and report.cancelled == 1 and len(report.conflicts) == 1
 
 
@@ -275,9 +308,11 @@ def test_a_real_json_min_export_reads_like_the_json_one_where_it_can():
     `fashion review export` writes (task c); tasks without it can only say what was given."""
     verdicts, report = _verdicts(FIXTURES / "export-1.23.2-min.json")
     assert verdicts == {
-        ("a", "Stripes"): "added", ("a", "Blue"): "added",
-        ("c", "Plaid"): "confirmed", ("c", "Stripes"): "added",
-    }  # fmt: skip
+        ("a", "Stripes"): "added",
+        ("a", "Blue"): "added",
+        ("c", "Plaid"): "confirmed",
+        ("c", "Stripes"): "added",
+    }
     assert report.tasks == 4 and report.skipped == 1  # e; JSON-MIN leaves skipped d out
 
 
@@ -287,9 +322,22 @@ def test_label_names_match_without_case_or_spaces_and_quotes_survive(tmp_path):
     rows = 'labelId,taskId,labelName,taskName\n1,1,Men\'s Café "Tee",category\n2,1,Other,category\n'
     (tmp_path / "map.csv").write_text(rows, encoding="utf-8")
     labels: LabelMap = load_label_map(tmp_path / "map.csv")
-    task = {"id": 9, "data": {"sha256": "f" * 64, "predicted": {"category": ["Other"]}},
-            "annotations": [{"id": 1, "result": [{"type": "choices", "from_name": "category",
-                             "value": {"choices": ["  men's CAFÉ \"tee\" "]}}]}]}  # fmt: skip
+    task = {
+        "id": 9,
+        "data": {"sha256": "f" * 64, "predicted": {"category": ["Other"]}},
+        "annotations": [
+            {
+                "id": 1,
+                "result": [
+                    {
+                        "type": "choices",
+                        "from_name": "category",
+                        "value": {"choices": ['  men\'s CAFÉ "tee" ']},
+                    }
+                ],
+            }
+        ],
+    }
     from fashion_model.review.labelstudio import resolve_answers
 
     (answer,), _ = resolve_answers([task], labels, lambda sha: True)
@@ -325,10 +373,25 @@ def label_studio(tmp_path_factory):
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
     }
     server = subprocess.Popen(
-        [str(LABEL_STUDIO), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(data), "--username", "ana@example.com", "--password", "secret123"],
-        env=env, stdout=(data / "server.log").open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            str(LABEL_STUDIO),
+            "start",
+            "--no-browser",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--username",
+            "ana@example.com",
+            "--password",
+            "secret123",
+        ],
+        env=env,
+        stdout=(data / "server.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     log = data / "server.log"
 
     def last_log_line() -> str:
@@ -351,15 +414,26 @@ def label_studio(tmp_path_factory):
                 )
             time.sleep(1)
         else:
-            pytest.fail(f"Label Studio did not start in 240 s: {last_log_line()} (log: {log})",
-                        pytrace=False)  # fmt: skip
+            pytest.fail(
+                f"Label Studio did not start in 240 s: {last_log_line()} (log: {log})",
+                pytrace=False,
+            )
         with httpx.Client(base_url=base) as web:
             web.get("/user/login/")
-            web.post("/user/login/", data={"csrfmiddlewaretoken": web.cookies["csrftoken"],
-                     "email": "ana@example.com", "password": "secret123"},
-                     headers={"Referer": f"{base}/user/login/"})  # fmt: skip
-            made = web.post("/api/token/", json={}, headers={
-                "X-CSRFToken": web.cookies["csrftoken"], "Referer": f"{base}/"})  # fmt: skip
+            web.post(
+                "/user/login/",
+                data={
+                    "csrfmiddlewaretoken": web.cookies["csrftoken"],
+                    "email": "ana@example.com",
+                    "password": "secret123",
+                },
+                headers={"Referer": f"{base}/user/login/"},
+            )
+            made = web.post(
+                "/api/token/",
+                json={},
+                headers={"X-CSRFToken": web.cookies["csrftoken"], "Referer": f"{base}/"},
+            )
             token = made.json()["token"]
         yield base, token
     finally:
@@ -377,11 +451,13 @@ def test_push_review_pull_against_a_real_label_studio(home, tmp_path, label_stud
     from fashion_model.review.remote import pull_review, push_review
 
     base, token = label_studio
-    pushed = push_review(home, base, token, "http://127.0.0.1:8000", "shop review",
-                         ["pattern", "color"], limit=3)  # fmt: skip
+    pushed = push_review(
+        home, base, token, "http://127.0.0.1:8000", "shop review", ["pattern", "color"], limit=3
+    )
     assert pushed.created_project and pushed.added_tasks == 3
-    again = push_review(home, base, token, "http://127.0.0.1:8000", "shop review",
-                        ["pattern", "color"], limit=3)  # fmt: skip
+    again = push_review(
+        home, base, token, "http://127.0.0.1:8000", "shop review", ["pattern", "color"], limit=3
+    )
     assert not again.created_project and again.added_tasks == 0
     assert again.already_in_project == 3 and again.new_predictions == 0
 
@@ -402,22 +478,29 @@ def test_push_review_pull_against_a_real_label_studio(home, tmp_path, label_stud
             answer = {**shown, task_name: [*shown[task_name][1:], replacement[task_name]]}
         else:  # cleared: none of these labels
             answer = {}
-        result = [{"from_name": t, "to_name": "image", "type": "choices",
-                   "value": {"choices": c}} for t, c in answer.items() if c]  # fmt: skip
+        result = [
+            {"from_name": t, "to_name": "image", "type": "choices", "value": {"choices": c}}
+            for t, c in answer.items()
+            if c
+        ]
         studio.annotations.create(id=task["id"], result=result, parent_prediction=prediction.id)
         ids = {lb.label_id for lb in LABELS.labels}
         seen = {i for i in ids if names[i].name in shown.get(names[i].task, [])}
         given = {i for i in ids if names[i].name in answer.get(names[i].task, [])}
         for label_id in seen | given:
             expected[(task["data"]["sha256"], label_id)] = (
-                "confirmed" if label_id in seen and label_id in given
-                else "removed" if label_id in seen else "added"
-            )  # fmt: skip
+                "confirmed"
+                if label_id in seen and label_id in given
+                else "removed"
+                if label_id in seen
+                else "added"
+            )
     assert "removed" in expected.values() and "added" in expected.values()
 
     for _ in range(2):
-        report, written, kept = pull_review(home, base, token, tmp_path / "reviewed.json",
-                                            "shop review")  # fmt: skip
+        report, written, kept = pull_review(
+            home, base, token, tmp_path / "reviewed.json", "shop review"
+        )
         assert report.imported == 3 and kept.is_file()
         with connect(home.db, read_only=True) as con:
             rows = con.execute(
@@ -450,11 +533,19 @@ def test_label_studio_shows_predictions_from_fashion_serve_as_its_ml_backend(
         studio.projects.import_tasks(
             id=project.id, request=[{"data": {"image": "http://unused/x.jpg", "sha256": sha}}]
         )
-        studio.ml.create(project=project.id, url=f"{served}/label-studio",
-                         title="fashion serve", auth_method="BASIC_AUTH",
-                         basic_auth_user="labelstudio", basic_auth_pass=serve_token)  # fmt: skip
-        studio.actions.create(id="retrieve_tasks_predictions", project=project.id,
-                              selected_items={"all": True, "excluded": []})  # fmt: skip
+        studio.ml.create(
+            project=project.id,
+            url=f"{served}/label-studio",
+            title="fashion serve",
+            auth_method="BASIC_AUTH",
+            basic_auth_user="labelstudio",
+            basic_auth_pass=serve_token,
+        )
+        studio.actions.create(
+            id="retrieve_tasks_predictions",
+            project=project.id,
+            selected_items={"all": True, "excluded": []},
+        )
         (task,) = studio.tasks.list(project=project.id, fields="all")
         predictions = studio.predictions.list(task=task.id)
         assert [p.model_version for p in predictions] == [production_version(home.models)]

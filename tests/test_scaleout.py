@@ -31,8 +31,10 @@ def _catalog_with_faults(catalog_server, faulty_server, folder):
     base_url = faulty_server[0]
     with open(source / "catalog.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    extra = [{**rows[0], "product_id": f"FAULT-{i}", "image_url": f"{base_url}/{name}"}
-             for i, name in enumerate(FAULTS)]  # fmt: skip
+    extra = [
+        {**rows[0], "product_id": f"FAULT-{i}", "image_url": f"{base_url}/{name}"}
+        for i, name in enumerate(FAULTS)
+    ]
     extra.append({**rows[1], "product_id": "REPEAT-1"})
     path = folder / "catalog.csv"
     with open(path, "w", newline="") as handle:
@@ -63,10 +65,12 @@ def _warehouse(home):
             "SELECT image_sha256, reason FROM score_failures ORDER BY ALL"
         ).fetchall()
         vectors = con.sql("SELECT image_sha256, embedding FROM embeddings ORDER BY 1").fetchall()
-        colours = con.sql("SELECT * EXCLUDE (measured_at) FROM color_measurements "
-                          "ORDER BY ALL").fetchall()  # fmt: skip
-        colours += con.sql("SELECT image_sha256, rank, hex, name FROM image_colors "
-                           "ORDER BY ALL").fetchall()  # fmt: skip
+        colours = con.sql(
+            "SELECT * EXCLUDE (measured_at) FROM color_measurements ORDER BY ALL"
+        ).fetchall()
+        colours += con.sql(
+            "SELECT image_sha256, rank, hex, name FROM image_colors ORDER BY ALL"
+        ).fetchall()
     vectors = {sha: np.asarray(v, np.float64) for sha, v in vectors}
     return products, labels, failures, vectors, colours
 
@@ -90,14 +94,19 @@ def test_dask_runner_gives_the_default_runners_products_statuses_labels_and_embe
     day = date(2026, 11, 27)
     default_home = _home_with_model(trained_home, tmp_path / "default")
     local = DownloadConfig(allow_private=True, per_host_rate=0)
-    default_ingest = ingest(source=str(catalog), home=str(default_home), name="catalog",
-                            download=local)  # fmt: skip
+    default_ingest = ingest(
+        source=str(catalog), home=str(default_home), name="catalog", download=local
+    )
     default_score = score(plan=plan_score(default_home, ["catalog"], ScoreConfig(as_of=day)))
     # The dask side runs as the nightly deployment would, with its parameters as mappings.
     dask_home = _home_with_model(trained_home, tmp_path / "dask")
-    result = nightly(catalog=str(catalog), home=str(dask_home), config={"as_of": day.isoformat()},
-                     download={"allow_private": True, "per_host_rate": 0},
-                     scale_out={"task_runner": "dask", "dask_workers": 2})  # fmt: skip
+    result = nightly(
+        catalog=str(catalog),
+        home=str(dask_home),
+        config={"as_of": day.isoformat()},
+        download={"allow_private": True, "per_host_rate": 0},
+        scale_out={"task_runner": "dask", "dask_workers": 2},
+    )
     (dask_ingest,) = result["ingest"].values()  # one feed: one manifest
     dask_score = result["score"]
 
@@ -156,12 +165,19 @@ def test_sharded_ingest_resumes_like_the_default_one(catalog_server, tmp_path, m
 
     pool = Failing(ThreadPoolExecutor(2), slots=1)
     with pytest.raises(RuntimeError, match="worker lost"):
-        ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
-                      LOCAL, fetcher=sharded_fetcher(pool), part_rows=4)  # fmt: skip
+        ingest_source(
+            folder / "catalog.csv",
+            tmp_path / "m" / "catalog",
+            tmp_path / "images",
+            LOCAL,
+            fetcher=sharded_fetcher(pool),
+            part_rows=4,
+        )
     # The shards that finished before the failure are in the journal; the shard folder is gone.
     assert not list((tmp_path / "m").glob(".catalog.shards-*"))
-    again = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images",
-                          LOCAL)  # fmt: skip
+    again = ingest_source(
+        folder / "catalog.csv", tmp_path / "m" / "catalog", tmp_path / "images", LOCAL
+    )
     assert again.resumed_rows >= 4
     assert again.requested == again.records - again.skipped_done
     assert again.statuses == {"ok": again.records}
@@ -190,8 +206,13 @@ def test_a_slow_shard_does_not_hold_back_the_others_and_rows_stay_in_order(
             return self.executor.submit(download, job, first)
 
     pool = SlowFirst(ThreadPoolExecutor(4), slots=2)
-    summary = ingest_source(folder / "catalog.csv", tmp_path / "m" / "catalog",
-                            tmp_path / "images", LOCAL, fetcher=sharded_fetcher(pool))  # fmt: skip
+    summary = ingest_source(
+        folder / "catalog.csv",
+        tmp_path / "m" / "catalog",
+        tmp_path / "images",
+        LOCAL,
+        fetcher=sharded_fetcher(pool),
+    )
     assert summary.statuses == {"ok": summary.records}
     assert finished.index("shard-000001.urls.parquet") >= 3  # shards 2-4 came back before it
     with open(folder / "catalog.csv", newline="") as handle:

@@ -115,8 +115,9 @@ def test_scoring_writes_each_image_once_per_model_version(trained_home, tmp_path
 def test_corrupt_and_vanished_images_are_recorded_and_the_run_goes_on(trained_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
-    paths = sorted({p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist()
-                    if p})  # fmt: skip
+    paths = sorted(
+        {p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist() if p}
+    )
     (home / "images" / paths[0]).write_bytes(b"not a jpeg")
     good = (home / "images" / paths[1]).read_bytes()
     (home / "images" / paths[1]).unlink()
@@ -126,8 +127,9 @@ def test_corrupt_and_vanished_images_are_recorded_and_the_run_goes_on(trained_ho
         assert summary.scored == len(paths) - 2
         failures = con.execute("SELECT path, reason FROM score_failures ORDER BY reason").fetchall()
         assert [(Path(p).name, r) for p, r in failures] == [
-            (Path(paths[0]).name, "cannot decode"), (Path(paths[1]).name, "file missing")
-        ]  # fmt: skip
+            (Path(paths[0]).name, "cannot decode"),
+            (Path(paths[1]).name, "file missing"),
+        ]
         (home / "images" / paths[1]).write_bytes(good)  # the store is repaired
         again = _score(con, home)
         assert (again.scored, again.failed_to_decode) == (0 + 1, 1)
@@ -156,11 +158,16 @@ def test_a_killed_scorer_rerun_leaves_exactly_one_row_per_image(trained_home, tm
     import sys
 
     db = tmp_path / "w.duckdb"
-    killed = subprocess.run([sys.executable, "-c", KILLED_SCORER, str(trained_home), str(db)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SCORER, str(trained_home), str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr  # a real SIGKILL, mid-run
-    shas = {p for p in read_manifest(trained_home / "manifests" / "catalog")["sha256"].to_pylist()
-            if p}  # fmt: skip
+    shas = {
+        p for p in read_manifest(trained_home / "manifests" / "catalog")["sha256"].to_pylist() if p
+    }
     with connect(db) as con:
         kept = con.execute("SELECT count(*) FROM scores").fetchone()[0]
         assert 0 < kept < len(shas)  # what was committed survived the kill, nothing more
@@ -187,8 +194,10 @@ def test_a_killed_rescore_loses_nothing(trained_home, tmp_path):
         first = _score(con, trained_home)
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_SCORER, str(trained_home), str(db), "rescore"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr
     with connect(db, read_only=True) as con:
         for table in ("scores", "embeddings"):
@@ -215,15 +224,17 @@ def test_a_second_writer_stops_with_a_clear_message(trained_home, tmp_path):
     db = tmp_path / "w.duckdb"
     with connect(db):
         pass
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         result = subprocess.run(
-            [*FASHION, "score", "--home", str(trained_home), "--db",
-             str(db)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [*FASHION, "score", "--home", str(trained_home), "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -309,8 +320,7 @@ def test_promote_says_how_many_images_the_new_model_will_score(trained_home, tmp
         load_catalog(con, home / "manifests" / "catalog", date(2026, 11, 1))
         scored = _score(con, home).scored
     result = promote(home / "models", second, db)
-    assert result == {**result, "production": second, "previous": first,
-                      "images_to_score": scored}  # fmt: skip
+    assert result == {**result, "production": second, "previous": first, "images_to_score": scored}
     assert production_version(home / "models") == second
     with connect(db) as con:
         assert _score(con, home).scored == scored  # the next run scores them with the new one
@@ -330,8 +340,9 @@ def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_
     the same colours measured (from the tensor the batch decoder made)."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
-    paths = sorted({p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist()
-                    if p})  # fmt: skip
+    paths = sorted(
+        {p for p in read_manifest(home / "manifests" / "catalog")["path"].to_pylist() if p}
+    )
     (home / "images" / paths[0]).write_bytes(b"not a jpeg")
     probs, colours = {}, {}
     for decode in ("pil", "torch"):
@@ -345,8 +356,9 @@ def test_batch_decoding_of_jpeg_bytes_matches_the_pillow_path(trained_home, tmp_
     same = sum(colours["pil"][k] == colours["torch"][k] for k in colours["pil"])
     assert same >= 0.9 * len(colours["pil"]), (same, len(colours["pil"]))
     assert probs["pil"].keys() == probs["torch"].keys()
-    gaps = [np.abs(np.array(probs["pil"][k]) - np.array(probs["torch"][k])).max()
-            for k in probs["pil"]]  # fmt: skip
+    gaps = [
+        np.abs(np.array(probs["pil"][k]) - np.array(probs["torch"][k])).max() for k in probs["pil"]
+    ]
     assert max(gaps) < 0.1, max(gaps)
 
 
@@ -358,15 +370,17 @@ def test_score_refuses_a_model_of_another_label_map_before_any_work(trained_home
     shutil.copytree(trained_home / "models", home / "models")
     (home / "manifests").symlink_to(trained_home / "manifests")
     (home / "images").symlink_to(trained_home / "images")
-    other = _copy_version(home / "models", production_version(home / "models"),
-                          "20990101-000000-other", label_rows=10)  # fmt: skip
+    other = _copy_version(
+        home / "models", production_version(home / "models"), "20990101-000000-other", label_rows=10
+    )
     with connect(home / "fashion.duckdb") as con:
         sync_labels(con, default_label_map())
     result = subprocess.run(
-        [*FASHION, "score", "--home", str(home), "--model", other,
-         "--retailer", "R"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [*FASHION, "score", "--home", str(home), "--model", other, "--retailer", "R"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "label map differs" in lines[0], result.stderr

@@ -24,8 +24,11 @@ from .conftest import PLANTED, PLANTED_STRIPES
 def catalog_photo(served_home, catalog_server) -> tuple[str, bytes]:
     """(product id, the original photo's bytes) of the first downloaded catalog product."""
     folder, _ = catalog_server
-    rows = [r for r in read_manifest(served_home.manifests / "catalog").to_pylist()
-            if r["status"] == "ok"]  # fmt: skip
+    rows = [
+        r
+        for r in read_manifest(served_home.manifests / "catalog").to_pylist()
+        if r["status"] == "ok"
+    ]
     product = rows[3]["source_id"]
     return product, (folder / "images" / "catalog" / f"{product}.jpg").read_bytes()
 
@@ -48,8 +51,9 @@ def test_trends_are_the_attribute_share_query_with_the_planted_mover(client, dir
     assert body["series"]["Stripes"] == [10 * n for n in PLANTED_STRIPES.values()]
     assert body["biggest_mover"]["attribute"] == "Stripes"
     assert body["biggest_mover"]["change_points"] == 60
-    csv = client.get("/api/v1/trends", params={"task": "pattern", "retailer": PLANTED,
-                                                "format": "csv"})  # fmt: skip
+    csv = client.get(
+        "/api/v1/trends", params={"task": "pattern", "retailer": PLANTED, "format": "csv"}
+    )
     assert csv.headers["content-type"].startswith("text/csv") and "Stripes" in csv.text
 
 
@@ -75,8 +79,9 @@ def test_a_product_with_its_attributes_images_prices_and_equivalents(client, dir
     assert body["equivalents"][0]["retailer"] == "Southbay"
     want = direct.execute(
         "SELECT DISTINCT pr.label_id FROM product_images pi JOIN predictions pr USING "
-        "(image_sha256) WHERE pi.retailer = 'Northwind' AND pi.product_id = ?", [product]
-    ).fetchall()  # fmt: skip
+        "(image_sha256) WHERE pi.retailer = 'Northwind' AND pi.product_id = ?",
+        [product],
+    ).fetchall()
     assert sorted(a["label_id"] for a in body["attributes"]) == sorted(r[0] for r in want)
     image = client.get(body["images"][0]["url"])
     assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
@@ -85,29 +90,37 @@ def test_a_product_with_its_attributes_images_prices_and_equivalents(client, dir
     assert image.content == (served_home.images / path).read_bytes()
 
 
-def test_similar_to_a_product_and_to_an_uploaded_catalog_photo(client, direct, served_home,
-                                                              catalog_server):  # fmt: skip
+def test_similar_to_a_product_and_to_an_uploaded_catalog_photo(
+    client, direct, served_home, catalog_server
+):
     product, photo = catalog_photo(served_home, catalog_server)
-    retailer = direct.execute("SELECT retailer FROM products WHERE product_id = ?",
-                              [product]).fetchone()[0]  # fmt: skip
+    retailer = direct.execute(
+        "SELECT retailer FROM products WHERE product_id = ?", [product]
+    ).fetchone()[0]
     body = client.get("/api/v1/similar", params={"product_id": product, "k": 5}).json()
     version = body["model_version"]
-    want = search_similar(direct, served_home.db, product_query(direct, version, product, None),
-                          version, 5)  # fmt: skip
+    want = search_similar(
+        direct, served_home.db, product_query(direct, version, product, None), version, 5
+    )
     assert [r["product_id"] for r in body["results"]] == want.frame["product_id"].tolist()
-    upload = client.post("/api/v1/similar", files={"image": ("photo.jpg", photo, "image/jpeg")},
-                         params={"k": 3})  # fmt: skip
+    upload = client.post(
+        "/api/v1/similar", files={"image": ("photo.jpg", photo, "image/jpeg")}, params={"k": 3}
+    )
     assert upload.status_code == 200, upload.text
     first = upload.json()["results"][0]
     assert (first["retailer"], first["product_id"]) == (retailer, product)
     assert first["similarity"] > 0.99
-    within = client.post("/api/v1/similar", files={"image": ("p.jpg", photo, "image/jpeg")},
-                         params={"k": 3, "in_retailer": "Southbay"}).json()  # fmt: skip
+    within = client.post(
+        "/api/v1/similar",
+        files={"image": ("p.jpg", photo, "image/jpeg")},
+        params={"k": 3, "in_retailer": "Southbay"},
+    ).json()
     assert {r["retailer"] for r in within["results"]} == {"Southbay"}
 
 
-def test_predict_gives_labels_by_task_with_scores_and_thresholds(client, served_home,
-                                                                catalog_server):  # fmt: skip
+def test_predict_gives_labels_by_task_with_scores_and_thresholds(
+    client, served_home, catalog_server
+):
     _, photo = catalog_photo(served_home, catalog_server)
     files = [("images", ("a.jpg", photo, "image/jpeg")), ("images", ("b.jpg", photo, "image/jpeg"))]
     body = client.post("/api/v1/predict", files=files).json()
@@ -125,31 +138,55 @@ def _png(width: int, height: int) -> bytes:
 
 def test_bad_input_is_4xx_json_with_a_clear_message(client):
     checks = [
-        (client.post("/api/v1/similar", files={"image": ("x.jpg", b"not an image", "image/jpeg")}),
-         400, "not a readable image"),
-        (client.post("/api/v1/similar", files={"image": ("bomb.png", _png(20000, 20000))}),
-         400, "decompression bomb"),
-        (client.post("/api/v1/predict", files={"images": ("big.jpg", b"\xff" * (25 << 20))}),
-         413, "over"),
+        (
+            client.post(
+                "/api/v1/similar", files={"image": ("x.jpg", b"not an image", "image/jpeg")}
+            ),
+            400,
+            "not a readable image",
+        ),
+        (
+            client.post("/api/v1/similar", files={"image": ("bomb.png", _png(20000, 20000))}),
+            400,
+            "decompression bomb",
+        ),
+        (
+            client.post("/api/v1/predict", files={"images": ("big.jpg", b"\xff" * (25 << 20))}),
+            413,
+            "over",
+        ),
         (client.get("/api/v1/queries/drop_everything"), 404, "unknown query"),
-        (client.get("/api/v1/queries/attribute_share", params={"task": "pattern", "nope": "1"}),
-         400, "unknown parameter"),
-        (client.get("/api/v1/queries/attribute_share", params={"task": "color'; DROP TABLE x--"}),
-         400, "task: Input should be"),
-        (client.get("/api/v1/trends", params={"retailer": "x' OR '1'='1"}), 404,
-         "no such retailer"),
+        (
+            client.get("/api/v1/queries/attribute_share", params={"task": "pattern", "nope": "1"}),
+            400,
+            "unknown parameter",
+        ),
+        (
+            client.get(
+                "/api/v1/queries/attribute_share", params={"task": "color'; DROP TABLE x--"}
+            ),
+            400,
+            "task: Input should be",
+        ),
+        (
+            client.get("/api/v1/trends", params={"retailer": "x' OR '1'='1"}),
+            404,
+            "no such retailer",
+        ),
         (client.get("/api/v1/products/Northwind/NO-does-not-exist"), 404, "no product"),
-        (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": 0}), 400,
-         "k: Input should be greater than or equal to 1"),
+        (
+            client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": 0}),
+            400,
+            "k: Input should be greater than or equal to 1",
+        ),
         (client.get("/api/v1/trends", params={"task": "fabric"}), 400, "task: Input should be"),
         (client.options("/api/v1/similar"), 405, "Method Not Allowed"),
         (client.get("/api/v1/similar", params={"product_id": "nope"}), 404, "no such product"),
-        (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": "many"}),
-         400, "k:"),
+        (client.get("/api/v1/similar", params={"product_id": "NO-000001", "k": "many"}), 400, "k:"),
         (client.get("/api/v1/images/../../etc/passwd"), 404, ""),
         (client.get("/api/v1/images/" + "0" * 64), 404, "no image"),
         (client.post("/api/v1/predict", data={"urls": ["http://127.0.0.1:1/x.jpg"]}), 200, ""),
-    ]  # fmt: skip
+    ]
     for index, (response, status, text) in enumerate(checks):
         assert response.status_code == status, (index, response.text)
         if status >= 400:
@@ -172,13 +209,18 @@ def test_a_token_is_required_off_loopback(served_home):
         assert good.status_code == 200
         page = guarded.get("/trends", headers={"accept": "text/html"}, follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
-        login = guarded.post("/login", data={"token": token, "next": "/trends"},
-                             follow_redirects=False)  # fmt: skip
+        login = guarded.post(
+            "/login", data={"token": token, "next": "/trends"}, follow_redirects=False
+        )
         assert login.status_code == 303
         assert guarded.get("/trends", headers={"accept": "text/html"}).status_code == 200
-    run = subprocess.run([*FASHION, "serve", "--host", "0.0.0.0", "--home", str(served_home.root)],
-                         capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "FASHION_API_TOKEN": ""})  # fmt: skip
+    run = subprocess.run(
+        [*FASHION, "serve", "--host", "0.0.0.0", "--home", str(served_home.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "FASHION_API_TOKEN": ""},
+    )
     assert run.returncode == 2 and "not loopback" in run.stderr
 
 
@@ -198,10 +240,12 @@ def test_a_signed_review_link_opens_its_one_image_without_the_token(served_home,
         assert opened.status_code == 200 and opened.headers["content-type"] == "image/jpeg"
         assert opened.content[:2] == b"\xff\xd8"
         expires, signature = int(query["expires"][0]), query["signature"][0]
-        bad = [f"/review/images/{other}?{link.query}",
-               f"{link.path}?expires={expires + 1}&signature={signature}",
-               f"{link.path}?expires=1&signature={signature}",
-               f"/api/v1/images/{sha}"]  # fmt: skip
+        bad = [
+            f"/review/images/{other}?{link.query}",
+            f"{link.path}?expires={expires + 1}&signature={signature}",
+            f"{link.path}?expires=1&signature={signature}",
+            f"/api/v1/images/{sha}",
+        ]
         assert [guarded.get(url).status_code for url in bad] == [403, 403, 403, 401]
 
 
@@ -224,20 +268,34 @@ def test_serve_is_a_label_studio_ml_backend(served_home, direct):
         version = health["model_version"]
         setup = guarded.post("/label-studio/setup", headers=basic, json={"project": "1.1"})
         assert setup.json() == {"model_version": version}
-        tasks = [{"id": i, "data": {"image": "http://elsewhere/x.jpg", "sha256": sha}}
-                 for i, sha in enumerate(shas)]  # fmt: skip
-        answer = guarded.post("/label-studio/predict", headers=basic,
-                              json={"tasks": tasks, "label_config": config})  # fmt: skip
+        tasks = [
+            {"id": i, "data": {"image": "http://elsewhere/x.jpg", "sha256": sha}}
+            for i, sha in enumerate(shas)
+        ]
+        answer = guarded.post(
+            "/label-studio/predict", headers=basic, json={"tasks": tasks, "label_config": config}
+        )
         assert answer.status_code == 200, answer.text
         results = answer.json()["results"]
         assert len(results) == 2 and {r["model_version"] for r in results} == {version}
-        found = queries.predictions(served_home_source(guarded), version, [
-            str(served_home.images / direct.execute(
-                "SELECT path FROM images WHERE image_sha256 = ?", [shas[0]]).fetchone()[0])
-        ])[0]["labels"]  # fmt: skip
+        found = queries.predictions(
+            served_home_source(guarded),
+            version,
+            [
+                str(
+                    served_home.images
+                    / direct.execute(
+                        "SELECT path FROM images WHERE image_sha256 = ?", [shas[0]]
+                    ).fetchone()[0]
+                )
+            ],
+        )[0]["labels"]
         shown = {r["from_name"]: r["value"]["choices"] for r in results[0]["result"]}
-        assert shown == {t: [lb["label"] for lb in found[t]][: 1 if t == "gender" else None]
-                         for t in ("color", "gender") if found.get(t)}  # fmt: skip
+        assert shown == {
+            t: [lb["label"] for lb in found[t]][: 1 if t == "gender" else None]
+            for t in ("color", "gender")
+            if found.get(t)
+        }
         assert all(r["to_name"] == "image" and r["type"] == "choices" for r in results[0]["result"])
         bad = guarded.post("/label-studio/predict", headers=basic, json={"tasks": []})
         assert bad.status_code == 400 and "tasks" in bad.json()["error"]
@@ -263,8 +321,9 @@ def test_a_server_with_no_snapshot_yet_answers_503_with_retry_after(tmp_path):
 
 
 def test_every_page_renders(client, direct):
-    product = direct.execute("SELECT product_id FROM products WHERE retailer = 'Northwind' "
-                             "ORDER BY 1 LIMIT 1").fetchone()[0]  # fmt: skip
+    product = direct.execute(
+        "SELECT product_id FROM products WHERE retailer = 'Northwind' ORDER BY 1 LIMIT 1"
+    ).fetchone()[0]
     pages = {  # path: (status, text on the page)
         "/": (200, "Northwind"),
         f"/trends?task=pattern&retailer={PLANTED}": (200, 'class="series mover"'),
@@ -316,10 +375,23 @@ def test_the_server_answers_while_a_nightly_run_writes(
         asker.start()
         try:
             run = subprocess.run(
-                [*FASHION, "nightly", str(folder / "catalog.csv"), "--home", str(home),
-                 "--allow-private", "--per-host-rate", "0", "--as-of", "2026-11-03"],
-                capture_output=True, text=True, timeout=600, env=prefect_api_env,
-            )  # fmt: skip
+                [
+                    *FASHION,
+                    "nightly",
+                    str(folder / "catalog.csv"),
+                    "--home",
+                    str(home),
+                    "--allow-private",
+                    "--per-host-rate",
+                    "0",
+                    "--as-of",
+                    "2026-11-03",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=prefect_api_env,
+            )
         finally:
             stop.set()
             asker.join()
@@ -328,6 +400,7 @@ def test_the_server_answers_while_a_nightly_run_writes(
         assert any(w["writer_running"] for _, w in answers)  # it saw the run and said so
         after = local.get("/api/v1/health").json()["warehouse"]
         assert after["published_at"] > before and not after["writer_running"]
-        observed = local.get("/api/v1/queries/assortment_as_of",
-                             params={"task": "color", "as_of": "2026-11-03"}).json()  # fmt: skip
+        observed = local.get(
+            "/api/v1/queries/assortment_as_of", params={"task": "color", "as_of": "2026-11-03"}
+        ).json()
         assert observed["rows"], "the new night is served without a restart"

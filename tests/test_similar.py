@@ -57,41 +57,57 @@ PRODUCTS = {
 
 def _build(con, version="m1", products=PRODUCTS):
     """Insert products, their images, embeddings, scores and predictions (in bulk)."""
-    rows = {"products": [], "product_images": [], "images": {}, "embeddings": {},
-            "predictions": set()}  # fmt: skip
+    rows = {
+        "products": [],
+        "product_images": [],
+        "images": {},
+        "embeddings": {},
+        "predictions": set(),
+    }
     for name, (retailer, images, labels, price) in products.items():
-        rows["products"].append((retailer, name, f"Brand {name}", f"Title {name}",
-                                 date(2026, 1, 1), price))  # fmt: skip
+        rows["products"].append(
+            (retailer, name, f"Brand {name}", f"Title {name}", date(2026, 1, 1), price)
+        )
         for position, (image, vector) in enumerate(images):
             rows["product_images"].append((retailer, name, position, sha(image)))
             rows["images"][sha(image)] = f"{image}.jpg"
             rows["embeddings"][sha(image)] = vector.tolist()
             rows["predictions"].update((sha(image), label) for label in labels)
     frames = {
-        "new_products": pd.DataFrame(rows["products"], columns=["retailer", "product_id", "brand",
-                                     "title", "first_seen", "price"]),  # fmt: skip
-        "new_images": pd.DataFrame(rows["product_images"],
-                                   columns=["retailer", "product_id", "position", "sha"]),
+        "new_products": pd.DataFrame(
+            rows["products"],
+            columns=["retailer", "product_id", "brand", "title", "first_seen", "price"],
+        ),
+        "new_images": pd.DataFrame(
+            rows["product_images"], columns=["retailer", "product_id", "position", "sha"]
+        ),
         "new_paths": pd.DataFrame(list(rows["images"].items()), columns=["sha", "path"]),
         "new_vectors": pd.DataFrame(list(rows["embeddings"].items()), columns=["sha", "v"]),
         "new_labels": pd.DataFrame(sorted(rows["predictions"]), columns=["sha", "label_id"]),
-    }  # fmt: skip
+    }
     for name, frame in frames.items():
         con.register(name, frame)
-    con.execute("INSERT INTO products (retailer, product_id, brand, title, first_seen, price, "
-                "currency) SELECT *, 'EUR' FROM new_products ON CONFLICT DO NOTHING")  # fmt: skip
-    con.execute("INSERT INTO product_images SELECT retailer, product_id, position, 'u', sha, "
-                "'ok', NULL FROM new_images ON CONFLICT DO NOTHING")  # fmt: skip
-    con.execute("INSERT INTO images SELECT sha, 10, 10, 10, 10, 100, path, now() FROM new_paths "
-                "ON CONFLICT DO NOTHING")  # fmt: skip
+    con.execute(
+        "INSERT INTO products (retailer, product_id, brand, title, first_seen, price, "
+        "currency) SELECT *, 'EUR' FROM new_products ON CONFLICT DO NOTHING"
+    )
+    con.execute(
+        "INSERT INTO product_images SELECT retailer, product_id, position, 'u', sha, "
+        "'ok', NULL FROM new_images ON CONFLICT DO NOTHING"
+    )
+    con.execute(
+        "INSERT INTO images SELECT sha, 10, 10, 10, 10, 100, path, now() FROM new_paths "
+        "ON CONFLICT DO NOTHING"
+    )
     con.execute(
         "INSERT INTO embeddings (image_sha256, model_version, embedding) "
         "SELECT sha, ?, v::FLOAT[512] FROM new_vectors",
         [version],
     )
-    con.execute("INSERT INTO scores (image_sha256, model_version, probs) "
-                "SELECT sha, ?, ? FROM new_vectors",
-                [version, [0.0] * len(LABELS.labels)])  # fmt: skip
+    con.execute(
+        "INSERT INTO scores (image_sha256, model_version, probs) SELECT sha, ?, ? FROM new_vectors",
+        [version, [0.0] * len(LABELS.labels)],
+    )
     con.execute("INSERT INTO predictions SELECT sha, ?, label_id, 0.9 FROM new_labels", [version])
     for name in frames:
         con.unregister(name)
@@ -126,8 +142,9 @@ def test_top_k_is_the_cosine_order_without_the_query_product(warehouse):
     result = search_similar(con, db, query, "m1", k=4)
     assert _ids(result) == ["b", "f", "g", "c"]  # f and g show one image: both, by id
     assert list(result.frame["rank"]) == [1, 2, 3, 4]
-    assert result.frame["similarity"].tolist() == pytest.approx([0.995, 0.981, 0.981, 0.958],
-                                                                abs=1e-3)  # fmt: skip
+    assert result.frame["similarity"].tolist() == pytest.approx(
+        [0.995, 0.981, 0.981, 0.958], abs=1e-3
+    )
     assert result.method == "exact" and "no similarity index" in result.note
 
 
@@ -161,8 +178,9 @@ def test_the_index_agrees_with_exact_search_and_is_updated_not_rebuilt(warehouse
     indexed = search_similar(con, db, query, "m1", k=10)
     assert indexed.method == "index"
     assert _ids(indexed) == _ids(exact)
-    assert indexed.frame["similarity"].tolist() == pytest.approx(exact.frame["similarity"].tolist(),
-                                                                 abs=1e-5)  # fmt: skip
+    assert indexed.frame["similarity"].tolist() == pytest.approx(
+        exact.frame["similarity"].tolist(), abs=1e-5
+    )
     filtered = search_similar(con, db, query, "m1", k=10, in_retailer="S")
     assert _ids(filtered) == ["f", "g", "c", "d"]
 
@@ -206,9 +224,13 @@ def test_an_ivf_index_agrees_with_exact_search(warehouse, monkeypatch):
         1208,
         30,
     )
-    asked = [("x0003", None), ("x0117", None), ("a", None),
-             ("x0042", "T"),  # 99% of the images pass: oversampled probe, then filtered
-             ("x0042", "S")]  # 3 images of 1208: exact among the candidates  # fmt: skip
+    asked = [
+        ("x0003", None),
+        ("x0117", None),
+        ("a", None),
+        ("x0042", "T"),  # 99% of the images pass: oversampled probe, then filtered
+        ("x0042", "S"),
+    ]  # 3 images of 1208: exact among the candidates
     for name, retailer in asked:
         query = product_query(con, "m1", name, None)
         indexed = search_similar(con, db, query, "m1", k=10, in_retailer=retailer)
@@ -246,11 +268,15 @@ def test_equivalents_rows_are_the_nearest_competitor_products(warehouse):
         "WHERE model_version = 'm1' AND from_retailer = 'R' AND to_retailer = 'S' ORDER BY 1, 2"
     ).fetchall()
     assert [r[:3] for r in rows] == [
-        ("a", 1, "f"), ("a", 2, "g"),  # f and g share their image: tied, by id
-        ("b", 1, "f"), ("b", 2, "g"),
-        ("e", 1, "c"), ("e", 2, "d"),  # e is orthogonal to all: similarity 0, by id
-        ("h", 1, "c"), ("h", 2, "d"),  # h queries with its first image, orthogonal too
-    ]  # fmt: skip
+        ("a", 1, "f"),
+        ("a", 2, "g"),  # f and g share their image: tied, by id
+        ("b", 1, "f"),
+        ("b", 2, "g"),
+        ("e", 1, "c"),
+        ("e", 2, "d"),  # e is orthogonal to all: similarity 0, by id
+        ("h", 1, "c"),
+        ("h", 2, "d"),  # h queries with its first image, orthogonal too
+    ]
     assert rows[0][3] == pytest.approx(0.981, abs=1e-3)
     same = find_equivalents(con, db, "R", "S", "m1", same=["category"])
     assert same.rows == 4
@@ -278,8 +304,12 @@ def test_equivalent_price_gaps_query(warehouse):
     find_equivalents(con, db, "R", "S", "m1", same=["category"])
     gaps = run_report(con, "equivalent_price_gaps", {"from_retailer": "R", "to_retailer": "S"})
     got = {r.from_product_id: (r.to_product_id, r.price_gap, r.gap_pct) for r in gaps.itertuples()}
-    assert got == {"a": ("c", 20.0, 20.0), "b": ("f", -5.0, -10.0), "e": ("c", 110.0, 1100.0),
-                   "h": ("c", 50.0, 71.4)}  # fmt: skip
+    assert got == {
+        "a": ("c", 20.0, 20.0),
+        "b": ("f", -5.0, -10.0),
+        "e": ("c", 110.0, 1100.0),
+        "h": ("c", 50.0, 71.4),
+    }
     assert list(gaps["from_product_id"]) == ["e", "h", "a", "b"]  # largest relative gap first
     params = {"from_retailer": "R", "to_retailer": "S", "min_similarity": "0.5"}
     strict = run_report(con, "equivalent_price_gaps", params)
@@ -291,16 +321,22 @@ def test_bad_input_is_refused_with_one_line(warehouse):
     query = product_query(con, "m1", "a", None)
     cases = [
         (lambda: search_similar(con, db, query, "m1", k=0), "-k must be between 1 and 1000"),
-        (lambda: search_similar(con, db, query, "m1", same=["fabric"]),
-         "--same 'fabric' is not one of category, color, gender"),
-        (lambda: search_similar(con, db, query, "m1", same=["pattern"]),
-         "has no predicted pattern"),
-        (lambda: search_similar(con, db, query, "m1", in_retailer="Nope"),
-         "--in-retailer 'Nope': no such retailer (have: R, S)"),
+        (
+            lambda: search_similar(con, db, query, "m1", same=["fabric"]),
+            "--same 'fabric' is not one of category, color, gender",
+        ),
+        (
+            lambda: search_similar(con, db, query, "m1", same=["pattern"]),
+            "has no predicted pattern",
+        ),
+        (
+            lambda: search_similar(con, db, query, "m1", in_retailer="Nope"),
+            "--in-retailer 'Nope': no such retailer (have: R, S)",
+        ),
         (lambda: product_query(con, "m1", "zzz", None), "product 'zzz': no such product"),
         (lambda: find_equivalents(con, db, "R", "R", "m1"), "name the same retailer"),
         (lambda: find_equivalents(con, db, "R", "Q", "m1"), "--to 'Q': no such retailer"),
-    ]  # fmt: skip
+    ]
     for call, message in cases:
         with pytest.raises(FashionError, match=message.replace("(", r"\(").replace(")", r"\)")):
             call()
@@ -330,10 +366,14 @@ def test_contact_sheet_shows_query_and_matches(warehouse, tmp_path):
 
 def test_cli_on_an_empty_warehouse_is_one_line(tmp_path):
     connect(tmp_path / "fashion.duckdb").close()
-    for args in (["similar", "--product-id", "a"], ["equivalents", "--from", "R", "--to", "S"],
-                 ["index"]):  # fmt: skip
-        result = subprocess.run([*FASHION, *args, "--home", str(tmp_path)],
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+    for args in (
+        ["similar", "--product-id", "a"],
+        ["equivalents", "--from", "R", "--to", "S"],
+        ["index"],
+    ):
+        result = subprocess.run(
+            [*FASHION, *args, "--home", str(tmp_path)], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 2, result.stderr
         assert "the warehouse is empty" in result.stderr
         assert "Traceback" not in result.stderr

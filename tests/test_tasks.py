@@ -66,8 +66,12 @@ def test_a_task_that_fails_at_runtime_is_retried_by_prefect_and_bad_input_is_not
 
     @flow
     def load(manifest: str):
-        return quick(db=tmp_path / "w.duckdb", manifest_dir=tmp_path / manifest,
-                     as_of=date(2026, 12, 1), retailer="R")  # fmt: skip
+        return quick(
+            db=tmp_path / "w.duckdb",
+            manifest_dir=tmp_path / manifest,
+            as_of=date(2026, 12, 1),
+            retailer="R",
+        )
 
     assert load("ok")["products"] == 1
     assert len(calls) == 2  # failed once, retried by Prefect, then done
@@ -76,8 +80,13 @@ def test_a_task_that_fails_at_runtime_is_retried_by_prefect_and_bad_input_is_not
     with pytest.raises(BadInput, match="no product_id"):
         state.result()
     assert load_catalog_run.retries == 1 and download_images.retries == 2
-    for task in (download_images, load_catalog_run, score_manifest_images, train_model_version,
-                 write_trend_report):  # fmt: skip
+    for task in (
+        download_images,
+        load_catalog_run,
+        score_manifest_images,
+        train_model_version,
+        write_trend_report,
+    ):
         assert task.cache_policy is NO_CACHE, task.name  # writes are never cached
 
 
@@ -197,8 +206,9 @@ def test_a_score_with_nothing_new_loads_neither_torch_nor_the_model(trained_home
     shutil.copytree(trained_home, home)
     with connect(home / "fashion.duckdb") as con:
         load_catalog(con, home / "manifests" / "catalog", date(2026, 11, 1))
-        first = score_images(con, [home / "manifests" / "catalog"], home / "images",
-                             home / "models", num_workers=0)  # fmt: skip
+        first = score_images(
+            con, [home / "manifests" / "catalog"], home / "images", home / "models", num_workers=0
+        )
     assert first.scored > 0
     env = {**os.environ, "FASHION_HOME": str(home), "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("PREFECT_API_URL", None)

@@ -64,8 +64,9 @@ def test_training_registers_a_complete_first_production_version(trained_home):
     )
 
 
-def test_precision_is_bf16_where_the_hardware_has_it_and_chosen_otherwise(trained_home,
-                                                                         monkeypatch):  # fmt: skip
+def test_precision_is_bf16_where_the_hardware_has_it_and_chosen_otherwise(
+    trained_home, monkeypatch
+):
     from fashion_model.model import train
 
     card = json.loads(next((trained_home / "models").glob("*/model.json")).read_text())
@@ -253,8 +254,11 @@ def test_production_is_judged_on_the_same_validation_images(trained_home):
     version = production_version(models)
     card = load_card(models, version)
     label_map = default_label_map()
-    rows = labelled_rows([trained_home / "manifests" / n for n in ("train", "validation")],
-                         trained_home / "images", label_map)  # fmt: skip
+    rows = labelled_rows(
+        [trained_home / "manifests" / n for n in ("train", "validation")],
+        trained_home / "images",
+        label_map,
+    )
     _, (val_paths, val_targets), _ = _split(rows, 0.15, 0)
     f1 = production_f1(models, version, label_map, val_paths, val_targets, 16)
     assert f1 == pytest.approx(card.metrics["val_micro_f1"], abs=1e-4)
@@ -276,8 +280,9 @@ def test_a_model_that_validates_worse_stays_out_of_production(trained_home, tmp_
     assert production_version(models) == before and card.model_version in list_versions(models)
     assert card.metrics["production_val_micro_f1"] == 1.01
     assert any(m.startswith(f"production stays {before}") for m in messages)
-    forced = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1,
-                         force_promote=True)  # fmt: skip
+    forced = TrainConfig(
+        epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1, force_promote=True
+    )
     card = train_model(manifests, trained_home / "images", models, forced, log=messages.append)
     assert production_version(models) == card.model_version
 
@@ -308,8 +313,9 @@ def test_a_killed_training_run_resumes_from_its_last_checkpoint(trained_home, tm
         f"Path({str(trained_home / 'images')!r}), Path({str(models)!r}), TrainConfig({options}))"
     )
     env = {**os.environ, "FASHION_PROGRESS": "0"}
-    process = subprocess.Popen([sys.executable, "-c", script], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while not list(models.glob(".runs/*/last.ckpt")) and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
@@ -322,8 +328,9 @@ def test_a_killed_training_run_resumes_from_its_last_checkpoint(trained_home, tm
     (run,) = models.glob(".runs/*")
     messages = []
     config = TrainConfig(epochs=4, image_size=32, batch_size=16, num_workers=0, resume=True)
-    card = train_model(_manifests(trained_home), trained_home / "images", models, config,
-                       log=messages.append)  # fmt: skip
+    card = train_model(
+        _manifests(trained_home), trained_home / "images", models, config, log=messages.append
+    )
     assert any(m.startswith("resuming the interrupted run from") for m in messages)
     assert card.metrics["resumed"] and card.metrics["epochs_run"] == 4
     assert 1 <= card.metrics["best_epoch"] <= 4
@@ -352,10 +359,23 @@ def test_two_process_ddp_on_cpu_keeps_both_ranks_in_step(trained_home, tmp_path)
 
     models = tmp_path / "models"
     shutil.copytree(trained_home / "models", models)
-    config = TrainConfig(epochs=1, image_size=32, batch_size=8, num_workers=0, max_steps=3,
-                         accelerator="cpu", devices=2)  # fmt: skip
-    card = train_model(_manifests(trained_home), trained_home / "images", models, config,
-                       log=lambda m: None, callbacks=[Fingerprint(tmp_path)])  # fmt: skip
+    config = TrainConfig(
+        epochs=1,
+        image_size=32,
+        batch_size=8,
+        num_workers=0,
+        max_steps=3,
+        accelerator="cpu",
+        devices=2,
+    )
+    card = train_model(
+        _manifests(trained_home),
+        trained_home / "images",
+        models,
+        config,
+        log=lambda m: None,
+        callbacks=[Fingerprint(tmp_path)],
+    )
     ranks = [(tmp_path / f"rank{r}").read_text().split() for r in (0, 1)]
     assert ranks[0][0] == ranks[1][0] == "gloo"
     assert ranks[0][1] == ranks[1][1]
@@ -370,10 +390,18 @@ def test_a_label_map_that_does_not_cover_the_manifest_labels_is_refused(trained_
     (tmp_path / "small.csv").write_text("\n".join(lines[:4]) + "\n")  # header + 3 labels
     small = load_label_map(tmp_path / "small.csv")
     config = TrainConfig(epochs=1, image_size=32, batch_size=16, num_workers=0, max_steps=1)
-    with pytest.raises(FashionError, match=r"manifests/train: label id \d+ is not in the label "
-                       "map small.csv"):  # fmt: skip
-        train_model(_manifests(trained_home), trained_home / "images", tmp_path / "models",
-                    config, label_map=small)  # fmt: skip
+    with pytest.raises(
+        FashionError,
+        match=r"manifests/train: label id \d+ is not in the label "
+        "map small.csv",
+    ):
+        train_model(
+            _manifests(trained_home),
+            trained_home / "images",
+            tmp_path / "models",
+            config,
+            label_map=small,
+        )
     assert not (tmp_path / "models").exists()  # nothing half-written
 
 
@@ -386,8 +414,12 @@ def _colour_manifest(folder: Path, images_root: Path) -> tuple[Path, list[int]]:
 
     labels = default_label_map()
     top = labels.label_id("category", "T-Shirts")
-    colours = {"Red": (200, 30, 30), "Green": (30, 170, 60), "Blue": (30, 60, 200),
-               "Yellow": (230, 210, 40)}  # fmt: skip
+    colours = {
+        "Red": (200, 30, 30),
+        "Green": (30, 170, 60),
+        "Blue": (30, 60, 200),
+        "Yellow": (230, 210, 40),
+    }
     rng = np.random.default_rng(0)
     rows = []
     for name, rgb in colours.items():
@@ -397,10 +429,17 @@ def _colour_manifest(folder: Path, images_root: Path) -> tuple[Path, list[int]]:
             relative = f"{name.lower()}/{index}.jpg"
             (images_root / relative).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(pixels).save(images_root / relative, quality=90)
-            rows.append({"source_id": f"{name}-{index}", "url": f"http://x/{relative}",
-                         "status": "ok", "path": relative, "attempts": 1,
-                         "labels": [top, colour],
-                         "split": "validation" if index >= 32 else "train"})  # fmt: skip
+            rows.append(
+                {
+                    "source_id": f"{name}-{index}",
+                    "url": f"http://x/{relative}",
+                    "status": "ok",
+                    "path": relative,
+                    "attempts": 1,
+                    "labels": [top, colour],
+                    "split": "validation" if index >= 32 else "train",
+                }
+            )
     writer = ManifestWriter(folder / "colours", schema_with_metadata([], "imaterialist"))
     writer.write(rows)
     return writer.commit(), [top, *(labels.label_id("color", n) for n in colours)]
@@ -426,8 +465,9 @@ def test_training_learns_a_separable_set_well_above_the_label_frequencies(tmp_pa
 
     manifest, wanted = _colour_manifest(tmp_path, tmp_path / "images")
     config = TrainConfig(epochs=6, image_size=32, batch_size=16, num_workers=0, weights="none")
-    card = train_model([manifest], tmp_path / "images", tmp_path / "models", config,
-                       log=lambda message: None)  # fmt: skip
+    card = train_model(
+        [manifest], tmp_path / "images", tmp_path / "models", config, log=lambda message: None
+    )
     _, targets = labelled_rows([manifest], tmp_path / "images", default_label_map())["validation"]
     baseline = _best_constant_micro_f1(targets)
     assert baseline == pytest.approx(2 / 3, abs=0.01)  # T-Shirts on every photo, no colour
@@ -464,8 +504,13 @@ def test_task_weights_scale_their_tasks_loss_and_name_a_wrong_task():
 def test_a_run_of_four_steps_trains_and_registers(trained_home, tmp_path):
     """At 4 steps the one-cycle schedule's warm-up rounds to no step (it divided by zero)."""
     config = TrainConfig(epochs=1, image_size=32, batch_size=4, num_workers=0, max_steps=4)
-    card = train_model(_manifests(trained_home), trained_home / "images", tmp_path / "models",
-                       config, log=lambda message: None)  # fmt: skip
+    card = train_model(
+        _manifests(trained_home),
+        trained_home / "images",
+        tmp_path / "models",
+        config,
+        log=lambda message: None,
+    )
     assert card.model_version in list_versions(tmp_path / "models")
 
 

@@ -92,12 +92,26 @@ def share_table(shares: pd.DataFrame, by: str = "month") -> pd.DataFrame:
 
 # Lines of a colour chart are drawn in the colour they name.
 LINE_COLORS = {
-    "Beige": "#d8c3a0", "Black": "#222222", "Blue": "#2455c3", "Bronze": "#a0652a",
-    "Brown": "#7b4a25", "Gold": "#d4a52a", "Gray": "#8c8c8c", "Green": "#2f8f46",
-    "Maroon": "#7a1f2b", "Orange": "#f08a24", "Peach": "#f4b183", "Pink": "#f08cb4",
-    "Purple": "#7d3fa6", "Red": "#d2232a", "Silver": "#b8bcc4", "Tan": "#c9a878",
-    "Teal": "#1d8a8a", "White": "#c8c8c8", "Yellow": "#e6c21f",
-}  # fmt: skip
+    "Beige": "#d8c3a0",
+    "Black": "#222222",
+    "Blue": "#2455c3",
+    "Bronze": "#a0652a",
+    "Brown": "#7b4a25",
+    "Gold": "#d4a52a",
+    "Gray": "#8c8c8c",
+    "Green": "#2f8f46",
+    "Maroon": "#7a1f2b",
+    "Orange": "#f08a24",
+    "Peach": "#f4b183",
+    "Pink": "#f08cb4",
+    "Purple": "#7d3fa6",
+    "Red": "#d2232a",
+    "Silver": "#b8bcc4",
+    "Tan": "#c9a878",
+    "Teal": "#1d8a8a",
+    "White": "#c8c8c8",
+    "Yellow": "#e6c21f",
+}
 
 
 @dataclass
@@ -129,8 +143,10 @@ def attribute_movers(shares: pd.DataFrame) -> list[Mover]:
     with duckdb.connect() as con:
         con.register("shares", shares[["period", "attribute", "share"]])
         rows = con.execute(read_sql("ops/attribute_movers.sql")).fetchall()
-    return [Mover(str(name), float(first), float(last), int(periods))
-            for name, first, last, _, periods in rows]  # fmt: skip
+    return [
+        Mover(str(name), float(first), float(last), int(periods))
+        for name, first, last, _, periods in rows
+    ]
 
 
 def plot_shares(

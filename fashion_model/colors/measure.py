@@ -294,8 +294,13 @@ def _dominant(flat: np.ndarray, product: np.ndarray, backdrop) -> tuple[Measured
     names = nearest_shades(chosen)
     rgb = np.clip(lab2rgb(chosen[None, :, :])[0] * 255, 0, 255).round()
     return tuple(
-        MeasuredColor(rgb_to_hex(rgb[n]), round(float(chosen[n][0]), 2),
-                      round(float(chosen[n][1]), 2), round(float(chosen[n][2]), 2),
-                      round(float(shares[i]), 4), *names[n])
+        MeasuredColor(
+            rgb_to_hex(rgb[n]),
+            round(float(chosen[n][0]), 2),
+            round(float(chosen[n][1]), 2),
+            round(float(chosen[n][2]), 2),
+            round(float(shares[i]), 4),
+            *names[n],
+        )
         for n, i in enumerate(order[:MAX_COLORS])
-    )  # fmt: skip
+    )

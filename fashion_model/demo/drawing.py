@@ -284,8 +284,10 @@ def draw_known_colors(
     or a two-colour stripe whose second colour covers about `stripe_share` of it; the truth is
     measured on the photo itself, over each colour's pixels away from its borders."""
     box = int(size * rng.uniform(0.7, 0.85))
-    mask = np.asarray(_silhouette(Garment(category, "Red", None, "Short Sleeves", "Female"),
-                                  box, rng)) > 127  # fmt: skip
+    mask = (
+        np.asarray(_silhouette(Garment(category, "Red", None, "Short Sleeves", "Female"), box, rng))
+        > 127
+    )
     ink = np.zeros((box, box), bool)
     if len(colors) > 1:
         period = box / rng.uniform(3.0, 4.5)
@@ -300,14 +302,20 @@ def draw_known_colors(
     x0 = int(rng.integers(0, size - box - 8))
     shadow = np.zeros(photo.shape[:2], np.float32)
     shadow[y0 + 4 : y0 + 4 + box, x0 + 3 : x0 + 3 + box] = mask * 0.25
-    shade = np.asarray(Image.fromarray((shadow * 255).astype(np.uint8)).filter(
-        ImageFilter.GaussianBlur(4)), np.float32) / 255  # fmt: skip
+    shade = (
+        np.asarray(
+            Image.fromarray((shadow * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(4)),
+            np.float32,
+        )
+        / 255
+    )
     photo *= 1 - shade[..., None]
     window = photo[y0 : y0 + box, x0 : x0 + box]
     window[mask] = fabric[mask]
     photo += rng.standard_normal(photo.shape, dtype=np.float32) * np.float32(rng.uniform(1, 4))
     image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).filter(
-        ImageFilter.GaussianBlur(0.6))  # fmt: skip
+        ImageFilter.GaussianBlur(0.6)
+    )
     pixels = np.asarray(image, np.float32)[y0 : y0 + box, x0 : x0 + box]
     from scipy import ndimage
 

@@ -82,8 +82,9 @@ def _merchant_xml(items: list[dict], retailer: str) -> str:
         for key, value in item.items():
             tag = key if key in ("title", "link") else f"g:{key}"
             lines.append(f"  <{tag}>{escape(value)}</{tag}>")
-        lines.append('  <g:shipping><g:country>DE</g:country><g:price>4.95 EUR</g:price>'
-                     "</g:shipping>")  # fmt: skip
+        lines.append(
+            "  <g:shipping><g:country>DE</g:country><g:price>4.95 EUR</g:price></g:shipping>"
+        )
         lines.append("</item>")
     lines += ["</channel>", "</rss>", ""]
     return "\n".join(lines)
@@ -92,34 +93,68 @@ def _merchant_xml(items: list[dict], retailer: str) -> str:
 def _shopify_rows(rows: list[dict], legacy: bool) -> tuple[list[str], list[dict]]:
     if legacy:
         names = {
-            "handle": "Handle", "title": "Title", "vendor": "Vendor", "price": "Variant Price",
-            "image": "Image Src", "position": "Image Position", "status": "Status",
-            "qty": "Variant Inventory Qty", "option": "Option1 Value", "sku": "Variant SKU",
-        }  # fmt: skip
+            "handle": "Handle",
+            "title": "Title",
+            "vendor": "Vendor",
+            "price": "Variant Price",
+            "image": "Image Src",
+            "position": "Image Position",
+            "status": "Status",
+            "qty": "Variant Inventory Qty",
+            "option": "Option1 Value",
+            "sku": "Variant SKU",
+        }
     else:
         names = {
-            "handle": "URL handle", "title": "Title", "vendor": "Vendor", "price": "Price",
-            "image": "Product image URL", "position": "Image position", "status": "Status",
-            "qty": "Inventory quantity", "option": "Option1 value", "sku": "SKU",
-        }  # fmt: skip
-    header = [names[k] for k in ("handle", "title", "vendor", "option", "sku", "price", "qty",
-                                 "image", "position", "status")] + [SHOPIFY_FIRST_SEEN]  # fmt: skip
+            "handle": "URL handle",
+            "title": "Title",
+            "vendor": "Vendor",
+            "price": "Price",
+            "image": "Product image URL",
+            "position": "Image position",
+            "status": "Status",
+            "qty": "Inventory quantity",
+            "option": "Option1 value",
+            "sku": "SKU",
+        }
+    header = [
+        names[k]
+        for k in (
+            "handle",
+            "title",
+            "vendor",
+            "option",
+            "sku",
+            "price",
+            "qty",
+            "image",
+            "position",
+            "status",
+        )
+    ] + [SHOPIFY_FIRST_SEEN]
     out = []
     for index, row in enumerate(rows):
         in_stock = availability_of(index) == "in_stock"
         first = {
-            names["handle"]: row["product_id"], names["title"]: row["title"],
-            names["vendor"]: row["brand"], names["option"]: "M",
-            names["sku"]: f"{row['product_id']}-M", names["price"]: row["price"],
-            names["qty"]: "3" if in_stock else "0", names["image"]: row["image_url"],
-            names["position"]: "1", names["status"]: "active",
+            names["handle"]: row["product_id"],
+            names["title"]: row["title"],
+            names["vendor"]: row["brand"],
+            names["option"]: "M",
+            names["sku"]: f"{row['product_id']}-M",
+            names["price"]: row["price"],
+            names["qty"]: "3" if in_stock else "0",
+            names["image"]: row["image_url"],
+            names["position"]: "1",
+            names["status"]: "active",
             SHOPIFY_FIRST_SEEN: row["first_seen"],
-        }  # fmt: skip
+        }
         second = {
-            names["handle"]: row["product_id"], names["option"]: "L",
+            names["handle"]: row["product_id"],
+            names["option"]: "L",
             names["sku"]: f"{row['product_id']}-L",
-            names["price"]: f"{float(row['price']) + 5:.2f}", names["qty"]: "0",
-        }  # fmt: skip
+            names["price"]: f"{float(row['price']) + 5:.2f}",
+            names["qty"]: "0",
+        }
         out += [first, second]
     return header, out
 
@@ -161,12 +196,16 @@ def write_feeds(out: Path, rows: list[dict], formats: list[str]) -> Path:
     entries = []
     for index, retailer in enumerate(retailers):
         fmt = formats[index % len(formats)]
-        own = [{k: v for k, v in row.items() if k != "retailer" or fmt == "catalog"}
-               for row in rows if row["retailer"] == retailer]  # fmt: skip
+        own = [
+            {k: v for k, v in row.items() if k != "retailer" or fmt == "catalog"}
+            for row in rows
+            if row["retailer"] == retailer
+        ]
         name = f"{retailer.lower()}-{fmt}{_SUFFIX[fmt]}"
         write_feed(own, fmt, folder / name, retailer)
         entries.append(feed_entry(fmt, f"feeds/{name}", retailer))
     listing = Path(out) / "feeds.yaml"
-    write_text(listing, "# the synthetic retailers, one feed each\nfeeds:\n"
-                + "\n".join(entries) + "\n")  # fmt: skip
+    write_text(
+        listing, "# the synthetic retailers, one feed each\nfeeds:\n" + "\n".join(entries) + "\n"
+    )
     return listing

@@ -22,9 +22,16 @@ GOOGLE_NS = "http://base.google.com/ns/1.0"
 MAX_ADDITIONAL_IMAGES = 10  # Merchant Center's own limit
 # The metadata columns every catalog manifest carries, as strings (typed by the warehouse).
 METADATA_COLUMNS = (
-    "retailer", "brand", "title", "first_seen", "price", "currency", "sale_price",
-    "availability", "source_columns",
-)  # fmt: skip
+    "retailer",
+    "brand",
+    "title",
+    "first_seen",
+    "price",
+    "currency",
+    "sale_price",
+    "availability",
+    "source_columns",
+)
 SHOWN_ROWS = 5  # row numbers kept per problem column
 
 
@@ -39,8 +46,10 @@ def missing_retailer(without_retailer: int, retailer: str | None) -> str | None:
     """The one rule of a catalog's retailer (a column, or one given for the whole feed): what is
     wrong, or None. The feed check, the nightly run and the catalog load all say this."""
     if without_retailer and not retailer:
-        return (f"{without_retailer} product(s) have no retailer (no retailer column, or empty "
-                "values); pass --retailer NAME (in a feeds file: retailer:)")  # fmt: skip
+        return (
+            f"{without_retailer} product(s) have no retailer (no retailer column, or empty "
+            "values); pass --retailer NAME (in a feeds file: retailer:)"
+        )
     return None
 
 

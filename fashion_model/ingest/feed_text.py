@@ -167,11 +167,15 @@ def merchant_text_items(reader: ItemReader, header, delimiter) -> Iterator[FeedI
     )
     for canonical, column in reader.config.mapping.items():
         if normal_name(column) not in normal:
-            raise BadInput(f"{reader.path}: --map {canonical}={column}: no column {column!r} "
-                           f"(found: {', '.join(header)})")  # fmt: skip
+            raise BadInput(
+                f"{reader.path}: --map {canonical}={column}: no column {column!r} "
+                f"(found: {', '.join(header)})"
+            )
     if needed:
-        raise BadInput(f"{reader.path}: Merchant feed lacks {', '.join(sorted(needed))} "
-                       f"(found: {', '.join(header)})")  # fmt: skip
+        raise BadInput(
+            f"{reader.path}: Merchant feed lacks {', '.join(sorted(needed))} "
+            f"(found: {', '.join(header)})"
+        )
     for seq, (where, row) in enumerate(_rows(reader.path, delimiter)):
         fields: dict[str, list[str]] = {}
         for name, value in row.items():
@@ -212,10 +216,12 @@ def shopify_items(reader: ItemReader, header, delimiter) -> Iterator[FeedItem]:
             if quantity.lstrip("-").isdigit():
                 policy = (row.get(columns.get("policy", "")) or "").strip().lower()
                 values["availability"] = (
-                    "in_stock" if int(quantity) > 0
-                    else "backorder" if policy in ("continue", "true", "yes")
+                    "in_stock"
+                    if int(quantity) > 0
+                    else "backorder"
+                    if policy in ("continue", "true", "yes")
                     else "out_of_stock"
-                )  # fmt: skip
+                )
         if "status" in columns and row.get(columns["status"]):
             values["status"] = row[columns["status"]].strip().lower()
         extras = {k: v for k, v in row.items() if k not in used and v not in (None, "")}

@@ -72,10 +72,14 @@ def plan_feeds(catalog: str | None, config: NightlyConfig) -> list[FeedSpec]:
         listed = load_feed_list(Path(catalog))
     elif catalog:
         spec = FeedSpec.parse(
-            {**config.feed.model_dump(), "source": str(catalog), "name": config.name,
-             "retailer": config.feed.retailer or config.retailer},
+            {
+                **config.feed.model_dump(),
+                "source": str(catalog),
+                "name": config.name,
+                "retailer": config.feed.retailer or config.retailer,
+            },
             where="parameter config.feed",
-        )  # fmt: skip
+        )
         return [spec]
     else:
         listed = list(config.feeds)

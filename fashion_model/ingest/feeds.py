@@ -69,9 +69,9 @@ def detect_format(path: Path, config: FeedConfig) -> tuple[str, list[str], str |
             raise BadInput(f"{path}: a Parquet file is read as --format catalog")
         return "catalog", columns, None
     if config.format == "merchant-xml" or (
-        config.format == "auto" and (suffix in (".xml", ".rss", ".atom")
-                                     or first_text(path).lstrip().startswith("<"))
-    ):  # fmt: skip
+        config.format == "auto"
+        and (suffix in (".xml", ".rss", ".atom") or first_text(path).lstrip().startswith("<"))
+    ):
         return "merchant-xml", [], None
     header, delimiter = read_header(path, config.delimiter)
     if config.format != "auto":
@@ -152,18 +152,31 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
                     report.problem(NOT_HTTP, item.where, url, "not an http(s) image URL")
             batch.append(
                 {
-                    "seq": seq, "where_": item.where, "key": item.key,
+                    "seq": seq,
+                    "where_": item.where,
+                    "key": item.key,
                     "product_id": item.product_id,
                     "image_urls": [url for _, url in images],
                     "image_ranks": [rank for rank, _ in images],
-                    **{k: item.values.get(k) for k in (
-                        "retailer", "brand", "title", "first_seen", "price", "currency",
-                        "sale_price", "availability")},
+                    **{
+                        k: item.values.get(k)
+                        for k in (
+                            "retailer",
+                            "brand",
+                            "title",
+                            "first_seen",
+                            "price",
+                            "currency",
+                            "sale_price",
+                            "availability",
+                        )
+                    },
                     "extras": json.dumps(item.extras, ensure_ascii=False),
                     "unparsed": json.dumps(item.unparsed, ensure_ascii=False)
-                    if item.unparsed else None,
+                    if item.unparsed
+                    else None,
                 }
-            )  # fmt: skip
+            )
             if len(batch) >= 10_000:
                 writer.write_table(pa.Table.from_pylist(batch, schema=ITEM_SCHEMA))
                 batch = []

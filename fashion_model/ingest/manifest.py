@@ -194,8 +194,10 @@ def manifest_kind(path: Path) -> str:
 def catalog_manifests(manifests_root: Path) -> list[Path]:
     """The committed catalog manifests under HOME/manifests, by name."""
     found = sorted(
-        folder for folder in Path(manifests_root).glob("*")
-        if folder.is_dir() and not folder.name.startswith(".")
+        folder
+        for folder in Path(manifests_root).glob("*")
+        if folder.is_dir()
+        and not folder.name.startswith(".")
         and any(folder.glob("part-*.parquet"))
-    )  # fmt: skip
+    )
     return [folder for folder in found if manifest_kind(folder) == "catalog"]

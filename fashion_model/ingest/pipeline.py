@@ -186,8 +186,9 @@ class _Rows:
 FetcherFactory = Callable[[DownloadConfig, Path, Path, int | None], Any]
 
 
-def local_fetcher(config: DownloadConfig, images_root: Path, manifest_dir: Path,
-                  expected: int | None) -> Downloader:  # fmt: skip
+def local_fetcher(
+    config: DownloadConfig, images_root: Path, manifest_dir: Path, expected: int | None
+) -> Downloader:
     """Downloads in this process."""
     return Downloader(config, images_root)
 
@@ -333,8 +334,19 @@ def ingest_source(
         )
         rows = _Rows(writer, summary, progress, source.records, part_rows)
         try:
-            asyncio.run(_run(source, label_map, history, rows, config, images_root, retry_failed,
-                             fetcher or local_fetcher, manifest_dir))  # fmt: skip
+            asyncio.run(
+                _run(
+                    source,
+                    label_map,
+                    history,
+                    rows,
+                    config,
+                    images_root,
+                    retry_failed,
+                    fetcher or local_fetcher,
+                    manifest_dir,
+                )
+            )
             rows.flush()
         except BadInput:
             writer.abort()  # bad input: the previous manifest stays exactly as it was

@@ -62,8 +62,10 @@ class HostBreaker:
         self.opened_at, self.probing = None, False
 
     def refusal(self, host: str) -> str:
-        return (f"{host}: {len(self.failing)} URLs in a row got no answer; not tried (circuit "
-                "open; the next run tries again)")  # fmt: skip
+        return (
+            f"{host}: {len(self.failing)} URLs in a row got no answer; not tried (circuit "
+            "open; the next run tries again)"
+        )
 
 
 class HostPace:

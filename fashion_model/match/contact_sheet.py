@@ -60,8 +60,12 @@ def write_contact_sheet(title: str, query: Tile, matches: list[Tile], out: Path)
     sheet = Image.new("RGB", (columns * cell_w, header + rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
     title_font, caption_font = _font(18), _font(13)
-    draw.text((PAD, 10), _fit(title, draw, title_font, sheet.width - 2 * PAD), fill="black",
-              font=title_font)  # fmt: skip
+    draw.text(
+        (PAD, 10),
+        _fit(title, draw, title_font, sheet.width - 2 * PAD),
+        fill="black",
+        font=title_font,
+    )
     for position, tile in enumerate(tiles):
         x = (position % columns) * cell_w + PAD
         y = header + (position // columns) * cell_h + PAD
@@ -74,8 +78,9 @@ def write_contact_sheet(title: str, query: Tile, matches: list[Tile], out: Path)
                 thumb, (x + (TILE[0] - thumb.width) // 2, y + (TILE[1] - thumb.height) // 2)
             )
         if position == 0:
-            draw.rectangle([x - 4, y - 4, x + TILE[0] + 4, y + TILE[1] + 4], outline=QUERY_FRAME,
-                           width=3)  # fmt: skip
+            draw.rectangle(
+                [x - 4, y - 4, x + TILE[0] + 4, y + TILE[1] + 4], outline=QUERY_FRAME, width=3
+            )
         colour = QUERY_FRAME if position == 0 else "black"
         for line_no, text in enumerate(tile.lines[:CAPTION_LINES]):
             text = _fit(text, draw, caption_font, TILE[0])
@@ -106,9 +111,10 @@ def similar_sheet(query, result, images_root: Path, out: Path) -> Path:
                 if hasattr(row, "similarity")
                 else f"#{row.rank}  distance {row.distance:.2f}",
             ],
-        )  # fmt: skip
+        )
         for row in result.frame.itertuples()
     ]
     title = f"Most similar to {query.description} (model {result.model_version})"
-    return write_contact_sheet(title, Tile(query_path, ["query", query.description, labels]),
-                               tiles, out)  # fmt: skip
+    return write_contact_sheet(
+        title, Tile(query_path, ["query", query.description, labels]), tiles, out
+    )

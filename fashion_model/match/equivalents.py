@@ -75,8 +75,10 @@ def find_equivalents(
     sources = relation(con, similar_sql("equivalent_sources.sql"), params).to_arrow_table()
     source_ids = sources.column("product_id").to_pylist()
     queries = vectors_of(sources.column("embedding"))
-    con.register("similar_wanted", pa.table({"task": pa.array([], pa.string()),
-                                             "label_id": pa.array([], pa.int32())}))  # fmt: skip
+    con.register(
+        "similar_wanted",
+        pa.table({"task": pa.array([], pa.string()), "label_id": pa.array([], pa.int32())}),
+    )
     params = {"model_version": version, "in_retailer": to_retailer}
     run_statement(con, similar_sql("candidates.sql"), params, where="candidates.sql")
     targets = con.execute(named("similar/statements.sql", "candidate_products")).df()
@@ -107,18 +109,24 @@ def find_equivalents(
             block = rows[start : start + block_rows]
             sims, keys_found = search(queries[block])
             valid = keys_found >= 0
-            found.append(pd.DataFrame({
-                "row": np.repeat(block, valid.sum(axis=1)), "key": keys_found[valid],
-                "similarity": sims[valid].astype(float),
-            }))  # fmt: skip
+            found.append(
+                pd.DataFrame(
+                    {
+                        "row": np.repeat(block, valid.sum(axis=1)),
+                        "key": keys_found[valid],
+                        "similarity": sims[valid].astype(float),
+                    }
+                )
+            )
             done += len(block)
             if progress:
                 progress(done, len(source_ids))
     if progress:
         progress(len(source_ids), len(source_ids))  # products with no candidate count as done
     table = _rank(found, targets, source_ids, top)
-    table = table.assign(model_version=version, from_retailer=from_retailer,
-                         to_retailer=to_retailer)  # fmt: skip
+    table = table.assign(
+        model_version=version, from_retailer=from_retailer, to_retailer=to_retailer
+    )
     con.register("batch_equivalents", table)
     params = {"model_version": version, "from_retailer": from_retailer, "to_retailer": to_retailer}
     try:
@@ -128,11 +136,16 @@ def find_equivalents(
         con.unregister("batch_equivalents")
     best = table[table["rank"] == 1]["similarity"]
     return EquivalentsResult(
-        version, from_retailer, to_retailer, len(source_ids),
-        int(table["from_product_id"].nunique()), len(table),
+        version,
+        from_retailer,
+        to_retailer,
+        len(source_ids),
+        int(table["from_product_id"].nunique()),
+        len(table),
         float(best.mean()) if len(best) else None,
-        " + ".join(sorted(methods)) or "none", time.perf_counter() - started,
-    )  # fmt: skip
+        " + ".join(sorted(methods)) or "none",
+        time.perf_counter() - started,
+    )
 
 
 def _groups(con, version, from_retailer, to_retailer, source_ids, targets, same):
@@ -209,9 +222,11 @@ def _rank(found: list[pd.DataFrame], targets: pd.DataFrame, source_ids, top: int
     pairs = pairs.sort_values(["row", "similarity", "product_id"], ascending=[True, False, True])
     pairs["rank"] = pairs.groupby("row").cumcount().astype("int32") + 1
     pairs = pairs[pairs["rank"] <= top]
-    return pd.DataFrame({
-        "from_product_id": np.asarray(source_ids, dtype=object)[pairs["row"].to_numpy()],
-        "to_product_id": pairs["product_id"].to_numpy(),
-        "similarity": pairs["similarity"].round(6).to_numpy(),
-        "rank": pairs["rank"].to_numpy(),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "from_product_id": np.asarray(source_ids, dtype=object)[pairs["row"].to_numpy()],
+            "to_product_id": pairs["product_id"].to_numpy(),
+            "similarity": pairs["similarity"].round(6).to_numpy(),
+            "rank": pairs["rank"].to_numpy(),
+        }
+    )

@@ -229,9 +229,15 @@ def update_index(
         meta = IndexMeta(version, kind, len(keys), len(keys), nlist, _generation(), now, now, dim)
         _save(folder, index, keys, meta)
         return IndexUpdate(
-            "built", version, len(keys), 0, meta.vectors, kind,
-            time.perf_counter() - started, reason,
-        )  # fmt: skip
+            "built",
+            version,
+            len(keys),
+            0,
+            meta.vectors,
+            kind,
+            time.perf_counter() - started,
+            reason,
+        )
     wanted = np.unique(
         run_statement(con, similar_sql("embedding_keys.sql"), {"model_version": version})
         .fetchnumpy()["key"]
@@ -241,9 +247,15 @@ def update_index(
     gone = np.setdiff1d(keys, wanted, assume_unique=True)
     if not len(new) and not len(gone):
         return IndexUpdate(
-            "unchanged", version, 0, 0, int(index.ntotal), meta.kind,
-            time.perf_counter() - started, "up to date",
-        )  # fmt: skip
+            "unchanged",
+            version,
+            0,
+            0,
+            int(index.ntotal),
+            meta.kind,
+            time.perf_counter() - started,
+            "up to date",
+        )
     if len(gone):
         index.remove_ids(faiss.IDSelectorBatch(gone))
     added = _add(con, version, index, new, len(new), progress) if len(new) else new
@@ -251,9 +263,15 @@ def update_index(
     meta.vectors, meta.generation, meta.updated_at = int(index.ntotal), _generation(), now
     _save(folder, index, keys, meta)
     return IndexUpdate(
-        "updated", version, len(added), len(gone), meta.vectors, meta.kind,
-        time.perf_counter() - started, f"{len(added)} added, {len(gone)} removed",
-    )  # fmt: skip
+        "updated",
+        version,
+        len(added),
+        len(gone),
+        meta.vectors,
+        meta.kind,
+        time.perf_counter() - started,
+        f"{len(added)} added, {len(gone)} removed",
+    )
 
 
 def _generation() -> str:
@@ -328,5 +346,4 @@ def index_status(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict:
         return {"index": "none", "production_model": version}
     total = embedding_count(con, version) if version else 0
     fresh = meta.model_version == version and meta.vectors == total
-    return {**asdict(meta), "production_model": version, "warehouse_vectors": total,
-            "fresh": fresh}  # fmt: skip
+    return {**asdict(meta), "production_model": version, "warehouse_vectors": total, "fresh": fresh}

@@ -235,19 +235,29 @@ def search_similar(
             why = f"{why}, searched exactly among the {len(keys)} candidate images"
         else:  # a broad filter: ask for more neighbours and keep the candidates among them
             wanted = int(np.ceil(wanted / share * OVERSAMPLE))
-            why = (f"{why}, {min(NPROBE, index.meta.nlist)} lists probed for {wanted} images "
-                   f"of which the {share:.0%} that pass the filters count")  # fmt: skip
+            why = (
+                f"{why}, {min(NPROBE, index.meta.nlist)} lists probed for {wanted} images "
+                f"of which the {share:.0%} that pass the filters count"
+            )
     while True:
         if index is not None:
             hits, complete = _index_hits(index, vector, wanted, allowed, exhaustive)
         else:
-            params = {"model_version": version, "query": vector.tolist(),
-                      "filtered": filtered, "limit": wanted}  # fmt: skip
+            params = {
+                "model_version": version,
+                "query": vector.tolist(),
+                "filtered": filtered,
+                "limit": wanted,
+            }
             hits = query_frame(con, exact_sql, params)
             complete = len(hits) < wanted
         con.register("similar_hits", hits)
-        params = {"filtered": filtered, "exclude_retailer": query.retailer,
-                  "exclude_product_id": query.product_id, "k": k}  # fmt: skip
+        params = {
+            "filtered": filtered,
+            "exclude_retailer": query.retailer,
+            "exclude_product_id": query.product_id,
+            "k": k,
+        }
         found = query_frame(con, "products_of_images.sql", params)
         if len(found) >= k or complete:
             break
@@ -302,8 +312,13 @@ def image_query(
     labels: dict[str, set[int]] = {}
     for label_id in prediction.label_ids:
         labels.setdefault(tasks.get(label_id, "?"), set()).add(label_id)
-    return Query(prediction.embedding, f"image {image}", prediction.stored_path, labels,
-                 logits=logits_of(prediction.probabilities))  # fmt: skip
+    return Query(
+        prediction.embedding,
+        f"image {image}",
+        prediction.stored_path,
+        labels,
+        logits=logits_of(prediction.probabilities),
+    )
 
 
 def showcase_product(

@@ -19,8 +19,13 @@ import torch
 from fashion_model.errors import BadInput
 
 # Bookkeeping a training framework leaves in a checkpoint: read as placeholders, never imported.
-BOOKKEEPING = ("pytorch_lightning.", "lightning.", "lightning_fabric.", "omegaconf.",
-               "torch.optim.lr_scheduler.")  # fmt: skip
+BOOKKEEPING = (
+    "pytorch_lightning.",
+    "lightning.",
+    "lightning_fabric.",
+    "omegaconf.",
+    "torch.optim.lr_scheduler.",
+)
 
 
 class Opaque:

@@ -24,22 +24,34 @@ class ImportOptions(StageConfig):
         description="reference-ckpt (the reference project's Lightning checkpoint), "
         "torchvision (a resnet34/resnet50 state dict) or onnx"
     )
-    arch: str | None = Field(None, description="resnet34 or resnet50 [reference-ckpt: resnet50; "
-                             "torchvision: from the weights]")  # fmt: skip
+    arch: str | None = Field(
+        None,
+        description="resnet34 or resnet50 [reference-ckpt: resnet50; "
+        "torchvision: from the weights]",
+    )
     image_size: int | None = Field(
-        None, ge=32, le=4096,
+        None,
+        ge=32,
+        le=4096,
         description="input size in px [reference 512, torchvision 224, onnx: the graph's]",
-    )  # fmt: skip
+    )
     mean: tuple[float, float, float] | None = Field(
         None, description="normalisation mean, three numbers: R,G,B"
     )
     std: tuple[float, float, float] | None = Field(
         None, description="normalisation std, three numbers: R,G,B"
     )
-    threshold: float | None = Field(None, gt=0, lt=1, description="probability threshold for "
-                                    "every label [the checkpoint's, else 0.5]")  # fmt: skip
-    resize: str | None = Field(None, description="squash (whole photo to a square) or crop "
-                               "(shorter side, centre square) [squash]")  # fmt: skip
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="probability threshold for every label [the checkpoint's, else 0.5]",
+    )
+    resize: str | None = Field(
+        None,
+        description="squash (whole photo to a square) or crop "
+        "(shorter side, centre square) [squash]",
+    )
     name: str | None = Field(None, description="the version name [a new timestamped one]")
 
     @field_validator("kind")
@@ -88,6 +100,7 @@ class ImportOptions(StageConfig):
         from fashion_model.model.registry import PRODUCTION  # numpy, only when checked
 
         if value is not None and (not NAME.match(value) or value == PRODUCTION):
-            raise ValueError("a version name is letters, digits, '.', '_' or '-' (at most 100, "
-                             "not 'production')")  # fmt: skip
+            raise ValueError(
+                "a version name is letters, digits, '.', '_' or '-' (at most 100, not 'production')"
+            )
         return value

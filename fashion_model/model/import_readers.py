@@ -24,13 +24,28 @@ REFERENCE_MEAN = (0.6765, 0.6347, 0.6207)
 REFERENCE_STD = (0.3284, 0.3371, 0.3379)
 # What each kind assumes when the file and the options do not say.
 DEFAULTS = {
-    "reference-ckpt": {"arch": "resnet50", "image_size": 512, "mean": REFERENCE_MEAN,
-                       "std": REFERENCE_STD, "resize": "squash"},
-    "torchvision": {"arch": None, "image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-                    "resize": "squash"},
-    "onnx": {"arch": "onnx", "image_size": None, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-             "resize": "squash"},
-}  # fmt: skip
+    "reference-ckpt": {
+        "arch": "resnet50",
+        "image_size": 512,
+        "mean": REFERENCE_MEAN,
+        "std": REFERENCE_STD,
+        "resize": "squash",
+    },
+    "torchvision": {
+        "arch": None,
+        "image_size": 224,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "resize": "squash",
+    },
+    "onnx": {
+        "arch": "onnx",
+        "image_size": None,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "resize": "squash",
+    },
+}
 
 
 @dataclass
@@ -57,11 +72,13 @@ def _reference(path: Path, options: ImportOptions, label_map: LabelMap, pre: dic
         keys = ", ".join(map(str, list(content)[:4])) if isinstance(content, dict) else ""
         raise BadInput(
             f"{path}: not a Lightning checkpoint (no 'state_dict'"
-            + (f"; keys: {keys}" if keys else "") + "); a plain state dict is --kind torchvision"
-        )  # fmt: skip
+            + (f"; keys: {keys}" if keys else "")
+            + "); a plain state dict is --kind torchvision"
+        )
     state = tensor_dict(content["state_dict"], path, "state_dict")
-    predictor = {k.removeprefix("predictor."): v for k, v in state.items()
-                 if k.startswith("predictor.")}  # fmt: skip
+    predictor = {
+        k.removeprefix("predictor."): v for k, v in state.items() if k.startswith("predictor.")
+    }
     if not predictor:
         raise BadInput(
             f"{path}: no 'predictor.*' weights in its state_dict (found e.g. "
@@ -86,8 +103,13 @@ def _reference(path: Path, options: ImportOptions, label_map: LabelMap, pre: dic
         "epoch": content.get("epoch"),
         "hyper_parameters": {k: v for k, v in hyper.items() if isinstance(v, int | float | str)},
     }
-    return Loaded(net, arch, net.embedding_dim, threshold=threshold,
-                  details={k: v for k, v in details.items() if v is not None})  # fmt: skip
+    return Loaded(
+        net,
+        arch,
+        net.embedding_dim,
+        threshold=threshold,
+        details={k: v for k, v in details.items() if v is not None},
+    )
 
 
 def _torchvision(path: Path, options: ImportOptions, label_map: LabelMap, pre: dict) -> Loaded:
@@ -97,8 +119,12 @@ def _torchvision(path: Path, options: ImportOptions, label_map: LabelMap, pre: d
     state = tensor_dict(content, path, "the file")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     if any(k.startswith("backbone.") for k in state):  # this project's own weights.pt
-        state = {("fc." + k.removeprefix("head.")) if k.startswith("head.")
-                 else k.removeprefix("backbone."): v for k, v in state.items()}  # fmt: skip
+        state = {
+            ("fc." + k.removeprefix("head."))
+            if k.startswith("head.")
+            else k.removeprefix("backbone."): v
+            for k, v in state.items()
+        }
     inferred = "resnet50" if "layer1.0.conv3.weight" in state else "resnet34"
     arch = options.arch or inferred
     net = _network(path, state, arch, label_map)
@@ -125,8 +151,9 @@ def _network(path: Path, weights: dict, arch: str, label_map: LabelMap) -> Attri
             f"{width}{hint}"
         )
     net = AttributeNet(len(label_map), arch)
-    mapped = {(f"head.{k[3:]}" if k.startswith("fc.") else f"backbone.{k}"): v
-              for k, v in weights.items()}  # fmt: skip
+    mapped = {
+        (f"head.{k[3:]}" if k.startswith("fc.") else f"backbone.{k}"): v for k, v in weights.items()
+    }
     expected = net.state_dict()
     missing = [k for k in expected if k not in mapped]
     unexpected = [k for k in mapped if k not in expected]
@@ -144,8 +171,9 @@ def _network(path: Path, weights: dict, arch: str, label_map: LabelMap) -> Attri
                 f"{display(arch)} has {tuple(expected[key].shape)}"
             )
     try:
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                             for k, v in mapped.items()})  # fmt: skip
+        net.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in mapped.items()}
+        )
     except RuntimeError as error:
         raise BadInput(f"{path}: not {display(arch)} weights ({first_line(error)})") from None
     return net.eval()
@@ -175,8 +203,10 @@ def _onnx(path: Path, options: ImportOptions, label_map: LabelMap, pre: dict) ->
     inputs = [i for i in graph.input if i.name not in initialisers]
     if len(inputs) != 1:
         raise BadInput(f"{path}: the graph has {len(inputs)} inputs; one image input is needed")
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in inputs[0].type.tensor_type.shape.dim]  # fmt: skip
+    dims = [
+        d.dim_value if d.HasField("dim_value") else None
+        for d in inputs[0].type.tensor_type.shape.dim
+    ]
     if len(dims) != 4 or dims[1] not in (3, None):
         raise BadInput(f"{path}: input {inputs[0].name!r} is not N x 3 x S x S (shape {dims})")
     fixed = dims[2] if dims[2] == dims[3] and dims[2] else None
@@ -199,8 +229,12 @@ def _onnx(path: Path, options: ImportOptions, label_map: LabelMap, pre: dict) ->
         )
     embeddings = "embeddings" if "embeddings" in outputs else _expose_features(model, scores)
     payload = model.SerializeToString()
-    names = {"input": inputs[0].name, "scores": scores, "scores_are": scores_are,
-             "embeddings": embeddings}  # fmt: skip
+    names = {
+        "input": inputs[0].name,
+        "scores": scores,
+        "scores_are": scores_are,
+        "embeddings": embeddings,
+    }
     width = _try_onnx(path, payload, names, size, label_map, session)
     return Loaded(
         payload,
@@ -246,9 +280,19 @@ def _expose_features(model, scores: str) -> str | None:
         if node.op_type in ("Gemm", "MatMul"):
             break
         if node.op_type in ("Sigmoid", "Add", "Identity", "Flatten", "Reshape"):
-            node = producers.get(node.input[0]) if node.op_type != "Add" else next(
-                (producers.get(i) for i in node.input if producers.get(i) is not None
-                 and producers[i].op_type in ("MatMul", "Gemm")), None)  # fmt: skip
+            node = (
+                producers.get(node.input[0])
+                if node.op_type != "Add"
+                else next(
+                    (
+                        producers.get(i)
+                        for i in node.input
+                        if producers.get(i) is not None
+                        and producers[i].op_type in ("MatMul", "Gemm")
+                    ),
+                    None,
+                )
+            )
             continue
         return None
     if node is None or node.op_type not in ("Gemm", "MatMul"):

@@ -35,9 +35,13 @@ def torchmetrics_micro_f1(probs: np.ndarray, targets: np.ndarray, thresholds) ->
         return 0.0
     predicted = torch.from_numpy(probs >= np.asarray(thresholds, dtype=probs.dtype)).float()
     score = multilabel_f1_score(
-        predicted, torch.from_numpy(targets > 0.5).int(), num_labels=probs.shape[1],
-        average="micro", threshold=0.5, zero_division=0,
-    )  # fmt: skip
+        predicted,
+        torch.from_numpy(targets > 0.5).int(),
+        num_labels=probs.shape[1],
+        average="micro",
+        threshold=0.5,
+        zero_division=0,
+    )
     return float(score)
 
 
@@ -84,7 +88,7 @@ def per_task_f1(
         task: round(
             micro_f1(probs[:, names == task], targets[:, names == task], thresholds[names == task]),
             4,
-        )  # fmt: skip
+        )
         for task in sorted(set(tasks))
     }
 

@@ -70,10 +70,14 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                module, (example,), input_names=[NAMES["input"]],
+                module,
+                (example,),
+                input_names=[NAMES["input"]],
                 output_names=[NAMES["scores"], NAMES["embeddings"]],
-                dynamic_shapes={NAMES["input"]: {0: batch}}, dynamo=True, verbose=False,
-            )  # fmt: skip
+                dynamic_shapes={NAMES["input"]: {0: batch}},
+                dynamo=True,
+                verbose=False,
+            )
         model = program.model_proto
         metadata = {
             "fashion_model_version": version,

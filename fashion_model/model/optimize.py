@@ -56,9 +56,13 @@ class OptimizePlan(BaseModel):
     config: OptimizeConfig
 
 
-def plan_optimize(home, version: str, config: OptimizeConfig | None = None,
-                  calibrate: str | None = None,
-                  validation: list[str] | None = None) -> OptimizePlan:  # fmt: skip
+def plan_optimize(
+    home,
+    version: str,
+    config: OptimizeConfig | None = None,
+    calibrate: str | None = None,
+    validation: list[str] | None = None,
+) -> OptimizePlan:
     """Check everything before any work: the version exists and its input size is known,
     the manifests exist, the calibration manifest has downloaded images, ONNX tools are there."""
     from fashion_model.ingest.manifest import catalog_manifests
@@ -69,8 +73,10 @@ def plan_optimize(home, version: str, config: OptimizeConfig | None = None,
     version = resolve_version(paths.models, version)
     card = load_card(paths.models, version)
     if not isinstance(card.image_size, int) or card.image_size < 1:
-        raise BadInput(f"model {version}: its input size is not known (image_size "
-                       f"{card.image_size!r}); import it again with --image-size")  # fmt: skip
+        raise BadInput(
+            f"model {version}: its input size is not known (image_size "
+            f"{card.image_size!r}); import it again with --image-size"
+        )
     runtime()
     try:
         import onnx  # noqa: F401
@@ -87,8 +93,14 @@ def plan_optimize(home, version: str, config: OptimizeConfig | None = None,
         source = resolve_manifest(str(found[0]), paths.manifests)
     if source and not calibration_paths(source, paths.images, 1):
         raise BadInput(f"manifest {source.name}: no downloaded images to calibrate on")
-    return OptimizePlan(models=paths.models, images=paths.images, version=version,
-                        validation=checked, calibrate=source, config=config)  # fmt: skip
+    return OptimizePlan(
+        models=paths.models,
+        images=paths.images,
+        version=version,
+        validation=checked,
+        calibrate=source,
+        config=config,
+    )
 
 
 def calibration_paths(manifest: Path, images_root: Path, count: int) -> list[str]:
@@ -98,8 +110,9 @@ def calibration_paths(manifest: Path, images_root: Path, count: int) -> list[str
     return [str(Path(images_root) / path) for _, path in ok[:count]]
 
 
-def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
-             refused_ok: bool = False) -> dict:  # fmt: skip
+def optimize(
+    plan: OptimizePlan, log: Callable[[str], None] = print, refused_ok: bool = False
+) -> dict:
     """Build, check and register the variants; returns their cards. A refused variant is a
     BadInput naming its figure, after the others are registered; with `refused_ok` (a demo
     or a pipeline that scores with whatever passed) the refusals are returned instead."""
@@ -120,20 +133,25 @@ def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
         extras = {"onnx": {}}
         if plan.config.int8:
             calibration = calibration_paths(plan.calibrate, plan.images, plan.config.images)
-            log(f"calibrating int8 activations on {len(calibration)} images of "
-                f"{plan.calibrate.name}")  # fmt: skip
+            log(
+                f"calibrating int8 activations on {len(calibration)} images of "
+                f"{plan.calibrate.name}"
+            )
             candidates["onnx-int8"] = _quantised(graph, Path(folder), card, names, calibration)
-            extras["onnx-int8"] = {"calibration": {"manifest": plan.calibrate.name,
-                                                   "images": len(calibration)}}  # fmt: skip
+            extras["onnx-int8"] = {
+                "calibration": {"manifest": plan.calibrate.name, "images": len(calibration)}
+            }
         for name, path in candidates.items():
             variant = OnnxNet(path, replace(card, runtime="onnx", onnx=names))
             figures = _compare(card, label_map, source, _outputs(variant, card, paths), targets)
             drop = 100 * (figures["source_micro_f1"] - figures["variant_micro_f1"])
             why = []
             if drop > plan.config.max_f1_drop:
-                why.append(f"micro-F1 {figures['variant_micro_f1']:.4f} against "
-                           f"{figures['source_micro_f1']:.4f}, {drop:.2f} points below "
-                           f"(--max-f1-drop {plan.config.max_f1_drop:g})")  # fmt: skip
+                why.append(
+                    f"micro-F1 {figures['variant_micro_f1']:.4f} against "
+                    f"{figures['source_micro_f1']:.4f}, {drop:.2f} points below "
+                    f"(--max-f1-drop {plan.config.max_f1_drop:g})"
+                )
             cosine = figures["embedding_cosine_mean"]
             if cosine < MIN_COSINE:
                 why.append(f"embedding cosine {cosine:.4f} < {MIN_COSINE}")
@@ -143,10 +161,12 @@ def optimize(plan: OptimizePlan, log: Callable[[str], None] = print,
                 refused.append(f"{name} refused: {'; '.join(why)}")
                 continue
             built[name] = _register(plan, name, path, names, figures, extras[name])
-            log(f"{name}: registered (micro-F1 {figures['variant_micro_f1']:.4f} against "
+            log(
+                f"{name}: registered (micro-F1 {figures['variant_micro_f1']:.4f} against "
                 f"{figures['source_micro_f1']:.4f}, embedding cosine "
                 f"{figures['embedding_cosine_mean']:.4f}, top-10 overlap "
-                f"{figures['top10_overlap']:.3f})")  # fmt: skip
+                f"{figures['top10_overlap']:.3f})"
+            )
     if refused and not refused_ok:
         kept = f"; registered: {', '.join(built)}" if built else "; nothing registered"
         raise BadInput(f"model optimize {plan.version}: {'; '.join(refused)}{kept}")
@@ -262,15 +282,22 @@ def _quantised(graph: Path, folder: Path, card, names: dict, calibration: list[s
     prepared, out = folder / "prepared.onnx", folder / "int8.onnx"
     quant_pre_process(str(graph), str(prepared), skip_symbolic_shape=True)
     quantize_static(
-        str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax,
-    )  # fmt: skip
+        str(prepared),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["Conv"],
+        calibrate_method=CalibrationMethod.MinMax,
+    )
     return out
 
 
-def _register(plan: OptimizePlan, name: str, graph: Path, names: dict, figures: dict,
-              extra: dict) -> dict:  # fmt: skip
+def _register(
+    plan: OptimizePlan, name: str, graph: Path, names: dict, figures: dict, extra: dict
+) -> dict:
     """Write the variant whole (staging folder, then rename), replacing an older one."""
     from fashion_model.model.onnx_net import runtime
 
@@ -278,12 +305,17 @@ def _register(plan: OptimizePlan, name: str, graph: Path, names: dict, figures: 
     staging = final.with_name(f".staging-{name}-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     card = {
-        "variant": name, "source_version": plan.version, "runtime": "onnxruntime",
+        "variant": name,
+        "source_version": plan.version,
+        "runtime": "onnxruntime",
         "onnxruntime": runtime().__version__,
-        "precision": "int8" if name == "onnx-int8" else "fp32", "onnx": names,
+        "precision": "int8" if name == "onnx-int8" else "fp32",
+        "onnx": names,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "bytes": graph.stat().st_size, **extra, **figures,
-    }  # fmt: skip
+        "bytes": graph.stat().st_size,
+        **extra,
+        **figures,
+    }
     try:
         shutil.copyfile(graph, staging / VARIANT_FILE)
         (staging / VARIANT_CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")

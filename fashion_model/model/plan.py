@@ -51,8 +51,10 @@ class RetrainPlan(BaseModel):
         paths = Home.resolve(self.home)
         return TrainPlan(
             manifests=tuple(paths.manifests / name for _, _, name in self.sources),
-            images=paths.images, models=paths.models, config=self.train,
-        )  # fmt: skip
+            images=paths.images,
+            models=paths.models,
+            config=self.train,
+        )
 
 
 def check_train_config(

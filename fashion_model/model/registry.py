@@ -152,8 +152,9 @@ def save_card(models_root: Path, card: ModelCard) -> None:
     write_json(Path(models_root) / card.model_version / "model.json", asdict(card))
 
 
-def load_model(models_root: Path, version: str,
-               variant: str = "torch") -> tuple[AttributeNet, ModelCard, LabelMap]:  # fmt: skip
+def load_model(
+    models_root: Path, version: str, variant: str = "torch"
+) -> tuple[AttributeNet, ModelCard, LabelMap]:
     """The version's network (an `OnnxNet` for ONNX models: the same interface for scoring),
     its card and label map; `variant` `onnx` or `onnx-int8`: a registered variant of it
     (`model/variants.py`, already chosen by `choose_runtime`); `torch`: its own weights."""
@@ -182,9 +183,15 @@ def load_model(models_root: Path, version: str,
     return net, card, label_map
 
 
-def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
-                          current: str | None, current_f1: float | None, force: bool,
-                          log: Callable[[str], None]) -> bool:  # fmt: skip
+def apply_production_rule(
+    models_root: Path,
+    version: str,
+    new_f1: float | None,
+    current: str | None,
+    current_f1: float | None,
+    force: bool,
+    log: Callable[[str], None],
+) -> bool:
     """The one promotion gate of every new or re-tuned version (trained, fine-tuned, imported,
     tuned): the first version becomes production; a later one when it validates at least as
     well as production on the same images, or with `force`, or when production cannot be
@@ -197,8 +204,10 @@ def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
     if current == version:
         return True
     if new_f1 is None and not force:
-        log(f"production stays {current}: {version} is not validated yet (`fashion model "
-            "tune` compares it, `fashion model promote` makes it production)")  # fmt: skip
+        log(
+            f"production stays {current}: {version} is not validated yet (`fashion model "
+            "tune` compares it, `fashion model promote` makes it production)"
+        )
         return False
     if force or current_f1 is None or (new_f1 is not None and new_f1 >= current_f1):
         set_production(models_root, version)
@@ -213,13 +222,21 @@ def apply_production_rule(models_root: Path, version: str, new_f1: float | None,
 
 
 def register_version(
-    models_root: Path, payload: AttributeNet | bytes, card: ModelCard, label_map: LabelMap, *,
-    new_f1: float | None = None, current: str | None = None, current_f1: float | None = None,
-    force: bool = False, log: Callable[[str], None] = print,
-) -> bool:  # fmt: skip
+    models_root: Path,
+    payload: AttributeNet | bytes,
+    card: ModelCard,
+    label_map: LabelMap,
+    *,
+    new_f1: float | None = None,
+    current: str | None = None,
+    current_f1: float | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> bool:
     """The one way a new version enters the registry (train, fine-tune, import): saved whole,
     then through the promotion gate. True when it became production."""
     current = current if current is not None else production_version(models_root)
     save_version(models_root, payload, card, label_map)
-    return apply_production_rule(models_root, card.model_version, new_f1, current, current_f1,
-                                 force, log)  # fmt: skip
+    return apply_production_rule(
+        models_root, card.model_version, new_f1, current, current_f1, force, log
+    )

@@ -77,9 +77,15 @@ def training_precision(config: TrainConfig) -> str:
 
 
 class AttributeModule(pl.LightningModule):
-    def __init__(self, n_labels: int, config: TrainConfig, weights: Path | None = None,
-                 arch: str = "resnet34", init: Path | None = None,
-                 loss_weights: torch.Tensor | None = None):  # fmt: skip
+    def __init__(
+        self,
+        n_labels: int,
+        config: TrainConfig,
+        weights: Path | None = None,
+        arch: str = "resnet34",
+        init: Path | None = None,
+        loss_weights: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.config = config
         self.net = AttributeNet(n_labels, arch)
@@ -211,8 +217,11 @@ def _device_count(devices: int | str) -> int:
 
 def _run_key(manifests: list[Path], config: TrainConfig) -> str:
     """One training run's identity: its data and the options that shape the model."""
-    shaping = {k: v for k, v in config.model_dump(mode="json").items()
-               if k not in ("resume", "force_promote", "max_minutes", "num_workers")}  # fmt: skip
+    shaping = {
+        k: v
+        for k, v in config.model_dump(mode="json").items()
+        if k not in ("resume", "force_promote", "max_minutes", "num_workers")
+    }
     text = _manifest_hash([Path(m) for m in manifests]) + json.dumps(shaping, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -241,8 +250,9 @@ def train_model(
     callbacks: list | None = None,
 ) -> ModelCard:
     """Train from a Python call: plan (every check), then fit."""
-    plan = plan_train(manifests, config=config, images=images_root, models=models_root,
-                      label_map=label_map)  # fmt: skip
+    plan = plan_train(
+        manifests, config=config, images=images_root, models=models_root, label_map=label_map
+    )
     return fit(plan, label_map, log, callbacks)
 
 
@@ -278,8 +288,11 @@ def fit(
     workers = config.num_workers
     if workers is None:
         workers = min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 1
-    loader_args = {"batch_size": config.batch_size, "num_workers": workers,
-                   "pin_memory": torch.cuda.is_available()}  # fmt: skip
+    loader_args = {
+        "batch_size": config.batch_size,
+        "num_workers": workers,
+        "pin_memory": torch.cuda.is_available(),
+    }
     if workers > 0:
         loader_args["persistent_workers"] = True
     train_loader = DataLoader(
@@ -315,9 +328,14 @@ def fit(
             log(f"no interrupted run of this data and configuration ({last}): starting afresh")
         shutil.rmtree(run_dir, ignore_errors=True)
     checkpoints = ModelCheckpoint(
-        dirpath=run_dir, filename="best", monitor="val_micro_f1", mode="max", save_last=True,
-        save_top_k=1, enable_version_counter=False,
-    )  # fmt: skip
+        dirpath=run_dir,
+        filename="best",
+        monitor="val_micro_f1",
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         max_steps=config.max_steps,
@@ -350,13 +368,16 @@ def fit(
     trained_on = train_targets.sum(axis=0) > 0
     unseen = int((trained_on & (targets.sum(axis=0) == 0)).sum()) if len(targets) else 0
     if unseen:
-        log(f"warning: {unseen} label(s) seen in training have no positive validation image; "
-            "they keep the global threshold and do not count in validation micro-F1")  # fmt: skip
+        log(
+            f"warning: {unseen} label(s) seen in training have no positive validation image; "
+            "they keep the global threshold and do not count in validation micro-F1"
+        )
     current = production_version(models_root)
     current_f1 = (
         production_f1(models_root, current, label_map, val_paths, val_targets, config.batch_size)
-        if current and len(val_paths) else None
-    )  # fmt: skip
+        if current and len(val_paths)
+        else None
+    )
     metrics = {
         **tuned,
         "production_val_micro_f1": current_f1,  # the production model on the same images
@@ -389,9 +410,17 @@ def fit(
         manifest_hash=_manifest_hash([Path(m) for m in manifests]),
         config=config.model_dump(mode="json"),
     )
-    register_version(models_root, module.net, card, label_map, new_f1=metrics["val_micro_f1"],
-                     current=current, current_f1=current_f1, force=config.force_promote,
-                     log=log)  # fmt: skip
+    register_version(
+        models_root,
+        module.net,
+        card,
+        label_map,
+        new_f1=metrics["val_micro_f1"],
+        current=current,
+        current_f1=current_f1,
+        force=config.force_promote,
+        log=log,
+    )
     shutil.rmtree(run_dir, ignore_errors=True)  # registered: nothing left to resume
     log(
         f"model {card.model_version}: val micro-F1 {metrics['val_micro_f1']} with per-label "

@@ -26,8 +26,12 @@ VARIANTS = ("onnx", "onnx-int8")  # what `fashion model optimize` makes
 VARIANT_FILE, VARIANT_CARD = "model.onnx", "variant.json"
 # The graph `export_onnx` writes (and so every variant of a PyTorch version) takes and gives
 # (model/onnx_export.py names its graph's input and outputs from this):
-EXPORTED_NAMES = {"input": "images", "scores": "probabilities", "scores_are": "probabilities",
-                  "embeddings": "embeddings"}  # fmt: skip
+EXPORTED_NAMES = {
+    "input": "images",
+    "scores": "probabilities",
+    "scores_are": "probabilities",
+    "embeddings": "embeddings",
+}
 
 
 def variant_folder(models_root: Path, version: str, name: str) -> Path:
@@ -71,8 +75,10 @@ def choose_runtime(models_root: Path, version: str, runtime: str, on_gpu: bool =
         return "onnx" if "onnx" in variants else "torch"
     if runtime != "torch" and runtime not in variants:
         flag = " --int8" if runtime == "onnx-int8" else ""
-        raise BadInput(f"model {version} has no {runtime} variant: `fashion model optimize "
-                       f"{version}{flag}` makes one")  # fmt: skip
+        raise BadInput(
+            f"model {version} has no {runtime} variant: `fashion model optimize "
+            f"{version}{flag}` makes one"
+        )
     return runtime
 
 

@@ -80,7 +80,7 @@ class Plan:
                 "what": "older fetched feeds",
                 "count": len(self.feeds),
                 "MiB": _mib(self.feed_bytes),
-            },  # fmt: skip
+            },
         ]
 
 

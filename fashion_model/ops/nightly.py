@@ -64,6 +64,11 @@ def plan_nightly(
     if not config.lock_wait_minutes:
         check_writable(paths.db, load_label_map(paths.models / version / "label_map.csv"))
     return NightlyPlan(
-        home=home, feeds=tuple(feeds), config=config, download=download,
-        scale_out=scale_out, model_version=version, as_of=config.as_of or date.today(),
-    )  # fmt: skip
+        home=home,
+        feeds=tuple(feeds),
+        config=config,
+        download=download,
+        scale_out=scale_out,
+        model_version=version,
+        as_of=config.as_of or date.today(),
+    )

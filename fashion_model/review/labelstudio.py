@@ -124,8 +124,16 @@ def build_task(row: dict, model_version: str, tasks: list[str], image: str) -> d
 # exports keep it). A verdict per label compares the answer with that: kept = confirmed, taken
 # out = removed, put in = added.
 
-_MIN_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time",
-             "drafts", "predictions"}  # fmt: skip
+_MIN_META = {
+    "id",
+    "annotator",
+    "annotation_id",
+    "created_at",
+    "updated_at",
+    "lead_time",
+    "drafts",
+    "predictions",
+}
 
 
 @dataclass
@@ -221,8 +229,9 @@ def _min_tasks(rows: list[dict], controls: set[str]) -> list[dict]:
     for number, row in enumerate(rows, start=1):
         task_id = row.get("id", f"row {number}")
         task = tasks.setdefault(task_id, {"id": task_id, "data": {}, "annotations": []})
-        task["data"].update({k: v for k, v in row.items()
-                             if k not in _MIN_META and k not in controls})  # fmt: skip
+        task["data"].update(
+            {k: v for k, v in row.items() if k not in _MIN_META and k not in controls}
+        )
         if row.get("annotation_id") is None and not controls & set(row):
             continue  # a task nobody annotated
         result = []
@@ -231,11 +240,15 @@ def _min_tasks(rows: list[dict], controls: set[str]) -> list[dict]:
             chosen = value.get("choices") if isinstance(value, dict) else value
             chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
             result.append({"type": "choices", "from_name": name, "value": {"choices": chosen}})
-        task["annotations"].append({
-            "id": row.get("annotation_id"), "completed_by": row.get("annotator"),
-            "created_at": row.get("created_at"), "updated_at": row.get("updated_at"),
-            "result": result,
-        })  # fmt: skip
+        task["annotations"].append(
+            {
+                "id": row.get("annotation_id"),
+                "completed_by": row.get("annotator"),
+                "created_at": row.get("created_at"),
+                "updated_at": row.get("updated_at"),
+                "result": result,
+            }
+        )
     return list(tasks.values())
 
 
@@ -260,8 +273,10 @@ def read_export(path: Path, label_map: LabelMap) -> list[dict]:
             if not isinstance(task["data"], dict) or not isinstance(
                 task.get("annotations", []), list
             ):
-                raise BadInput(f"{path}: task {task.get('id')}: 'data' must be an object and "
-                               "'annotations' a list")  # fmt: skip
+                raise BadInput(
+                    f"{path}: task {task.get('id')}: 'data' must be an object and "
+                    "'annotations' a list"
+                )
         return data
     if all("sha256" in t for t in data):
         return _min_tasks(data, set(label_map.tasks))
@@ -281,8 +296,10 @@ def _seen(task: dict, annotation: dict) -> object:
             return prediction["result"]
     predicted = (task.get("data") or {}).get("predicted")
     if isinstance(predicted, dict):
-        return [{"type": "choices", "from_name": t, "value": {"choices": names}}
-                for t, names in predicted.items()]  # fmt: skip
+        return [
+            {"type": "choices", "from_name": t, "value": {"choices": names}}
+            for t, names in predicted.items()
+        ]
     return None
 
 
@@ -370,10 +387,25 @@ def reviewed_rows(answers: list[Answer], label_map: LabelMap, source: str) -> li
         given, predicted = set(a.labels), set(a.predicted)
         for label_id in sorted(given | predicted):
             verdict = (
-                "confirmed" if label_id in given and label_id in predicted
-                else "added" if label_id in given else "removed"
-            )  # fmt: skip
-            rows.append((a.sha256, label_id, task_of[label_id], verdict, a.retailer,
-                         a.product_id, a.model_version, a.reviewer, a.reviewed_at, now,
-                         source))  # fmt: skip
+                "confirmed"
+                if label_id in given and label_id in predicted
+                else "added"
+                if label_id in given
+                else "removed"
+            )
+            rows.append(
+                (
+                    a.sha256,
+                    label_id,
+                    task_of[label_id],
+                    verdict,
+                    a.retailer,
+                    a.product_id,
+                    a.model_version,
+                    a.reviewer,
+                    a.reviewed_at,
+                    now,
+                    source,
+                )
+            )
     return rows

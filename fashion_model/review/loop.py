@@ -69,16 +69,27 @@ class Batch:
 
 
 def choose_batch(
-    con, paths: Home, tasks: list[str], retailer: str | None, margin: float, limit: int,
+    con,
+    paths: Home,
+    tasks: list[str],
+    retailer: str | None,
+    margin: float,
+    limit: int,
     again: bool,
-) -> Batch:  # fmt: skip
+) -> Batch:
     """The production model's least certain images not sent before for it (unless `again`)."""
     version = production_version(paths.models)
     if version is None:
         raise BadInput(f"{paths.models}: no production model; train one first")
     (sql,) = statements(read_sql("review/candidates.sql"))
-    params = {"model": version, "tasks": list(tasks), "margin": margin, "retailer": retailer,
-              "limit": limit, "again": again}  # fmt: skip
+    params = {
+        "model": version,
+        "tasks": list(tasks),
+        "margin": margin,
+        "retailer": retailer,
+        "limit": limit,
+        "again": again,
+    }
     rows = run_statement(con, sql, params, where="sql/review/candidates.sql").fetchall()
     names = [d[0] for d in con.description]
     rows = [dict(zip(names, row, strict=True)) for row in rows]
@@ -97,9 +108,18 @@ def record_batch(con, batch: Batch) -> None:
     with transaction(con):
         con.executemany(
             _sql("record_exports"),
-            [(r["image_sha256"], batch.model_version, r["retailer"], r["product_id"],
-              r["certainty"], now) for r in batch.rows],
-        )  # fmt: skip
+            [
+                (
+                    r["image_sha256"],
+                    batch.model_version,
+                    r["retailer"],
+                    r["product_id"],
+                    r["certainty"],
+                    now,
+                )
+                for r in batch.rows
+            ],
+        )
 
 
 @contextmanager
@@ -136,9 +156,13 @@ def export_review(
         if config_out:
             write_text(config_out, labelling_config(default_label_map(), batch.tasks))
         record_batch(con, batch)
-    return ExportResult(len(payload), batch.model_version, str(out),
-                        str(config_out) if config_out else None,
-                        round(float(batch.rows[0]["certainty"]), 4))  # fmt: skip
+    return ExportResult(
+        len(payload),
+        batch.model_version,
+        str(out),
+        str(config_out) if config_out else None,
+        round(float(batch.rows[0]["certainty"]), 4),
+    )
 
 
 def import_review(
@@ -153,14 +177,18 @@ def import_review(
     label_map = default_label_map()
     tasks = read_export(export, label_map)
     with open_warehouse(paths, holder) as con:
-        stored = dict(con.execute(
-            _sql("stored_images"),
-            {"shas": [str((t.get("data") or {}).get("sha256")) for t in tasks]},
-        ).fetchall())  # fmt: skip
+        stored = dict(
+            con.execute(
+                _sql("stored_images"),
+                {"shas": [str((t.get("data") or {}).get("sha256")) for t in tasks]},
+            ).fetchall()
+        )
         answers, report = resolve_answers(
-            tasks, label_map,
-            lambda sha: sha in stored and (paths.images / stored[sha]).is_file(), agreement,
-        )  # fmt: skip
+            tasks,
+            label_map,
+            lambda sha: sha in stored and (paths.images / stored[sha]).is_file(),
+            agreement,
+        )
         if not answers:
             raise BadInput(
                 f"{export}: no answer to import ({report.skipped} task(s) without an annotation, "

@@ -72,8 +72,10 @@ class Studio:
         if url_refusal(self.url):
             raise BadInput(f"no Label Studio address: pass --url or set {URL_ENV} (http(s)://...)")
         if not key:
-            raise BadInput(f"no Label Studio key: pass --api-key or set {KEY_ENV} (Account & "
-                           "Settings > Personal Access Token)")  # fmt: skip
+            raise BadInput(
+                f"no Label Studio key: pass --api-key or set {KEY_ENV} (Account & "
+                "Settings > Personal Access Token)"
+            )
         try:
             from label_studio_sdk import LabelStudio
         except ImportError:
@@ -137,8 +139,12 @@ def push_review(
         project = studio.project(title)
         created = project is None
         if created:
-            project = studio.call("create the project", lambda: studio.client.projects.create(
-                title=title, label_config=config, description=DESCRIPTION))  # fmt: skip
+            project = studio.call(
+                "create the project",
+                lambda: studio.client.projects.create(
+                    title=title, label_config=config, description=DESCRIPTION
+                ),
+            )
         present = {t["data"].get("sha256"): t for t in studio.tasks(project.id)}
         fresh, again = [], 0
         for row in batch.rows:
@@ -149,19 +155,35 @@ def push_review(
                 fresh.append(task)
             elif batch.model_version not in (known.get("predictions_model_versions") or []):
                 prediction = task["predictions"][0]
-                studio.call("add a prediction", lambda k=known, p=prediction: (
-                    studio.client.predictions.create(task=k["id"], **p)))  # fmt: skip
+                studio.call(
+                    "add a prediction",
+                    lambda k=known, p=prediction: studio.client.predictions.create(
+                        task=k["id"], **p
+                    ),
+                )
                 again += 1
         if fresh:
-            studio.call("import tasks", lambda: studio.client.projects.import_tasks(
-                id=project.id, request=fresh))  # fmt: skip
+            studio.call(
+                "import tasks",
+                lambda: studio.client.projects.import_tasks(id=project.id, request=fresh),
+            )
         # after the import: a project's model_version must be one its predictions carry
-        studio.call("show the model's predictions", lambda: studio.client.projects.update(
-            id=project.id, model_version=batch.model_version,
-            show_collab_predictions=True))  # fmt: skip
+        studio.call(
+            "show the model's predictions",
+            lambda: studio.client.projects.update(
+                id=project.id, model_version=batch.model_version, show_collab_predictions=True
+            ),
+        )
         record_batch(con, batch)
-    return PushResult(project.id, title, created, batch.model_version, len(fresh),
-                      len(batch.rows) - len(fresh), again)  # fmt: skip
+    return PushResult(
+        project.id,
+        title,
+        created,
+        batch.model_version,
+        len(fresh),
+        len(batch.rows) - len(fresh),
+        again,
+    )
 
 
 def pull_review(

@@ -226,8 +226,9 @@ def _shard_size(largest: int, items: int | None, slots: int) -> int:
 def sharded_fetcher(pool: ShardPool):
     """For `ingest_source(fetcher=...)`: download a source's URLs in shards on `pool`."""
 
-    def make(config: DownloadConfig, images_root: Path, manifest_dir: Path,
-             expected: int | None) -> ShardedFetcher:  # fmt: skip
+    def make(
+        config: DownloadConfig, images_root: Path, manifest_dir: Path, expected: int | None
+    ) -> ShardedFetcher:
         folder = ingest_shard_folder(manifest_dir)
         return ShardedFetcher(pool, folder, config, images_root, expected=expected)
 
@@ -302,7 +303,7 @@ def score_shard(job: ScoreShard) -> dict:
                 [json.dumps(r.as_dict()) for r in readings]
                 + [None] * (len(kept) - len(readings) + len(failures)),
                 pa.string(),
-            ),  # fmt: skip
+            ),
         }
     )
     _write_atomic(table, job.out_file)
@@ -375,10 +376,16 @@ def score_images_sharded(
                 size = _shard_size(shard_size or SCORE_SHARD, todo.num_rows, pool.slots)
                 jobs = []
                 for number, start in enumerate(range(0, todo.num_rows, size), 1):
-                    job = ScoreShard(folder / f"shard-{number:06d}.todo.parquet",
-                                     folder / f"shard-{number:06d}.scores.parquet",
-                                     Path(images_root), Path(models_root), version, batch_size,
-                                     colors, variant)  # fmt: skip
+                    job = ScoreShard(
+                        folder / f"shard-{number:06d}.todo.parquet",
+                        folder / f"shard-{number:06d}.scores.parquet",
+                        Path(images_root),
+                        Path(models_root),
+                        version,
+                        batch_size,
+                        colors,
+                        variant,
+                    )
                     _write_atomic(todo.slice(start, size).select(["sha256", "path"]), job.todo_file)
                     jobs.append(job)
                 futures = [pool.score(job) for job in jobs]
@@ -388,6 +395,16 @@ def score_images_sharded(
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    return score_images(con, manifests, images_root, models_root, model_version, batch_size,
-                        rescore=rescore, progress=progress, colors=colors, runtime=runtime,
-                        chunks=shards)  # fmt: skip
+    return score_images(
+        con,
+        manifests,
+        images_root,
+        models_root,
+        model_version,
+        batch_size,
+        rescore=rescore,
+        progress=progress,
+        colors=colors,
+        runtime=runtime,
+        chunks=shards,
+    )

@@ -75,8 +75,9 @@ class ScoreSummary:
         return {**asdict(self), "images_per_second": round(self.images_per_second, 1)}
 
 
-def _todo(con, manifests: list[Path], version: str, rescore: bool,
-          colors: bool) -> tuple[pa.Table, int, pa.Table]:  # fmt: skip
+def _todo(
+    con, manifests: list[Path], version: str, rescore: bool, colors: bool
+) -> tuple[pa.Table, int, pa.Table]:
     """Distinct ok images of the manifests that this model version has not scored yet, how
     many it has, and (with `colors`) those already scored that have no colour measurement."""
     parts = [str(Path(m) / "part-*.parquet") for m in manifests]
@@ -94,8 +95,19 @@ def _todo(con, manifests: list[Path], version: str, rescore: bool,
     return todo, total - todo.num_rows, uncolored if colors else uncolored.slice(0, 0)
 
 
-def _write(con, version, variant, shas, probs, embeddings, thresholds, failures,
-           replace=False, readings=None, measured=()) -> int:  # fmt: skip
+def _write(
+    con,
+    version,
+    variant,
+    shas,
+    probs,
+    embeddings,
+    thresholds,
+    failures,
+    replace=False,
+    readings=None,
+    measured=(),
+) -> int:
     """One chunk in one transaction: scores, embeddings, predictions, the images that failed
     to decode (`failures`: (sha256, path, reason) rows) and the colour readings of the
     `measured` images (an image measured before keeps its colours); `replace` (--rescore)
@@ -136,8 +148,12 @@ def _write(con, version, variant, shas, probs, embeddings, thresholds, failures,
             "reason": pa.array([f[2] for f in failures], pa.string()),
         }
     )
-    tables = {"batch_scores": scores, "batch_embeddings": vectors,
-              "batch_predictions": predictions, "batch_failures": failed}  # fmt: skip
+    tables = {
+        "batch_scores": scores,
+        "batch_embeddings": vectors,
+        "batch_predictions": predictions,
+        "batch_failures": failed,
+    }
     scripts = ["score/forget_version.sql"] if replace else []
     scripts.append("score/insert_batch.sql")
     if measured:
@@ -147,8 +163,14 @@ def _write(con, version, variant, shas, probs, embeddings, thresholds, failures,
     return len(rows)
 
 
-def prepare(con, manifests: list[Path], models_root: Path, model_version: str | None,
-            rescore: bool, colors: bool = default_of(ScoreConfig, "colors")):  # fmt: skip
+def prepare(
+    con,
+    manifests: list[Path],
+    models_root: Path,
+    model_version: str | None,
+    rescore: bool,
+    colors: bool = default_of(ScoreConfig, "colors"),
+):
     """Resolve the model version, record its labels and card in the warehouse, and list the
     images it has not scored yet: (version, card, todo table, images already scored, images
     scored before whose colours are still to measure)."""
@@ -230,8 +252,9 @@ def score_batches(
             batch_paths = paths[offset : offset + len(ok)]
             offset += len(ok)
             if decode_bytes:
-                images, ok, readings = _decode_batch(images, ok, device, tensor_preset,
-                                                     card.image_size, colors)  # fmt: skip
+                images, ok, readings = _decode_batch(
+                    images, ok, device, tensor_preset, card.image_size, colors
+                )
             images = images.to(device, non_blocking=True)
             if on_gpu:
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -270,15 +293,27 @@ class ChunkWriter:
         self.con.execute(f"SET memory_limit = '{APPEND_MEMORY_LIMIT}'")
         return self
 
-    def submit(self, shas: list[str], probs, embeddings, failures: list,
-               readings: list | None = None) -> None:  # fmt: skip
+    def submit(
+        self, shas: list[str], probs, embeddings, failures: list, readings: list | None = None
+    ) -> None:
         """A scored chunk; `readings`, when given, are the colours of `shas`."""
         self.wait()
         self.in_flight.append(
-            self.pool.submit(_write, self.con, self.version, self.variant, shas, probs, embeddings,
-                             self.thresholds, failures, self.replace, readings,
-                             shas if readings is not None else ())
-        )  # fmt: skip
+            self.pool.submit(
+                _write,
+                self.con,
+                self.version,
+                self.variant,
+                shas,
+                probs,
+                embeddings,
+                self.thresholds,
+                failures,
+                self.replace,
+                readings,
+                shas if readings is not None else (),
+            )
+        )
 
     def submit_colors(self, shas: list[str], readings: list) -> None:
         """The colours of images scored before (the colour-only pass)."""
@@ -332,8 +367,9 @@ def score_images(
     (`fashion_model.scaleout` on a cluster: each chunk it yields is one transaction)."""
     if batch_size < 1:
         raise BadInput("--batch-size must be at least 1")
-    version, card, todo, already, uncolored = prepare(con, manifests, models_root,
-                                                      model_version, rescore, colors)  # fmt: skip
+    version, card, todo, already, uncolored = prepare(
+        con, manifests, models_root, model_version, rescore, colors
+    )
     summary = ScoreSummary(model_version=version, skipped_already_scored=already)
     started = time.perf_counter()
     if not todo.num_rows and not uncolored.num_rows:  # nothing new: no torch, no model loaded
@@ -343,8 +379,9 @@ def score_images(
     summary.runtime = scoring_runtime(models_root, version, runtime) if todo.num_rows else None
     with ChunkWriter(con, version, card.label_thresholds(), rescore, summary.runtime) as writer:
         if todo.num_rows:
-            source = chunks or _in_process(images_root, models_root, card, batch_size,
-                                           num_workers, decode, colors)  # fmt: skip
+            source = chunks or _in_process(
+                images_root, models_root, card, batch_size, num_workers, decode, colors
+            )
             with closing(source(version, summary.runtime, todo)) as scored:
                 for batch in scored:
                     pending.add(*batch)
@@ -367,8 +404,15 @@ ScoredChunk = tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]
 ChunkSource = Callable[[str, str, pa.Table], Iterator[ScoredChunk]]
 
 
-def _in_process(images_root: Path, models_root: Path, card, batch_size: int,
-                num_workers: int | None, decode: str, colors: bool) -> ChunkSource:  # fmt: skip
+def _in_process(
+    images_root: Path,
+    models_root: Path,
+    card,
+    batch_size: int,
+    num_workers: int | None,
+    decode: str,
+    colors: bool,
+) -> ChunkSource:
     """The model in this process, a batch at a time (`score_batches`)."""
 
     def batches(version: str, runtime: str, todo: pa.Table) -> Iterator[ScoredChunk]:
@@ -414,13 +458,19 @@ class _Pending:
 
     def flush(self, writer: ChunkWriter) -> None:
         if self.size:
-            writer.submit(self.shas, np.concatenate(self.probs), np.concatenate(self.vectors),
-                          self.failures, self.readings if self.measured else None)  # fmt: skip
+            writer.submit(
+                self.shas,
+                np.concatenate(self.probs),
+                np.concatenate(self.vectors),
+                self.failures,
+                self.readings if self.measured else None,
+            )
         self.__init__()
 
 
-def _decode_batch(raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int,
-                  colors: bool):  # fmt: skip
+def _decode_batch(
+    raw: list[torch.Tensor], ok: torch.Tensor, device, preset, size: int, colors: bool
+):
     """Decode a batch of JPEG byte tensors on `device` (nvJPEG on CUDA) through the eval
     preset; an image that does not decode is flagged, not fatal. With `colors`, each decoded
     image is also measured (shrunk on the device first, then fashion_model.colors)."""

@@ -85,10 +85,17 @@ def plan_score(
     if not existed:  # created only once the input is known to be good
         check_writable(paths.db, label_map)
     return ScorePlan(
-        root=paths.root, db=paths.db, images=paths.images, models=paths.models,
-        manifests=resolved, catalogs=catalogs, model_version=version,
-        as_of=config.as_of or date.today(), config=config, chosen=not manifests,
-    )  # fmt: skip
+        root=paths.root,
+        db=paths.db,
+        images=paths.images,
+        models=paths.models,
+        manifests=resolved,
+        catalogs=catalogs,
+        model_version=version,
+        as_of=config.as_of or date.today(),
+        config=config,
+        chosen=not manifests,
+    )
 
 
 def unscored_catalogs(paths: Home, version: str, colors: bool) -> list[Path]:
@@ -99,8 +106,15 @@ def unscored_catalogs(paths: Home, version: str, colors: bool) -> list[Path]:
     query = read_sql("score/unscored_in_manifest.sql")
     with connect(paths.db, read_only=True) as con:
         return [
-            manifest for manifest in catalog_manifests(paths.manifests)
-            if con.execute(query, {"parts": str(manifest / "part-*.parquet"),
-                                   "model_version": version, "colors": colors,
-                                   "method_version": METHOD_VERSION}).fetchone()[0]
-        ]  # fmt: skip
+            manifest
+            for manifest in catalog_manifests(paths.manifests)
+            if con.execute(
+                query,
+                {
+                    "parts": str(manifest / "part-*.parquet"),
+                    "model_version": version,
+                    "colors": colors,
+                    "method_version": METHOD_VERSION,
+                },
+            ).fetchone()[0]
+        ]

@@ -39,15 +39,16 @@ class Error(BaseModel):
 
 # What any route may answer besides its success: the contract a generated client relies on.
 ERRORS: dict[int | str, dict] = {
-    code: {"model": Error, "description": text} for code, text in {
+    code: {"model": Error, "description": text}
+    for code, text in {
         400: "bad input: a parameter, body or file that cannot be used (the line says which)",
         401: "missing or wrong token (a server off loopback)",
         404: "no such product, image, query or retailer",
         413: "request body over 20 MB",
         503: "the warehouse cannot answer now (no snapshot yet, or a writer holds it); "
-             "Retry-After says when to ask again",
+        "Retry-After says when to ask again",
     }.items()
-}  # fmt: skip
+}
 ERRORS[503]["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 TaskName = Literal[tuple(default_label_map().tasks)]  # the label map's eight tasks
@@ -142,12 +143,21 @@ def _parameter(name: str, default: str | None, help_text: str) -> inspect.Parame
     elif default and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", default):
         kind = float if "." in default else int
         extra = {"ge": 0, "le": kind(bound.group(1)) if bound else MAX_NUMBER}
-    value = inspect.Parameter.empty if default == REQUIRED else None if default is None \
-        else kind(default) if kind in (int, float) else default  # fmt: skip
-    annotation = Annotated[kind if value is not None else kind | None,
-                           Query(description=help_text, **extra)]  # fmt: skip
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value,
-                             annotation=annotation)  # fmt: skip
+    value = (
+        inspect.Parameter.empty
+        if default == REQUIRED
+        else None
+        if default is None
+        else kind(default)
+        if kind in (int, float)
+        else default
+    )
+    annotation = Annotated[
+        kind if value is not None else kind | None, Query(description=help_text, **extra)
+    ]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=value, annotation=annotation
+    )
 
 
 def _query_route(name: str, declared: dict) -> None:
@@ -157,22 +167,30 @@ def _query_route(name: str, declared: dict) -> None:
         unknown = sorted(set(request.query_params) - set(values) - {"format"})
         if unknown:  # a misspelt parameter fails by name, as `fashion sql` does
             valid = ", ".join(declared) or "none"
-            raise BadInput(f"query {name}: unknown parameter(s) {', '.join(unknown)} "
-                           f"(valid: {valid})")  # fmt: skip
+            raise BadInput(
+                f"query {name}: unknown parameter(s) {', '.join(unknown)} (valid: {valid})"
+            )
         return _run_query(request, name, {k: v for k, v in values.items() if v is not None}, format)
 
-    fixed = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
-             inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="json",
-                               annotation=Format)]  # fmt: skip
+    fixed = [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter(
+            "format", inspect.Parameter.KEYWORD_ONLY, default="json", annotation=Format
+        ),
+    ]
     endpoint.__signature__ = inspect.Signature(
         fixed + [_parameter(p, d, h) for p, (d, h) in declared.items()]
     )
     router.add_api_route(
-        f"/queries/{name}", endpoint, methods=["GET"], name=f"query_{name}",
-        summary=f"Run the shipped query {name}", responses=CSV_OR_JSON,
+        f"/queries/{name}",
+        endpoint,
+        methods=["GET"],
+        name=f"query_{name}",
+        summary=f"Run the shipped query {name}",
+        responses=CSV_OR_JSON,
         description=describe_report(report_path(name)) + " (`fashion sql " + name + "`; "
         "`format=csv` for CSV)",
-    )  # fmt: skip
+    )
 
 
 for _name, _declared in list_reports().items():
@@ -238,8 +256,12 @@ def similar_product(
 ) -> JSONResponse:
     """The products most similar to a stored product (its first image)."""
     db = _source(request).db
-    return _answer(request, lambda cur: queries.similar_to_product(
-        cur, db, retailer, product_id, k, in_retailer, same or [], space))  # fmt: skip
+    return _answer(
+        request,
+        lambda cur: queries.similar_to_product(
+            cur, db, retailer, product_id, k, in_retailer, same or [], space
+        ),
+    )
 
 
 @router.post("/similar")
@@ -275,11 +297,19 @@ def patch_contract(schema: dict) -> dict:
     body = schema.get("components", {}).get("schemas", {}).get("Body_predict_api_v1_predict_post")
     if body is not None:
         body["properties"] = {
-            "images": {"type": "array", "maxItems": 32, "description": "Photos (20 MB each).",
-                       "items": {"type": "string", "format": "binary"}},
-            "urls": {"type": "array", "maxItems": 32, "description": "http(s) image URLs.",
-                     "items": {"type": "string", "pattern": URL_PATTERN}},
-        }  # fmt: skip
+            "images": {
+                "type": "array",
+                "maxItems": 32,
+                "description": "Photos (20 MB each).",
+                "items": {"type": "string", "format": "binary"},
+            },
+            "urls": {
+                "type": "array",
+                "maxItems": 32,
+                "description": "http(s) image URLs.",
+                "items": {"type": "string", "pattern": URL_PATTERN},
+            },
+        }
         body["anyOf"] = [{"required": ["images"]}, {"required": ["urls"]}]
         body["minProperties"] = 1
         schema["paths"]["/api/v1/predict"]["post"]["requestBody"]["required"] = True
@@ -336,8 +366,9 @@ async def colors(
         paths = [await save_upload(u, FilePath(folder), i) for i, u in enumerate(images)]
         readings = await run_in_threadpool(lambda: [measure_file(p) for p in paths])
     names = [upload.filename or f"upload {i + 1}" for i, upload in enumerate(images)]
-    results = [{"image": name, **reading.as_dict()}
-               for name, reading in zip(names, readings, strict=True)]  # fmt: skip
+    results = [
+        {"image": name, **reading.as_dict()} for name, reading in zip(names, readings, strict=True)
+    ]
     return JSONResponse({"method_version": METHOD_VERSION, "results": results})
 
 
@@ -360,8 +391,9 @@ def _image(request: Request, sha256: str) -> FileResponse:
         path = queries.image_file(cur, source.home.images, sha256)
     finally:
         cur.close()
-    return FileResponse(path, media_type="image/jpeg",
-                        headers={"Cache-Control": "public, max-age=86400, immutable"})  # fmt: skip
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400, immutable"}
+    )
 
 
 # Reviewers' browsers (Label Studio shows the picture) send no token: a pushed task's image link

@@ -71,8 +71,9 @@ def create_app(home: Home, token: str | None = None, prepare: bool = True) -> Fa
                     return RedirectResponse(f"/login?next={request.url.path}", 303)
                 return JSONResponse(
                     {"error": "missing or wrong token: send 'Authorization: Bearer TOKEN'"},
-                    401, headers={"WWW-Authenticate": "Bearer"},
-                )  # fmt: skip
+                    401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return await call_next(request)
 
     @app.exception_handler(FashionError)

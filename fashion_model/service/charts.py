@@ -10,14 +10,29 @@ import pandas as pd
 
 from fashion_model.analytics.reports import Mover
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f", "#d62728"]  # fmt: skip
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#d62728",
+]
 HIGHLIGHT = "#d62728"
 MAX_SERIES = 10
 
 
-def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height: int = 340,
-              colours: dict[str, str] | None = None) -> str:  # fmt: skip
+def trend_svg(
+    table: pd.DataFrame,
+    mover: Mover | None,
+    width: int = 820,
+    height: int = 340,
+    colours: dict[str, str] | None = None,
+) -> str:
     """A line per attribute (share %, per period); the biggest mover drawn thick in red, or,
     with `colours` (a shade's own swatch per line), thick in its own colour."""
     shares = table.drop(columns=["products"], errors="ignore")
@@ -47,15 +62,21 @@ def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height
     ]
     for k in range(int(peak / step) + 1):
         value = k * step
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
-                     f'y2="{y(value):.1f}" class="grid"/>')  # fmt: skip
-        parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
-                     f'text-anchor="end">{value:.0f}%</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
+            f'y2="{y(value):.1f}" class="grid"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
+            f'text-anchor="end">{value:.0f}%</text>'
+        )
     step = max(1, n // 8)
     for i, period in enumerate(periods):
         if i % step == 0 or i == n - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 18}" class="tick" '
-                         f'text-anchor="middle">{escape(period)}</text>')  # fmt: skip
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{height - bottom + 18}" class="tick" '
+                f'text-anchor="middle">{escape(period)}</text>'
+            )
     legend_y = top + 4
     for index, name in enumerate(shown):
         values = shares[name].fillna(0).tolist()
@@ -67,18 +88,26 @@ def trend_svg(table: pd.DataFrame, mover: Mover | None, width: int = 820, height
         css = "series mover" if main else "series"
         if colours:  # a pale shade stays visible on the page: a grey casing under its line
             parts.append(f'<polyline points="{points}" fill="none" class="{css} casing"/>')
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                     f'class="{css}" data-attribute="{escape(name)}"/>')  # fmt: skip
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" '
+            f'class="{css}" data-attribute="{escape(name)}"/>'
+        )
         for i, v in enumerate(values):
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3.5 if main else 2}" '
-                         f'fill="{colour}"><title>{escape(name)} {escape(periods[i])}: '
-                         f"{v:.1f}%</title></circle>")  # fmt: skip
+            parts.append(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{3.5 if main else 2}" '
+                f'fill="{colour}"><title>{escape(name)} {escape(periods[i])}: '
+                f"{v:.1f}%</title></circle>"
+            )
         outline = ' stroke="#9a9a9a" stroke-width="0.6"' if colours else ""
-        parts.append(f'<rect x="{width - right + 14}" y="{legend_y - 9}" width="12" height="4" '
-                     f'fill="{colour}"{outline}/>')  # fmt: skip
+        parts.append(
+            f'<rect x="{width - right + 14}" y="{legend_y - 9}" width="12" height="4" '
+            f'fill="{colour}"{outline}/>'
+        )
         weight = ' font-weight="bold"' if main else ""
-        parts.append(f'<text x="{width - right + 32}" y="{legend_y - 4}" class="legend"{weight}>'
-                     f"{escape(name)}</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{width - right + 32}" y="{legend_y - 4}" class="legend"{weight}>'
+            f"{escape(name)}</text>"
+        )
         legend_y += 18
     parts.append("</svg>")
     return "".join(parts)
@@ -115,9 +144,11 @@ def price_svg(prices: pd.DataFrame, width: int = 420, height: int = 140) -> str:
             f'<svg class="chart price" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="price history" xmlns="http://www.w3.org/2000/svg">',
             f'<polyline points="{points}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>',
-            *(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{PALETTE[0]}"><title>'
-              f"{escape(days[i])}: {v:.2f} {escape(str(currency))}</title></circle>"
-              for i, v in enumerate(values)),
+            *(
+                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{PALETTE[0]}"><title>'
+                f"{escape(days[i])}: {v:.2f} {escape(str(currency))}</title></circle>"
+                for i, v in enumerate(values)
+            ),
             f'<text x="{left - 6}" y="{y(high) + 4:.1f}" class="tick" text-anchor="end">'
             f"{high:.2f}</text>",
             f'<text x="{left - 6}" y="{y(low) + 4:.1f}" class="tick" text-anchor="end">'
@@ -127,4 +158,4 @@ def price_svg(prices: pd.DataFrame, width: int = 420, height: int = 140) -> str:
             f"{escape(days[-1])} ({escape(str(currency))})</text>",
             "</svg>",
         ]
-    )  # fmt: skip
+    )

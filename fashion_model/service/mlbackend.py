@@ -53,8 +53,9 @@ def _version(request: Request) -> str:
 
 @router.get("/health")
 def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "UP", "model_class": "fashion-attributes",
-                         "model_version": _version(request)})  # fmt: skip
+    return JSONResponse(
+        {"status": "UP", "model_class": "fashion-attributes", "model_version": _version(request)}
+    )
 
 
 @router.post("/setup")
@@ -135,7 +136,13 @@ def _result(found: dict, controls: dict, version: str) -> dict:
         if choice in ("single", "single-radio") or name in SINGLE_CHOICE_TASKS:
             labels = labels[:1]
         if labels:
-            result.append({"from_name": name, "to_name": to_name, "type": "choices",
-                           "value": {"choices": [lb["label"] for lb in labels]}})  # fmt: skip
+            result.append(
+                {
+                    "from_name": name,
+                    "to_name": to_name,
+                    "type": "choices",
+                    "value": {"choices": [lb["label"] for lb in labels]},
+                }
+            )
             scores += [lb["score"] for lb in labels]
     return {"model_version": version, "score": min(scores, default=0.0), "result": result}

@@ -32,16 +32,23 @@ from fashion_model.warehouse.reader import (
 
 router = APIRouter(include_in_schema=False)
 # the colour page's distance when none is chosen: the query's own declared default
-NEAR_DELTA_E = float(declared_parameters(read_sql("reports/products_near_color.sql"))[
-    "max_delta_e"][0])  # fmt: skip
+NEAR_DELTA_E = float(
+    declared_parameters(read_sql("reports/products_near_color.sql"))["max_delta_e"][0]
+)
 TOKEN_COOKIE = "fashion_token"  # set by /login, read by the app's token guard
 templates = Environment(
     loader=PackageLoader("fashion_model.service", "templates"),
     autoescape=select_autoescape(["html"]),
 )
-NAV = [("/", "Overview"), ("/trends", "Trends"), ("/colors", "Colours"),
-       ("/competitors", "Competitors"), ("/search", "Visual search"), ("/review", "Review"),
-       ("/runs", "Runs")]  # fmt: skip
+NAV = [
+    ("/", "Overview"),
+    ("/trends", "Trends"),
+    ("/colors", "Colours"),
+    ("/competitors", "Competitors"),
+    ("/search", "Visual search"),
+    ("/review", "Review"),
+    ("/runs", "Runs"),
+]
 
 
 def render(request: Request, name: str, snapshot=None, **context) -> HTMLResponse:
@@ -78,29 +85,56 @@ def overview(request: Request):
     with _Cursor(request) as (cur, snapshot):
         frame = queries.overview(cur)
         runs = queries.runs(cur, 1)
-    return render(request, "overview.html", snapshot, retailers=queries.records(frame),
-                  last_run=queries.records(runs)[0] if len(runs) else None)  # fmt: skip
+    return render(
+        request,
+        "overview.html",
+        snapshot,
+        retailers=queries.records(frame),
+        last_run=queries.records(runs)[0] if len(runs) else None,
+    )
 
 
 @router.get("/trends", response_class=HTMLResponse)
-def trends(request: Request, task: str = "pattern", retailer: str = "", brand: str = "",
-           by: str = "month", basis: str = "first_seen"):  # fmt: skip
+def trends(
+    request: Request,
+    task: str = "pattern",
+    retailer: str = "",
+    brand: str = "",
+    by: str = "month",
+    basis: str = "first_seen",
+):
     with _Cursor(request) as (cur, snapshot):
         result = queries.trends(cur, task, retailer or None, brand or None, by, basis)
         choices = {"tasks": known_tasks(cur), "retailers": known_retailers(cur)}
     table = result["table"]
     query = request.url.query
     return render(
-        request, "trends.html", snapshot, task=task, retailer=retailer, brand=brand, by=by,
-        basis=basis, chart=trend_svg(table, result["mover"]), mover=result["mover"],
-        table=table, csv_url=f"/api/v1/trends?{query}&format=csv" if query
-        else "/api/v1/trends?format=csv", **choices,
-    )  # fmt: skip
+        request,
+        "trends.html",
+        snapshot,
+        task=task,
+        retailer=retailer,
+        brand=brand,
+        by=by,
+        basis=basis,
+        chart=trend_svg(table, result["mover"]),
+        mover=result["mover"],
+        table=table,
+        csv_url=f"/api/v1/trends?{query}&format=csv" if query else "/api/v1/trends?format=csv",
+        **choices,
+    )
 
 
 @router.get("/colors", response_class=HTMLResponse)
-def colors(request: Request, hex: str = "", retailer: str = "", label: str = "",  # noqa: A002
-           max_delta_e: float | None = None, level: str = "name", by: str = "month"):  # fmt: skip
+def colors(
+    request: Request,
+    hex: str = "",
+    retailer: str = "",
+    label: str = "",  # noqa: A002
+    max_delta_e: float | None = None,
+    level: str = "name",
+    by: str = "month",
+):
     with _Cursor(request) as (cur, snapshot):
         near = None
         if hex:
@@ -109,10 +143,22 @@ def colors(request: Request, hex: str = "", retailer: str = "", label: str = "",
         choices = {"retailers": known_retailers(cur), "categories": category_names(cur)}
     chart = trend_svg(result["table"], result["mover"], colours=result["swatches"])
     trend = queries.records(result["trend"])
-    return render(request, "colors.html", snapshot, hex=hex, retailer=retailer, label=label,
-                  max_delta_e=max_delta_e or NEAR_DELTA_E, level=level, by=by, near=near,
-                  chart=chart,
-                  mover=result["mover"], trend=trend, **choices)  # fmt: skip
+    return render(
+        request,
+        "colors.html",
+        snapshot,
+        hex=hex,
+        retailer=retailer,
+        label=label,
+        max_delta_e=max_delta_e or NEAR_DELTA_E,
+        level=level,
+        by=by,
+        near=near,
+        chart=chart,
+        mover=result["mover"],
+        trend=trend,
+        **choices,
+    )
 
 
 @router.get("/competitors", response_class=HTMLResponse)
@@ -123,8 +169,17 @@ def competitors(request: Request, task: str = "color", a: str = "", b: str = "")
         b = b or (known[1] if len(known) > 1 else "")
         result = queries.competitors(cur, task, a, b) if a and b and a != b else None
         tasks = known_tasks(cur)
-    return render(request, "competitors.html", snapshot, task=task, a=a, b=b, tasks=tasks,
-                  retailers=known, result=result)  # fmt: skip
+    return render(
+        request,
+        "competitors.html",
+        snapshot,
+        task=task,
+        a=a,
+        b=b,
+        tasks=tasks,
+        retailers=known,
+        result=result,
+    )
 
 
 def _search_form(cur) -> dict:
@@ -161,8 +216,17 @@ async def search_upload(
         preview = base64.b64encode(stored.read_bytes()).decode() if stored else None
         labels = query.labels.items()
         predicted = {t: sorted(names.get(i, str(i)) for i in ids) for t, ids in labels}
-        return render(request, "search.html", snapshot, found=found, predicted=predicted,
-                      preview=preview, retailer=retailer, same=same, **form)  # fmt: skip
+        return render(
+            request,
+            "search.html",
+            snapshot,
+            found=found,
+            predicted=predicted,
+            preview=preview,
+            retailer=retailer,
+            same=same,
+            **form,
+        )
 
     with tempfile.TemporaryDirectory(prefix="fashion-serve-") as folder:
         path = await save_upload(photo, Path(folder), 0)
@@ -186,10 +250,18 @@ def product(request: Request, retailer: str, product_id: str):
     by_task: dict[str, list] = {}
     for row in found["attributes"]:
         by_task.setdefault(row["task"], []).append(row)
-    return render(request, "product.html", snapshot, p=found["product"], images=found["images"],
-                  attributes=by_task, equivalents=found["equivalents"],
-                  price_chart=price_svg(found["prices"]), prices=queries.records(found["prices"]),
-                  similar=similar)  # fmt: skip
+    return render(
+        request,
+        "product.html",
+        snapshot,
+        p=found["product"],
+        images=found["images"],
+        attributes=by_task,
+        equivalents=found["equivalents"],
+        price_chart=price_svg(found["prices"]),
+        prices=queries.records(found["prices"]),
+        similar=similar,
+    )
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -198,12 +270,27 @@ def review(request: Request, task: str = "", retailer: str = "", margin: float =
         if task:
             check_task(cur, task)
         check_retailer(cur, retailer or None)
-        rows = queries.report(cur, "low_confidence_products",
-                              {"task": task or None, "retailer": retailer or None,
-                               "margin": str(margin), "limit": "200"})  # fmt: skip
+        rows = queries.report(
+            cur,
+            "low_confidence_products",
+            {
+                "task": task or None,
+                "retailer": retailer or None,
+                "margin": str(margin),
+                "limit": "200",
+            },
+        )
         choices = {"tasks": known_tasks(cur), "retailers": known_retailers(cur)}
-    return render(request, "review.html", snapshot, rows=queries.records(rows), task=task,
-                  retailer=retailer, margin=margin, **choices)  # fmt: skip
+    return render(
+        request,
+        "review.html",
+        snapshot,
+        rows=queries.records(rows),
+        task=task,
+        retailer=retailer,
+        margin=margin,
+        **choices,
+    )
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -215,8 +302,9 @@ def runs(request: Request):
 
 @router.get("/login", response_class=HTMLResponse)
 def login(request: Request, next: str = "/"):  # noqa: A002
-    return render(request, "login.html", None, next=next if next.startswith("/") else "/",
-                  wrong=False)  # fmt: skip
+    return render(
+        request, "login.html", None, next=next if next.startswith("/") else "/", wrong=False
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)

@@ -30,8 +30,18 @@ from fashion_model.sqlfiles import read_sql, run_statement, statements
 from fashion_model.warehouse.reader import check_retailer, check_task
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-RESULT_COLUMNS = ["rank", "similarity", "distance", "retailer", "product_id", "brand", "title",
-                  "price", "currency", "image_sha256"]  # fmt: skip
+RESULT_COLUMNS = [
+    "rank",
+    "similarity",
+    "distance",
+    "retailer",
+    "product_id",
+    "brand",
+    "title",
+    "price",
+    "currency",
+    "image_sha256",
+]
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -92,16 +102,25 @@ def shades(cur, retailer=None, level="name", by="month") -> dict:
     movers = attribute_movers(shares) if len(shares) else []
     swatches = dict(zip(shares.get("attribute", []), shares.get("hex", []), strict=True))
     ranked = report(cur, "shade_trend", params)
-    return {"shares": shares, "table": table, "mover": movers[0] if movers else None,
-            "swatches": {k: v for k, v in swatches.items() if v}, "trend": ranked}  # fmt: skip
+    return {
+        "shares": shares,
+        "table": table,
+        "mover": movers[0] if movers else None,
+        "swatches": {k: v for k, v in swatches.items() if v},
+        "trend": ranked,
+    }
 
 
 def near_color(cur, hex_color: str, retailer=None, label=None, max_delta_e=None) -> list[dict]:
     """Products whose measured colours come near a colour (products_near_color, its default
     distance unless given), each with its swatches."""
     check_retailer(cur, retailer)
-    params = {"hex": hex_color, "retailer": retailer, "label": label,
-              "max_delta_e": None if max_delta_e is None else str(max_delta_e)}  # fmt: skip
+    params = {
+        "hex": hex_color,
+        "retailer": retailer,
+        "label": label,
+        "max_delta_e": None if max_delta_e is None else str(max_delta_e),
+    }
     return with_colors(cur, records(report(cur, "products_near_color", params)))
 
 
@@ -112,12 +131,16 @@ def trend_json(result: dict) -> dict:
         "periods": [str(p)[:10] for p in table.index],
         "products": [int(v) for v in table.get("products", [])],
         "series": {str(c): [round(float(v), 2) for v in shares[c].fillna(0)] for c in shares},
-        "biggest_mover": None if mover is None else {
-            "attribute": mover.attribute, "first_pct": round(mover.first, 2),
-            "last_pct": round(mover.last, 2), "change_points": round(mover.change, 2),
+        "biggest_mover": None
+        if mover is None
+        else {
+            "attribute": mover.attribute,
+            "first_pct": round(mover.first, 2),
+            "last_pct": round(mover.last, 2),
+            "change_points": round(mover.change, 2),
         },
         "rows": records(result["shares"]),
-    }  # fmt: skip
+    }
 
 
 def competitors(cur, task: str, retailer_a: str, retailer_b: str) -> dict:
@@ -126,8 +149,11 @@ def competitors(cur, task: str, retailer_a: str, retailer_b: str) -> dict:
     check_retailer(cur, retailer_b, "retailer_b")
     if retailer_a == retailer_b:
         raise BadInput("retailer_a and retailer_b name the same retailer")
-    mix = report(cur, "competitor_comparison",
-                 {"task": task, "retailer_a": retailer_a, "retailer_b": retailer_b})  # fmt: skip
+    mix = report(
+        cur,
+        "competitor_comparison",
+        {"task": task, "retailer_a": retailer_a, "retailer_b": retailer_b},
+    )
     prices = {}
     for retailer in (retailer_a, retailer_b):
         frame = report(cur, "price_by_attribute", {"task": task, "retailer": retailer})
@@ -149,15 +175,18 @@ def product(cur, version: str | None, retailer: str, product_id: str) -> dict:
         "prices": serve_sql(cur, "product_prices", params),
         "attributes": records(serve_sql(cur, "product_attributes", with_model)) if version else [],
         "equivalents": records(serve_sql(cur, "product_equivalents", with_model))
-        if version else [],
-    }  # fmt: skip
+        if version
+        else [],
+    }
 
 
 def with_colors(cur, rows: list[dict]) -> list[dict]:
     """`rows` (each with retailer and product_id), each given its measured `colors` (hex,
     share, name, family; largest first; none before it was measured)."""
-    params = {"retailers": [r["retailer"] for r in rows],
-              "product_ids": [r["product_id"] for r in rows]}  # fmt: skip
+    params = {
+        "retailers": [r["retailer"] for r in rows],
+        "product_ids": [r["product_id"] for r in rows],
+    }
     found: dict[tuple, list] = {}
     for c in records(serve_sql(cur, "product_colors", params)) if rows else []:
         colour = {k: c[k] for k in ("hex", "share", "name", "family")}
@@ -174,13 +203,20 @@ def _checked_search(cur, k: int, in_retailer, same: list[str], space: str) -> No
         raise BadInput(f"space {space!r} is not one of {', '.join(SPACES)}")
 
 
-def similar_to_product(cur, db: Path, retailer, product_id, k=SIMILAR_K, in_retailer=None, same=(),
-                       space="embedding") -> dict:  # fmt: skip
+def similar_to_product(
+    cur, db: Path, retailer, product_id, k=SIMILAR_K, in_retailer=None, same=(), space="embedding"
+) -> dict:
     _checked_search(cur, k, in_retailer, list(same), space)
     version = resolve_model(cur, None)
     try:
-        query = product_query(cur, version, product_id, retailer or None,
-                              with_labels=bool(same), with_logits=space == "logits")  # fmt: skip
+        query = product_query(
+            cur,
+            version,
+            product_id,
+            retailer or None,
+            with_labels=bool(same),
+            with_logits=space == "logits",
+        )
     except BadInput as error:
         if "no such product" in str(error):
             raise LookupError(str(error)) from None
@@ -189,17 +225,26 @@ def similar_to_product(cur, db: Path, retailer, product_id, k=SIMILAR_K, in_reta
     return _similar_json(cur, query.description, result)
 
 
-def similar_to_image(cur, source, path: str, k=SIMILAR_K, in_retailer=None, same=(),
-                     space="embedding",
-                     scratch: Path | None = None) -> tuple[dict, object]:  # fmt: skip
+def similar_to_image(
+    cur,
+    source,
+    path: str,
+    k=SIMILAR_K,
+    in_retailer=None,
+    same=(),
+    space="embedding",
+    scratch: Path | None = None,
+) -> tuple[dict, object]:
     """Search with an uploaded photo (already saved to `path`): (results, the query: its
     predicted labels and its stored image, in `scratch`)."""
     _checked_search(cur, k, in_retailer, list(same), space)
     version = resolve_model(cur, None)
-    query = image_query(cur, source.home.models, path, version, False, scratch,
-                        model=source.model(version))  # fmt: skip
-    result = search_similar(cur, source.db, query, version, k, in_retailer or None, list(same),
-                            space)  # fmt: skip
+    query = image_query(
+        cur, source.home.models, path, version, False, scratch, model=source.model(version)
+    )
+    result = search_similar(
+        cur, source.db, query, version, k, in_retailer or None, list(same), space
+    )
     return _similar_json(cur, "the uploaded photo", result), query
 
 
@@ -220,8 +265,9 @@ def predictions(source, version: str, images: list[str]) -> list[dict]:
     from fashion_model.score.predict import predict_images
 
     net, card, label_map = source.model(version)
-    _, found = predict_images(source.home.models, images, version, allow_private=False,
-                              model=(net, card, label_map))  # fmt: skip
+    _, found = predict_images(
+        source.home.models, images, version, allow_private=False, model=(net, card, label_map)
+    )
     thresholds = card.label_thresholds()
     out = []
     for prediction in found:
@@ -230,11 +276,14 @@ def predictions(source, version: str, images: list[str]) -> list[dict]:
             probs = prediction.probabilities
             for position in np.flatnonzero(probs >= thresholds):
                 label = label_map.labels[position]
-                entry["labels"].setdefault(label.task, []).append({
-                    "label": label.name, "label_id": label.label_id,
-                    "score": round(float(probs[position]), 4),
-                    "threshold": round(float(thresholds[position]), 4),
-                })  # fmt: skip
+                entry["labels"].setdefault(label.task, []).append(
+                    {
+                        "label": label.name,
+                        "label_id": label.label_id,
+                        "score": round(float(probs[position]), 4),
+                        "threshold": round(float(thresholds[position]), 4),
+                    }
+                )
             for found_labels in entry["labels"].values():
                 found_labels.sort(key=lambda item: -item["score"])
         out.append(entry)
@@ -247,13 +296,21 @@ def models(home) -> list[dict]:
     rows = []
     for version in list_versions(root):
         card = load_card(root, version)
-        rows.append({
-            "model_version": version, "production": version == current, "arch": card.arch,
-            "runtime": card.runtime, "image_size": card.image_size, "resize": card.resize,
-            "embedding_dim": card.embedding_dim, "labels": len(card.label_ids),
-            "val_micro_f1": card.metrics.get("val_micro_f1"), "created_at": card.created_at,
-            "source": card.source.get("kind", "trained"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "model_version": version,
+                "production": version == current,
+                "arch": card.arch,
+                "runtime": card.runtime,
+                "image_size": card.image_size,
+                "resize": card.resize,
+                "embedding_dim": card.embedding_dim,
+                "labels": len(card.label_ids),
+                "val_micro_f1": card.metrics.get("val_micro_f1"),
+                "created_at": card.created_at,
+                "source": card.source.get("kind", "trained"),
+            }
+        )
     return rows
 
 

@@ -45,9 +45,10 @@ def _staging_query(parts: str, schema: pa.Schema, has_retailer: bool) -> str:
     # older manifests carry each as a column of its own.
     columns = schema.names
     extra = [
-        c for c in columns
+        c
+        for c in columns
         if c not in CORE_COLUMNS and c not in KNOWN_COLUMNS and c != "source_columns"
-    ]  # fmt: skip
+    ]
 
     def column(name: str) -> str:
         """A manifest's typed column as it is (manifests since 2026-12 are typed when the feed
@@ -68,9 +69,11 @@ def _staging_query(parts: str, schema: pa.Schema, has_retailer: bool) -> str:
         if extra:
             source_columns = f"json_merge_patch(json_object({pairs}), {source_columns})"
     return read_sql("load/stage_catalog.sql").format(
-        retailer=retailer, source_columns=source_columns, parts=quote_literal(parts),
+        retailer=retailer,
+        source_columns=source_columns,
+        parts=quote_literal(parts),
         **{name: column(name) for name in KNOWN_COLUMNS if name != "retailer"},
-    )  # fmt: skip
+    )
 
 
 def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> bool:
@@ -80,8 +83,11 @@ def check_catalog_manifest(manifest_dir: Path, retailer: str | None = None) -> b
     if retailer:
         return has_retailer
     parts = str(Path(manifest_dir) / "part-*.parquet")
-    query = read_sql("load/catalog_without_retailer.sql") if has_retailer else \
-        named(STATEMENTS, "manifest_rows")  # fmt: skip
+    query = (
+        read_sql("load/catalog_without_retailer.sql")
+        if has_retailer
+        else named(STATEMENTS, "manifest_rows")
+    )
     with duckdb.connect() as con:
         (without,) = con.execute(query, {"parts": parts}).fetchone()
     if problem := missing_retailer(without, retailer):

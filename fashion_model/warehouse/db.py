@@ -103,9 +103,12 @@ def sync_labels(con: duckdb.DuckDBPyConnection, label_map: LabelMap) -> None:
         # map that every later run would refuse.
         con.execute(
             _sql("insert_labels"),
-            {"ids": [r[0] for r in wanted], "tasks": [r[1] for r in wanted],
-             "names": [r[2] for r in wanted]},
-        )  # fmt: skip
+            {
+                "ids": [r[0] for r in wanted],
+                "tasks": [r[1] for r in wanted],
+                "names": [r[2] for r in wanted],
+            },
+        )
     else:
         check_labels(con, label_map)
 
@@ -141,8 +144,11 @@ def sync_model(con: duckdb.DuckDBPyConnection, card: ModelCard, is_production: b
 def refresh_analytics(con: duckdb.DuckDBPyConnection) -> dict:
     """Rebuild the analytics tables for the production model (and the palette's shades), in
     one transaction; returns the `analytics_refresh` row."""
-    shades = {"names": [n for n, _, _ in SHADES], "hexes": [h for _, h, _ in SHADES],
-              "families": [f for _, _, f in SHADES]}  # fmt: skip
+    shades = {
+        "names": [n for n, _, _ in SHADES],
+        "hexes": [h for _, h, _ in SHADES],
+        "families": [f for _, _, f in SHADES],
+    }
     with transaction(con):
         for sql in statements(_sql("sync_shades")):  # the palette the shade queries show
             run_statement(con, sql, shades, where="sync_shades")

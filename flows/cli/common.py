@@ -56,9 +56,12 @@ ModelOption = Annotated[
 ]
 SameOption = Annotated[
     list[str] | None,
-    typer.Option("--same", help="Only products sharing a predicted label of this task with the "
-                 "query (repeatable, e.g. --same category --same color)."),
-]  # fmt: skip
+    typer.Option(
+        "--same",
+        help="Only products sharing a predicted label of this task with the "
+        "query (repeatable, e.g. --same category --same color).",
+    ),
+]
 
 
 TaskWeightOption = Annotated[
@@ -93,8 +96,13 @@ def knob(config: type[StageConfig], field: str, *flags: str) -> Any:
     return option
 
 
-def configured(config: type[StageConfig], *fields: str, into: str, parse: bool = True,
-               flags: dict[str, str] | None = None):  # fmt: skip
+def configured(
+    config: type[StageConfig],
+    *fields: str,
+    into: str,
+    parse: bool = True,
+    flags: dict[str, str] | None = None,
+):
     """A command decorator: `fields` of `config` (all of them when none are named) become the
     command's options, each made by `knob`, and the command receives them as one argument
     `into`: the config parsed from them (a bad value is its one-line error, named as the
@@ -107,11 +115,14 @@ def configured(config: type[StageConfig], *fields: str, into: str, parse: bool =
         signature = inspect.signature(function, eval_str=True)
         renamed = flags or {}
         added = [
-            inspect.Parameter(names[field], inspect.Parameter.KEYWORD_ONLY,
-                              default=knob(config, field, *filter(None, [renamed.get(field)])),
-                              annotation=_option_type(config.model_fields[field].annotation))
+            inspect.Parameter(
+                names[field],
+                inspect.Parameter.KEYWORD_ONLY,
+                default=knob(config, field, *filter(None, [renamed.get(field)])),
+                annotation=_option_type(config.model_fields[field].annotation),
+            )
             for field in chosen
-        ]  # fmt: skip
+        ]
 
         @functools.wraps(function)
         def command(**values):
@@ -208,14 +219,17 @@ def flow_logging(home: Path | None) -> Path:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     prefect_logger = logging.getLogger("prefect")
     loggers = [logging.getLogger(), prefect_logger] + [
-        logger for name, logger in logging.root.manager.loggerDict.items()
+        logger
+        for name, logger in logging.root.manager.loggerDict.items()
         if name.startswith("prefect") and isinstance(logger, logging.Logger)
-    ]  # fmt: skip
+    ]
     for logger in loggers:
         for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(
-                handler, logging.FileHandler
-            ) and not isinstance(handler.formatter, _WithoutTraceback):  # fmt: skip
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and not isinstance(handler.formatter, _WithoutTraceback)
+            ):
                 handler.setFormatter(_WithoutTraceback(handler.formatter))
     if not any(getattr(h, "baseFilename", None) == str(log_file) for h in prefect_logger.handlers):
         file_handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -269,9 +283,12 @@ def runs_direct(scale: ScaleOut | None = None, single_stage: bool = True) -> boo
 
 
 def run_flow(
-    name: str, parameters: dict, home: Path | None, scale: ScaleOut | None = None,
+    name: str,
+    parameters: dict,
+    home: Path | None,
+    scale: ScaleOut | None = None,
     single_stage: bool = True,
-):  # fmt: skip
+):
     """Run flow `name` (of `fashion_model.flows.<name>`). A single-stage command without a
     Prefect API configured runs it directly (no temporary server: see tasks/tracking.py);
     otherwise, and always for Dask, it is a Prefect flow run."""

@@ -94,8 +94,17 @@ def similar_command(
     frame = result.frame
     if output_format == "json":
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        print(json.dumps({"query": query.description, "model_version": version,
-                          "method": result.method, "results": records}, indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "query": query.description,
+                    "model_version": version,
+                    "method": result.method,
+                    "results": records,
+                },
+                indent=1,
+            )
+        )
     elif frame.empty:
         print("(no products match)")
     else:
@@ -137,9 +146,15 @@ def equivalents_command(
         version = resolve_model(con, model)
         job = bar.add_task(f"{from_retailer} -> {to_retailer}", total=None)
         result = find_equivalents(
-            con, paths.db, from_retailer, to_retailer, version, same or [], top,
+            con,
+            paths.db,
+            from_retailer,
+            to_retailer,
+            version,
+            same or [],
+            top,
             progress=lambda done, total: bar.update(job, completed=done, total=total),
-        )  # fmt: skip
+        )
     print_summary("equivalents", result.as_dict())
     console.print(
         f"query them: fashion sql equivalent_price_gaps --param from_retailer={from_retailer} "
@@ -169,8 +184,10 @@ def index_command(
             with progress_bar() as bar:
                 job = bar.add_task("indexing", total=None)
                 result = update_index(
-                    con, paths.db, rebuild=rebuild,
+                    con,
+                    paths.db,
+                    rebuild=rebuild,
                     progress=lambda done, total: bar.update(job, completed=done, total=total),
-                )  # fmt: skip
+                )
             print_summary("index", result.as_dict())
         print_summary("index status", index_status(con, paths.db))

@@ -68,10 +68,14 @@ def model_show(version: VersionArgument, home: HomeOption = None) -> None:
     by_task = metrics.pop("val_micro_f1_by_task", {})
     print(f"{version}{'  (production)' if version == production_version(models) else ''}")
     print(f"  {card.arch} {card.image_size}px, created {card.created_at}, code {card.code_version}")
-    print(f"  runtime {card.runtime} ({card.weights_file}); input {card.image_size}x"
-          f"{card.image_size} {card.resize}, mean {card.mean}, std {card.std}")  # fmt: skip
-    print(f"  embedding {card.embedding_dim}-d ({card.embedding_source}); "
-          f"{len(card.label_ids)} labels")  # fmt: skip
+    print(
+        f"  runtime {card.runtime} ({card.weights_file}); input {card.image_size}x"
+        f"{card.image_size} {card.resize}, mean {card.mean}, std {card.std}"
+    )
+    print(
+        f"  embedding {card.embedding_dim}-d ({card.embedding_source}); "
+        f"{len(card.label_ids)} labels"
+    )
     if card.source:
         print(f"  source: {json.dumps(card.source)}")
     for key, value in metrics.items():
@@ -79,8 +83,10 @@ def model_show(version: VersionArgument, home: HomeOption = None) -> None:
     for task, value in by_task.items():
         print(f"  val_micro_f1[{task}]: {value}")
     thresholds = card.label_thresholds()
-    print(f"  thresholds: global {card.threshold}, per label {thresholds.min():.2f}-"
-          f"{thresholds.max():.2f} over {len(thresholds)} labels")  # fmt: skip
+    print(
+        f"  thresholds: global {card.threshold}, per label {thresholds.min():.2f}-"
+        f"{thresholds.max():.2f} over {len(thresholds)} labels"
+    )
     print(f"  training manifests sha256: {card.manifest_hash}")
     print(f"  config: {json.dumps(card.config)}")
 
@@ -166,7 +172,7 @@ def model_tune(
             "--validation",
             help="Labelled manifest name or path (repeatable), e.g. "
             "from `fashion ingest labelled.json --name validation`.",
-        ),  # fmt: skip
+        ),
     ],
     home: HomeOption = None,
     batch_size: int = knob(ScoreConfig, "batch_size"),
@@ -183,9 +189,14 @@ def model_tune(
     paths = Home.resolve(home)
     manifests = [resolve_manifest(name, paths.manifests) for name in validation]
     result = tune_version(
-        paths.models, paths.images, version, manifests, batch_size, not no_promote,
+        paths.models,
+        paths.images,
+        version,
+        manifests,
+        batch_size,
+        not no_promote,
         log=lambda line: console.print(line, highlight=False, soft_wrap=True),
-    )  # fmt: skip
+    )
     print_summary("model tune", result)
 
 
@@ -204,9 +215,25 @@ def model_export_onnx(
     print_summary("export-onnx", export_onnx(Home.resolve(home).models, version, out))
 
 
-@configured(TrainConfig, "epochs", "image_size", "batch_size", "max_steps", "seed", "weights",
-            "force_promote", "resume", "max_minutes", "devices", "compile", "precision", "init",
-            into="train", parse=False, flags={"force_promote": "--force"})  # fmt: skip
+@configured(
+    TrainConfig,
+    "epochs",
+    "image_size",
+    "batch_size",
+    "max_steps",
+    "seed",
+    "weights",
+    "force_promote",
+    "resume",
+    "max_minutes",
+    "devices",
+    "compile",
+    "precision",
+    "init",
+    into="train",
+    parse=False,
+    flags={"force_promote": "--force"},
+)
 def train_command(
     home: HomeOption = None,
     manifest: Annotated[
@@ -231,9 +258,18 @@ def train_command(
 
 @configured(IngestConfig, "strict", into="ingest")
 @configured(DownloadConfig, "allow_private", "per_host_rate", into="download", parse=False)
-@configured(TrainConfig, "epochs", "image_size", "batch_size", "weights", "precision",
-            "reviewed_in_validation", into="train", parse=False,
-            flags={"reviewed_in_validation": "--validate-on-reviewed"})  # fmt: skip
+@configured(
+    TrainConfig,
+    "epochs",
+    "image_size",
+    "batch_size",
+    "weights",
+    "precision",
+    "reviewed_in_validation",
+    into="train",
+    parse=False,
+    flags={"reviewed_in_validation": "--validate-on-reviewed"},
+)
 def retrain_command(
     train_file: Annotated[Path, typer.Argument(help="Labelled iMaterialist JSON (train).")],
     validation_file: Annotated[
@@ -260,8 +296,16 @@ def retrain_command(
     from fashion_model.model.plan import plan_retrain
 
     train = {**train, "task_weights": task_weights(task_weight)}
-    plan = plan_retrain(train_file, validation_file, home_text(home), ingest.strict, download,
-                        train, extra, where="--")  # fmt: skip
+    plan = plan_retrain(
+        train_file,
+        validation_file,
+        home_text(home),
+        ingest.strict,
+        download,
+        train,
+        extra,
+        where="--",
+    )
     flow_logging(home)
     from fashion_model.flows.retrain import retrain
 

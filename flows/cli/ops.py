@@ -48,9 +48,12 @@ def gc_command(
     with warehouse_lock(paths.db, "fashion gc"), connect(paths.db) as con:
         planned = gc.plan(con, paths, keep_models, keep_feeds)
         for row in planned.rows():
-            console.print(f"  {row['what']}: {row['count']}"
-                          + (f" ({row['MiB']} MiB)" if row["MiB"] is not None else ""),
-                          highlight=False, soft_wrap=True)  # fmt: skip
+            console.print(
+                f"  {row['what']}: {row['count']}"
+                + (f" ({row['MiB']} MiB)" if row["MiB"] is not None else ""),
+                highlight=False,
+                soft_wrap=True,
+            )
         for kind in (planned.images, planned.folders, planned.temps, planned.feeds):
             for relative in kind[:show]:
                 console.print(f"    {relative}", highlight=False, soft_wrap=True)

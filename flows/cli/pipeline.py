@@ -44,9 +44,17 @@ from fashion_model.home import Home
 
 DEMO = DemoConfig()
 FEED_OPTIONS = ("format", "delimiter", "currency", "date_order", "retailer")  # --map: a dict
-INGEST_DOWNLOAD = ("image_size", "concurrency", "per_host", "per_host_rate", "jpeg_quality",
-                   "read_timeout", "circuit_failures", "circuit_probe_after",
-                   "allow_private")  # fmt: skip
+INGEST_DOWNLOAD = (
+    "image_size",
+    "concurrency",
+    "per_host",
+    "per_host_rate",
+    "jpeg_quality",
+    "read_timeout",
+    "circuit_failures",
+    "circuit_probe_after",
+    "allow_private",
+)
 
 
 def catalog_synth(
@@ -166,10 +174,22 @@ def ingest_command(
         if not runs_direct(scale):  # a direct run checks it first thing: not twice
             check_source(Path(source), split, ingest.strict, feed=feed)  # before Prefect
         source = str(Path(source).absolute())
-    result = run_flow("ingest", dict(
-        source=source, home=home_text(home), name=name, split=split, strict=ingest.strict,
-        retry_failed=ingest.retry_failed, download=download, scale_out=scale, feed=feed,
-    ), home, scale)  # fmt: skip
+    result = run_flow(
+        "ingest",
+        dict(
+            source=source,
+            home=home_text(home),
+            name=name,
+            split=split,
+            strict=ingest.strict,
+            retry_failed=ingest.retry_failed,
+            download=download,
+            scale_out=scale,
+            feed=feed,
+        ),
+        home,
+        scale,
+    )
     print_feed(result)
     print_summary("ingest", result)
 
@@ -208,8 +228,15 @@ def score_command(
 @configured(ScaleOut, into="scale")
 @configured(DownloadConfig, "allow_private", "per_host_rate", "image_size", into="download")
 @configured(FeedConfig, *FEED_OPTIONS[:-1], into="feed", parse=False)
-@configured(NightlyConfig, "name", "as_of", "stage_timeout_minutes", "lock_wait_minutes",
-            into="night", parse=False)  # fmt: skip
+@configured(
+    NightlyConfig,
+    "name",
+    "as_of",
+    "stage_timeout_minutes",
+    "lock_wait_minutes",
+    into="night",
+    parse=False,
+)
 def nightly_command(
     catalogs: Annotated[
         list[str],
@@ -263,13 +290,17 @@ def nightly_command(
                     "retailer": retailers[i] if len(retailers) > 1 else one,
                 },
                 where="--",
-            )  # fmt: skip
+            )
             for i, source in enumerate(catalogs)
         )
     config = NightlyConfig.parse(
-        where="--", **night, retailer=one if len(catalogs) == 1 else None, feed=feed,
-        feeds=feeds, report={"task": report_task},
-    )  # fmt: skip
+        where="--",
+        **night,
+        retailer=one if len(catalogs) == 1 else None,
+        feed=feed,
+        feeds=feeds,
+        report={"task": report_task},
+    )
     catalog = _absolute(catalogs[0]) if len(catalogs) == 1 else None
     plan = plan_nightly(catalog, home_text(home), config, download, scale)  # before Prefect
     flow_logging(home)
@@ -295,8 +326,17 @@ def _absolute(source: str) -> str:
     return source if is_url(source) else str(Path(source).absolute())
 
 
-@configured(DemoConfig, "products", "seed", "epochs", "image_size", "train_images",
-            "validation_images", into="demo", parse=False)  # fmt: skip
+@configured(
+    DemoConfig,
+    "products",
+    "seed",
+    "epochs",
+    "image_size",
+    "train_images",
+    "validation_images",
+    into="demo",
+    parse=False,
+)
 def demo_command(
     home: HomeOption = None,
     task_weight: Annotated[
@@ -347,8 +387,20 @@ def predict_command(
         Home.resolve(home).models, images, model, allow_private=allow_private
     )
     if output_format == "json":
-        print(json.dumps([{"image": r.image, "model_version": version, "labels": r.labels,
-                           "error": r.error} for r in results], indent=1))  # fmt: skip
+        print(
+            json.dumps(
+                [
+                    {
+                        "image": r.image,
+                        "model_version": version,
+                        "labels": r.labels,
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
+                indent=1,
+            )
+        )
     else:
         for result in results:
             print(f"{result.image}\n  {result.line()}")

@@ -54,9 +54,16 @@ def review_export(
 
     check_export_options(task or [], margin, limit, image_source)
     result = export_review(
-        Home.resolve(home), task or [], out, config_out, retailer, margin, limit, again,
+        Home.resolve(home),
+        task or [],
+        out,
+        config_out,
+        retailer,
+        margin,
+        limit,
+        again,
         image_source,
-    )  # fmt: skip
+    )
     print_summary("review export", result.as_dict())
 
 
@@ -100,9 +107,12 @@ UrlOption = Annotated[
 ]
 KeyOption = Annotated[
     str | None,
-    typer.Option("--api-key", help="A personal access token (or a legacy token) [env "
-                 "LABEL_STUDIO_API_KEY].", show_default=False),
-]  # fmt: skip
+    typer.Option(
+        "--api-key",
+        help="A personal access token (or a legacy token) [env LABEL_STUDIO_API_KEY].",
+        show_default=False,
+    ),
+]
 ProjectOption = Annotated[str, typer.Option("--project", help="The project's title.")]
 
 
@@ -129,8 +139,9 @@ def review_push(
     again."""
     from fashion_model.review.remote import push_review
 
-    result = push_review(Home.resolve(home), url, api_key, image_base, project, task or [],
-                         retailer, margin, limit)  # fmt: skip
+    result = push_review(
+        Home.resolve(home), url, api_key, image_base, project, task or [], retailer, margin, limit
+    )
     print_summary("review push", result.as_dict())
 
 

@@ -66,7 +66,7 @@ def serve_command(
             "--token-file",
             help=f"File holding the API token [default ${TOKEN_ENV}]; "
             "required when --host is not loopback.",
-        ),  # fmt: skip
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API (/api/v1, OpenAPI at /docs) and the web app (/) over the warehouse's
