@@ -1,13 +1,13 @@
 """Benchmark: how long each `fashion` command takes from process start to exit on a small home,
-and the flow commands run directly (the default without a Prefect API) against the same
-commands as Prefect flow runs on a temporary server (FASHION_PREFECT=always), in one run.
+and the single-stage commands (the library, no Prefect) against the same stages run as their
+Prefect flows on a temporary server, in one run.
 
     .venv/bin/python benchmarks/startup.py [--repeat 3]
 
 A 40-product synthetic catalog is served from loopback, ingested and scored with an untrained
 registered model (benchmarks/common.py), so that the read-only commands have a warehouse to
 read. Prints the median wall time of each command, whether it imported torch or Prefect, and
-for the flow commands the ratio direct / Prefect.
+for the stage commands the ratio command / Prefect flow run.
 """
 
 from __future__ import annotations
@@ -42,11 +42,21 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def timed(args: list[str], env: dict) -> tuple[float, str]:
+# The same stages as Prefect flow runs (what a deployment runs), for the ratio.
+FLOW_RUNS = {
+    "ingest (40 images, rerun)": "from fashion_model.flows.ingest import ingest\n"
+    "ingest(source=sys.argv[1], name='catalog', download={'allow_private': True})",
+    "score (nothing new)": "from fashion_model.flows.score import score\n"
+    "from fashion_model.score.plan import plan_score\nscore(plan=plan_score(None))",
+    "report": "from fashion_model.flows.report import report\nreport()",
+}
+
+
+def timed(args: list[str], env: dict, code: str = PROBE) -> tuple[float, str]:
     """Wall seconds of one command (process start to exit) and what it imported."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -126,15 +136,14 @@ def main() -> None:
                 "score (nothing new)": ["score"],
                 "report": ["report"],
             }
-            flows = {"ingest (40 images, rerun)", "score (nothing new)", "report"}
             rows = []
             for name, command in commands.items():
                 runs = [timed(command, env) for _ in range(args.repeat)]
                 direct = statistics.median(r[0] for r in runs)
                 row = [name, direct, runs[0][1], None, None]
-                if name in flows:
-                    always = {**env, "FASHION_PREFECT": "always"}
-                    tracked = [timed(command, always) for _ in range(args.repeat)]
+                if name in FLOW_RUNS:
+                    code = PROBE.split("sys.argv =")[0] + FLOW_RUNS[name]
+                    tracked = [timed([catalog], env, code) for _ in range(args.repeat)]
                     row[3] = statistics.median(r[0] for r in tracked)
                     row[4] = tracked[0][1]
                 rows.append(row)

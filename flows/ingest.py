@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fashion_model.config import DownloadConfig, FeedConfig, IngestConfig, ScaleOut, default_of
 from fashion_model.home import Home
+from fashion_model.ingest.remote import feed_name
 from fashion_model.tasks.ingest import download_images, fetch_feed_file
 from fashion_model.tasks.tracking import flow
 from fashion_model.urls import is_url
@@ -35,8 +36,7 @@ def ingest(
     feed = FeedConfig.parse(feed, where="parameter feed")
     paths = Home.resolve(home).ensure()
     if is_url(source):
-        stem = Path(source.split("?", 1)[0].rstrip("/")).stem or "feed"
-        name = name or stem
+        name = name or feed_name(source)
         source_path = fetch_feed_file(url=source, folder=paths.feeds / name, config=download)
     else:
         source_path = Path(source).absolute()

@@ -13,5 +13,4 @@ from fashion_model.tasks.train import train_model_version
 
 @flow(name="train", log_prints=True, validate_parameters=False)
 def train(plan: TrainPlan) -> dict:
-    plan.images.mkdir(parents=True, exist_ok=True)
     return train_model_version(plan=plan)

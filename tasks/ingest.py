@@ -61,38 +61,10 @@ def download_images(
             feed=feed,
         )
     result = {**summary.as_dict(), "task_runner": (scale or ScaleOut()).describe()}
-    run_logger().info(
-        "ingested %s: %d records, %d downloaded (%.0f images/s): %s (%s unknown label ids)",
-        source.name,
-        summary.records,
-        summary.downloaded,
-        summary.images_per_second,
-        ", ".join(f"{k}={v}" for k, v in summary.statuses.items()),
-        summary.unknown_labels,
-    )
-    if summary.feed and summary.feed["unparsed_values"]:
-        for column, entry in summary.feed["unparsed_values"].items():
-            fate = (
-                "no record for it"
-                if column.startswith("image_url")
-                else "kept as text in source_columns"
-            )
-            run_logger().warning(
-                "%s: %d %s problem(s) (%s; e.g. %s); %s",
-                source.name,
-                entry["count"],
-                column,
-                ", ".join(entry["rows"]),
-                entry["example"],
-                fate,
-            )
-    if summary.unreachable_hosts:
-        run_logger().warning(
-            "%s: hosts that did not answer, their other URLs not tried (host_unreachable, "
-            "retried by the next run): %s",
-            source.name,
-            ", ".join(f"{host} ({n})" for host, n in summary.unreachable_hosts.items()),
-        )
+    logger = run_logger()
+    logger.info(summary.headline())
+    for line in summary.warnings():
+        logger.warning(line)
     key = f"ingest-{manifest_dir.name}".lower().replace("_", "-")
     publish_summary(key, result, f"Ingest of {source}")
     table_artifact(

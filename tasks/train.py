@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fashion_model.model.optimize import OptimizePlan, optimize
 from fashion_model.model.plan import TrainPlan
-from fashion_model.model.train import fit
+from fashion_model.model.train import train_version
 from fashion_model.score.promote import promote
 from fashion_model.tasks.common import publish_summary
 from fashion_model.tasks.tracking import run_logger, task
@@ -14,9 +14,8 @@ from fashion_model.tasks.tracking import run_logger, task
 
 @task(name="train-model", cache=False)
 def train_model_version(plan: TrainPlan) -> dict:
-    card = fit(plan, log=run_logger().info)
-    summary = {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
-    publish_summary("train", summary, f"Model {card.model_version}")
+    summary = train_version(plan, log=run_logger().info)
+    publish_summary("train", summary, f"Model {summary['model_version']}")
     return summary
 
 

@@ -54,6 +54,32 @@ def test_both_variants_are_registered_with_their_figures(optimized):
     assert not [p for p in (home.models / version / "variants").iterdir() if p.name.startswith(".")]
 
 
+def test_model_list_and_show_name_each_variant_with_its_figures(optimized):
+    import subprocess
+
+    from tests.commands import FASHION
+
+    home, _ = optimized
+    version = production_version(home.models)
+    variants = list_variants(home.models, version)
+    listed = subprocess.run(
+        [*FASHION, "model", "list", "--home", str(home.root)], capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [x for x in listed.stdout.splitlines() if version in x]
+    int8 = variants["onnx-int8"]
+    delta = 100 * (int8["variant_micro_f1"] - int8["source_micro_f1"])
+    assert line.endswith(f"variants: onnx (F1 +0.00), onnx-int8 (F1 {delta:+.2f})")
+    shown = subprocess.run(
+        [*FASHION, "model", "show", version, "--home", str(home.root)],
+        capture_output=True,
+        text=True,
+    )
+    cards = [x for x in shown.stdout.splitlines() if x.startswith("  variant ")]
+    assert [x.split(":", 1)[0] for x in cards] == ["  variant onnx", "  variant onnx-int8"]
+    assert json.loads(cards[1].split(": ", 1)[1]) == int8
+
+
 def test_scoring_records_the_variant_and_a_variant_is_no_new_version(optimized):
     home, _ = optimized
     version = production_version(home.models)

@@ -113,82 +113,29 @@ def _fashion_probe(args, env):
     return result, torch == "True", prefect == "True"
 
 
-def test_prefect_api_configured_is_read_from_env_profile_and_prefect_toml(tmp_path, monkeypatch):
-    from fashion_model.tasks.tracking import api_configured, choose_direct
-
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("FASHION_PREFECT", raising=False)
-    assert not api_configured() and choose_direct(True) and not choose_direct(False)
-    (tmp_path / "prefect").mkdir()
-    (tmp_path / "prefect" / "profiles.toml").write_text(
-        'active = "team"\n[profiles.team]\nPREFECT_API_URL = "http://prefect:4200/api"\n'
-    )
-    assert api_configured() and not choose_direct(True)
-    (tmp_path / "prefect" / "profiles.toml").write_text('active = "local"\n[profiles.local]\n')
-    assert not api_configured()
-    (tmp_path / "prefect.toml").write_text('[api]\nurl = "http://prefect:4200/api"\n')
-    assert api_configured()
-    (tmp_path / "prefect.toml").unlink()
-    monkeypatch.setenv("PREFECT_API_URL", "http://prefect:4200/api")
-    assert api_configured()
-    monkeypatch.delenv("PREFECT_API_URL")
-    monkeypatch.setenv("FASHION_PREFECT", "always")
-    assert not choose_direct(True)
-
-
-def test_a_single_stage_command_without_an_api_runs_directly_without_importing_prefect(
+def test_a_single_stage_command_calls_the_library_without_prefect(
     catalog_server, trained_home, tmp_path
 ):
-    """`fashion ingest` with no Prefect API: no temporary server, Prefect never imported, the
-    same summary, and the artifacts as JSON lines in HOME/logs/fashion.log."""
-    import json
+    """`fashion ingest` never imports Prefect nor starts a server, even with a Prefect API
+    configured (a team tracks a stage by running its deployment): the library's stage, its
+    progress, warnings and summary."""
     import os
 
     folder, _ = catalog_server
     env = {**os.environ, "FASHION_HOME": str(tmp_path / "home")}
-    env.pop("PREFECT_API_URL", None)
-    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    env["PREFECT_API_URL"] = "http://127.0.0.1:9/api"  # configured, and never asked
     result, torch, prefect = _fashion_probe(
         ["ingest", str(folder / "validation.json"), "--allow-private"], env
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert not prefect and not torch
     assert "Starting temporary server" not in result.stderr
+    assert "ingested validation.json:" in result.stderr
     assert "ingest summary" in result.stderr and "records:" in result.stderr
-    lines = (tmp_path / "home" / "logs" / "fashion.log").read_text().splitlines()
-    artifacts = [json.loads(x.split(": ", 1)[1]) for x in lines if "fashion_model.artifacts" in x]
-    assert {a["artifact"] for a in artifacts} == {"ingest-validation", "ingest-validation-statuses"}
-    assert any("ingested validation.json" in x for x in lines)
     for args in (["--help"], ["model", "list", "--home", str(trained_home)], ["sql", "--list"]):
         result, torch, prefect = _fashion_probe(args, env)
         assert result.returncode == 0, (args, result.stderr[-2000:])
         assert not torch and not prefect, args
-
-
-def test_a_task_called_in_a_direct_run_is_its_function(tmp_path):
-    """Inside `run_direct` a Prefect task object runs as a plain call (no engine, no API), and
-    the run logger is the direct one."""
-    from fashion_model.tasks import tracking
-
-    @tracking.task(name="probe", cache=False)
-    def probe(x):
-        return x + 1, tracking.run_logger().name, tracking.run_holder()
-
-    @tracking.flow(name="probe-flow")
-    def probe_flow(x):
-        return probe(x)
-
-    from prefect import Flow, Task
-
-    assert isinstance(probe, Task) and isinstance(probe_flow, Flow)
-    assert probe.cache_policy is NO_CACHE
-    value, logger, holder = tracking.run_direct(probe_flow, x=1)
-    assert (value, logger) == (2, tracking.RUN_LOGGER)
-    assert holder.startswith("a fashion command (pid ")
-    assert not tracking.running_direct()
 
 
 def test_a_score_with_nothing_new_loads_neither_torch_nor_the_model(trained_home, tmp_path):

@@ -76,6 +76,38 @@ class IngestSummary:
             "failure_rate": round(self.failure_rate, 4),
         }
 
+    def headline(self) -> str:
+        """The run in one line (the log line of the ingest task, printed by `fashion ingest`)."""
+        outcomes = ", ".join(f"{k}={v}" for k, v in self.statuses.items())
+        return (
+            f"ingested {Path(self.source).name}: {self.records} records, {self.downloaded} "
+            f"downloaded ({self.images_per_second:.0f} images/s): {outcomes} "
+            f"({self.unknown_labels} unknown label ids)"
+        )
+
+    def warnings(self) -> list[str]:
+        """What the run could not use, one line each: values of the feed that did not parse,
+        and hosts that never answered."""
+        name = Path(self.source).name
+        lines = []
+        for column, entry in ((self.feed or {}).get("unparsed_values") or {}).items():
+            fate = (
+                "no record for it"
+                if column.startswith("image_url")
+                else "kept as text in source_columns (--strict refuses them)"
+            )
+            lines.append(
+                f"{name}: {entry['count']} {column} value(s) did not parse "
+                f"({', '.join(entry['rows'])}; e.g. {entry['example']}): {fate}"
+            )
+        if self.unreachable_hosts:
+            hosts = ", ".join(f"{host} ({n})" for host, n in self.unreachable_hosts.items())
+            lines.append(
+                f"{name}: hosts that did not answer, their other URLs not tried "
+                f"(host_unreachable, retried by the next run): {hosts}"
+            )
+        return lines
+
 
 class History:
     """Outcomes that earlier runs recorded for this manifest, looked up a chunk at a time.

@@ -32,6 +32,11 @@ def _file_name(url: str) -> str:
     return name[-120:]
 
 
+def feed_name(url: str) -> str:
+    """The manifest name of a feed fetched from `url` when none is given: its file's stem."""
+    return Path(url.split("?", 1)[0].rstrip("/")).stem or "feed"
+
+
 def fetch_feed(url: str, folder: Path, config: DownloadConfig) -> Path:
     """Download the feed at `url` into `folder`; a failure is one line naming the URL."""
     check_feed_url(url)

@@ -347,3 +347,21 @@ def index_status(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict:
     total = embedding_count(con, version) if version else 0
     fresh = meta.model_version == version and meta.vectors == total
     return {**asdict(meta), "production_model": version, "warehouse_vectors": total, "fresh": fresh}
+
+
+def refresh_index(
+    db_path: Path,
+    rebuild: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """`update_index` after a scoring run, as a summary. The index only speeds up search, and
+    search falls back to an exact scan without it, so a failure is action 'failed' with its
+    reason, for the caller to warn of, not raised."""
+    from fashion_model.warehouse.db import connect
+
+    try:
+        with connect(db_path, read_only=True) as con:
+            return update_index(con, db_path, rebuild=rebuild, log=log, progress=progress).as_dict()
+    except Exception as error:  # noqa: BLE001 - reported, and searches fall back to exact
+        return {"action": "failed", "reason": str(error).splitlines()[0] if str(error) else ""}

@@ -256,6 +256,14 @@ def train_model(
     return fit(plan, label_map, log, callbacks)
 
 
+def train_version(plan: TrainPlan, log: Callable[[str], None] = print) -> dict:
+    """The training stage: fit and register a version (see `fit`); its summary. What `fashion
+    train` and the train-model task both run."""
+    plan.images.mkdir(parents=True, exist_ok=True)
+    card = fit(plan, log=log)
+    return {"model_version": card.model_version, "threshold": card.threshold, **card.metrics}
+
+
 def fit(
     plan: TrainPlan,
     label_map: LabelMap | None = None,

@@ -408,3 +408,39 @@ def score_images_sharded(
         runtime=runtime,
         chunks=shards,
     )
+
+
+def score_plan_images(
+    plan, progress: Callable[[int, int], None] | None = None, pool: ShardPool | None = None
+) -> dict:
+    """The scoring of a `ScorePlan` (score/plan.py): its manifests' images in this process, or
+    in shards on `pool`; the summary as a dict. What `fashion score` and the score-images task
+    both run."""
+    from fashion_model.score.images import score_images
+    from fashion_model.warehouse.db import connect
+
+    options = dict(
+        model_version=plan.model_version,
+        batch_size=plan.config.batch_size,
+        rescore=plan.config.rescore,
+        colors=plan.config.colors,
+        runtime=plan.config.runtime,
+    )
+    manifests = list(plan.manifests)
+    with connect(plan.db) as con:
+        if pool is None:
+            summary = score_images(
+                con, manifests, plan.images, plan.models, progress=progress, **options
+            )
+        else:
+            summary = score_images_sharded(
+                con,
+                manifests,
+                plan.images,
+                plan.models,
+                home_root=plan.root,
+                pool=pool,
+                progress=progress,
+                **options,
+            )
+    return summary.as_dict()

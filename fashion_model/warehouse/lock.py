@@ -46,6 +46,11 @@ def _holder_text(raw: str) -> str:
     )
 
 
+def this_command() -> str:
+    """The holder a command that writes without a flow run is named by."""
+    return f"a fashion command (pid {os.getpid()})"
+
+
 @contextmanager
 def warehouse_lock(db_path: Path, what: str, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the warehouse's writer lock; `what` names the holder (e.g. the flow run).

@@ -77,9 +77,6 @@ for name, command in {
 def main() -> None:
     """Errors by kind: bad input exits 2, a runtime failure 1, each as one line; an unexpected
     exception (a bug) is one line too, with its traceback when FASHION_TRACEBACK=1."""
-    from fashion_model.tasks.tracking import own_process
-
-    own_process()  # this process runs one command: a direct run may skip importing Prefect
     try:
         app()
     except FashionError as error:

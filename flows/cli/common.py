@@ -11,6 +11,7 @@ import functools
 import inspect
 import logging
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -21,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from fashion_model.config import (
     FeedConfig,
-    ScaleOut,
     StageConfig,
 )
 from fashion_model.errors import BadInput
@@ -171,7 +171,7 @@ def feed_config(options: dict, maps: list[str] | None) -> FeedConfig:
 
 
 def print_feed(result: dict) -> None:
-    """How the feed was read, and every value that did not parse, before the summary."""
+    """How the feed was read, before the summary (what did not parse: the stage's warnings)."""
     feed = result.pop("feed", None)
     if not feed:
         return
@@ -182,13 +182,6 @@ def print_feed(result: dict) -> None:
         + (f", {feed['duplicates']} duplicates dropped" if feed["duplicates"] else ""),
         highlight=False,
     )
-    for column, entry in feed["unparsed_values"].items():
-        console.print(
-            f"[yellow]{column}: {entry['count']} value(s) did not parse[/yellow] "
-            f"({', '.join(entry['rows'])}; e.g. {entry['example']}): kept as text in "
-            "source_columns (--strict refuses them)",
-            highlight=False,
-        )
 
 
 class _WithoutTraceback(logging.Formatter):
@@ -245,67 +238,6 @@ def flow_logging(home: Path | None) -> Path:
 LOG_FILE: Path | None = None  # where flow_logging sends the full records
 
 
-def _direct_logging(home: Path | None) -> Path:
-    """Before a direct run: its log lines on the console as Prefect prints them (time | level |
-    message, no traceback), and every record, artifacts included, in HOME/logs/fashion.log."""
-    from fashion_model.tasks.tracking import ARTIFACT_LOGGER, RUN_LOGGER
-
-    log_file = Home.resolve(home).root / "logs" / "fashion.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    run, artifacts = logging.getLogger(RUN_LOGGER), logging.getLogger(ARTIFACT_LOGGER)
-    for logger in (run, artifacts):
-        for handler in list(logger.handlers):  # a command run twice in one process (tests)
-            logger.removeHandler(handler)
-            handler.close()
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    console_handler = logging.StreamHandler()
-    console_handler.setFormatter(
-        _WithoutTraceback(
-            logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(message)s", "%H:%M:%S")
-        )
-    )
-    run.addHandler(console_handler)
-    file_handler = logging.FileHandler(log_file, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    run.addHandler(file_handler)
-    artifacts.addHandler(file_handler)
-    global LOG_FILE
-    LOG_FILE = log_file
-    return log_file
-
-
-def runs_direct(scale: ScaleOut | None = None, single_stage: bool = True) -> bool:
-    """Whether `run_flow` will run this command directly (without Prefect)."""
-    from fashion_model.tasks import tracking
-
-    return tracking.choose_direct(single_stage and not (scale is not None and scale.sharded))
-
-
-def run_flow(
-    name: str,
-    parameters: dict,
-    home: Path | None,
-    scale: ScaleOut | None = None,
-    single_stage: bool = True,
-):
-    """Run flow `name` (of `fashion_model.flows.<name>`). A single-stage command without a
-    Prefect API configured runs it directly (no temporary server: see tasks/tracking.py);
-    otherwise, and always for Dask, it is a Prefect flow run."""
-    import importlib
-
-    from fashion_model.tasks import tracking
-
-    if runs_direct(scale, single_stage):
-        tracking.direct_process()  # the flow modules imported now need no Prefect
-        _direct_logging(home)
-        stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)
-        return tracking.run_direct(stage, **parameters)
-    flow_logging(home)
-    stage = getattr(importlib.import_module(f"fashion_model.flows.{name}"), name)
-    return stage(**parameters)
-
-
 def task_weights(items: list[str] | None) -> dict[str, float]:
     """--task-weight TASK=W items as a mapping (the task names are checked against the label
     map by the training stage)."""
@@ -345,6 +277,32 @@ def open_warehouse(home: Path | None, db: Path | None, need_products: bool):
         yield reader.con
     finally:
         reader.con.close()
+
+
+def say(line: str) -> None:
+    """A line of a single-stage command's own output (stderr; the results go to stdout)."""
+    console.print(line, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_callback(what: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A `progress(done, total)` callback for a library stage, drawn as a live bar from its
+    first call (a stage that refuses its input before any work draws none)."""
+    bar, task = None, None
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal bar, task
+        if bar is None:
+            bar = progress_bar()
+            bar.start()
+            task = bar.add_task(what, total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def progress_bar() -> Progress:

@@ -27,7 +27,7 @@ from fashion_model.flows.cli.common import (
     home_text,
     knob,
     print_summary,
-    run_flow,
+    say,
     task_weights,
 )
 from fashion_model.home import Home
@@ -52,8 +52,24 @@ def model_list(home: HomeOption = None) -> None:
         print(
             f"{'*' if version == current else ' '} {version}  {card.arch} {card.image_size}px  "
             f"{card.embedding_dim}-d  val micro-F1 {f1 if f1 is not None else 'n/a'}  "
-            f"created {card.created_at[:19]}{origin}"
+            f"created {card.created_at[:19]}{origin}{_variants_line(models, version)}"
         )
+
+
+def _variants_line(models: Path, version: str) -> str:
+    """`  variants: onnx (F1 -0.01), onnx-int8 (F1 -0.08)`: each variant `fashion model
+    optimize` registered, with its micro-F1 against the version's, in points."""
+    from fashion_model.model.variants import list_variants
+
+    variants = list_variants(models, version)
+    if not variants:
+        return ""
+    def described(name: str, card: dict) -> str:
+        if "variant_micro_f1" not in card or "source_micro_f1" not in card:
+            return name
+        return f"{name} (F1 {100 * (card['variant_micro_f1'] - card['source_micro_f1']):+.2f})"
+
+    return "  variants: " + ", ".join(described(n, c) for n, c in variants.items())
 
 
 def model_show(version: VersionArgument, home: HomeOption = None) -> None:
@@ -89,6 +105,10 @@ def model_show(version: VersionArgument, home: HomeOption = None) -> None:
     )
     print(f"  training manifests sha256: {card.manifest_hash}")
     print(f"  config: {json.dumps(card.config)}")
+    from fashion_model.model.variants import list_variants
+
+    for name, variant in list_variants(models, version).items():
+        print(f"  variant {name}: {json.dumps(variant)}")
 
 
 def model_promote(
@@ -252,8 +272,9 @@ def train_command(
     from fashion_model.model.plan import plan_train
 
     plan = plan_train(manifest, home, {**train, "task_weights": task_weights(task_weight)})
-    result = run_flow("train", dict(plan=plan), home)
-    print_summary("train", result)
+    from fashion_model.model.train import train_version
+
+    print_summary("train", train_version(plan, log=say))
 
 
 @configured(IngestConfig, "strict", into="ingest")

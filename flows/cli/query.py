@@ -16,10 +16,9 @@ from fashion_model.flows.cli.common import (
     TaskOption,
     check_choice,
     console,
-    home_text,
     open_warehouse,
     print_summary,
-    run_flow,
+    say,
 )
 from fashion_model.home import Home
 
@@ -37,9 +36,13 @@ def report_command(
     paths = Home.resolve(home, db=db)
     if not paths.db.is_file():
         raise BadInput(f"{paths.db}: database not found; run `fashion score` first")
-    result = run_flow(
-        "report", dict(home=home_text(home), db=str(db) if db else None, config=config), home
-    )
+    from fashion_model.analytics.trend import write_trend_report
+
+    paths.ensure()
+    report = write_trend_report(paths.db, paths.reports, config.task, config.retailer)
+    if report.note:
+        say(f"[yellow]empty {config.task} report: {report.note}[/yellow]")
+    result = report.as_dict()
     print(result.pop("table"))
     print_summary("report", result)
 
