@@ -127,6 +127,7 @@ ITEM_SCHEMA = pa.schema(
         ("product_id", pa.string()),
         ("image_urls", pa.list_(pa.string())),
         ("image_ranks", pa.list_(pa.float64())),
+        ("bad_image_urls", pa.int32()),  # not http(s): counted as such, not as "missing"
         ("retailer", pa.string()),
         ("brand", pa.string()),
         ("title", pa.string()),

@@ -147,9 +147,9 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
         for seq, item in enumerate(items):
             report.items += 1
             images = [(rank, url) for rank, url in item.images if is_url(url)]
-            for _, url in item.images:
-                if url and not is_url(url):  # an empty one is no image: counted after folding
-                    report.problem(NOT_HTTP, item.where, url, "not an http(s) image URL")
+            bad = [url for _, url in item.images if url and not is_url(url)]
+            for url in bad:  # an empty one is no image: counted after folding
+                report.problem(NOT_HTTP, item.where, url, "not an http(s) image URL")
             batch.append(
                 {
                     "seq": seq,
@@ -158,6 +158,7 @@ def _write_items(items: Iterator[FeedItem], target: Path, report: FeedReport) ->
                     "product_id": item.product_id,
                     "image_urls": [url for _, url in images],
                     "image_ranks": [rank for rank, _ in images],
+                    "bad_image_urls": len(bad),
                     **{
                         k: item.values.get(k)
                         for k in (

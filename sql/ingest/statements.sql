@@ -9,11 +9,12 @@ SELECT coalesce(sum(repeated), 0) FROM pictures;
 SELECT count(*), sum(items), count(*) FILTER (retailer IS NULL) FROM folded;
 
 -- name: products_without_image
--- Products none of whose items has an http(s) image URL: counted, the first rows named; they
--- become no record (load/feed_records.sql).
+-- Products none of whose items has an image URL at all: counted, the first rows named; they
+-- become no record (load/feed_records.sql). One whose URLs are all not http(s) is counted once,
+-- under that reason, when its items are read.
 SELECT count(*), coalesce(list(where_ ORDER BY seq)[1:5], [])
 FROM folded f LEFT JOIN pictures p USING (key)
-WHERE coalesce(len(p.images), 0) = 0;
+WHERE coalesce(len(p.images), 0) = 0 AND f.bad_image_urls = 0;
 
 -- name: copy_records
 -- {records}: load/feed_records.sql; {target}: the scratch folder's records.parquet, quoted (a

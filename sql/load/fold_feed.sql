@@ -19,6 +19,7 @@ SELECT
     arg_min(where_, seq) AS where_,
     arg_min(product_id, seq) AS product_id,
     count(*) AS items,
+    sum(bad_image_urls) AS bad_image_urls,
     list(product_id ORDER BY seq) AS variant_ids,
     arg_min(retailer, seq) FILTER (retailer IS NOT NULL) AS retailer,
     arg_min(brand, seq) FILTER (brand IS NOT NULL) AS brand,
