@@ -64,6 +64,7 @@ def _variants_line(models: Path, version: str) -> str:
     variants = list_variants(models, version)
     if not variants:
         return ""
+
     def described(name: str, card: dict) -> str:
         if "variant_micro_f1" not in card or "source_micro_f1" not in card:
             return name
