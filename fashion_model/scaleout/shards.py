@@ -280,14 +280,12 @@ def score_shard(job: ScoreShard) -> dict:
     vectors: list[np.ndarray] = []
     failures: list[tuple[str, str, str]] = []
     readings: list = []
-    for batch_shas, batch_probs, batch_vectors, batch_failures, _, batch_readings in score_batches(
-        net, card, paths, shas, job.batch_size, colors=job.colors
-    ):
-        kept += batch_shas
-        probs.append(batch_probs)
-        vectors.append(batch_vectors)
-        failures += batch_failures
-        readings += batch_readings or []
+    for batch in score_batches(net, card, paths, shas, job.batch_size, colors=job.colors):
+        kept += batch.shas
+        probs.append(batch.probabilities)
+        vectors.append(batch.embeddings)
+        failures += batch.failures
+        readings += batch.readings or []
     n_labels = len(card.label_ids)
     probs_array = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
     width = card.embedding_dim
@@ -321,10 +319,11 @@ def _fixed_lists(values: np.ndarray, size: int, nulls: int) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat), size, mask=pa.array(mask))
 
 
-def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple], list | None]:
-    """A score shard's result as the writer takes it: shas, probs, embeddings, failures, and
-    the colour readings of the shas (None when the shard measured none)."""
+def read_scored(path: Path):
+    """A score shard's result as the writer takes it: a `ScoredBatch` (its readings None when
+    the shard measured no colours)."""
     from fashion_model.colors.measure import ColorReading
+    from fashion_model.score.images import ScoredBatch
 
     table = pq.read_table(path)
     failed = table.column("reason").is_valid()
@@ -345,7 +344,9 @@ def read_scored(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[tup
     )
     measured = ok.column("colors").to_pylist()
     readings = [ColorReading.from_dict(json.loads(r)) for r in measured] if all(measured) else None
-    return ok.column("image_sha256").to_pylist(), probs_array, vectors_array, failures, readings
+    return ScoredBatch(
+        ok.column("image_sha256").to_pylist(), probs_array, vectors_array, failures, readings
+    )
 
 
 def score_images_sharded(

@@ -56,10 +56,9 @@ def color_tables(shas: list[str], readings: list) -> dict[str, pa.Table]:
     return {"batch_colors": colors, "batch_color_status": status}
 
 
-def write_colors(con, shas: list[str], readings: list) -> int:
+def write_colors(con, shas: list[str], readings: list) -> None:
     """The colour readings of images already scored, in one transaction."""
     run_over_tables(con, color_tables(shas, readings), ["score/insert_colors.sql"])
-    return 0
 
 
 def measure_colors(

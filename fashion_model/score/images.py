@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 import numpy as np
@@ -183,6 +183,16 @@ def prepare(
     return version, card, todo, already, uncolored
 
 
+class ScoredBatch(NamedTuple):
+    """Scored images: what `score_batches` yields per batch and a chunk source per chunk."""
+
+    shas: list[str]  # the images that decoded, in order
+    probabilities: np.ndarray  # one row of label probabilities per image of `shas`
+    embeddings: np.ndarray  # one row per image of `shas`
+    failures: list[tuple[str, str, str]]  # (sha256, path, reason) of those that did not
+    readings: list | None  # the colour readings of `shas`, or None without colours
+
+
 def score_batches(
     net,
     card,
@@ -192,10 +202,9 @@ def score_batches(
     num_workers: int | None = None,
     decode: str = "auto",
     colors: bool = default_of(ScoreConfig, "colors"),
-) -> Iterator[tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], int, list]]:
-    """Run the model over image files: per batch, (decoded shas, probabilities, embeddings,
-    failures as (sha256, path, reason), images done so far, the decoded images' colour
-    readings or None without `colors`). The one compute path of the scoring stage,
+) -> Iterator[ScoredBatch]:
+    """Run the model over image files, a `ScoredBatch` per batch. The one compute path of the
+    scoring stage,
     in-process and in scale-out shards alike; colours are measured on the pixels decoded for
     the model.
 
@@ -266,13 +275,12 @@ def score_batches(
                 path = batch_paths[index]
                 reason = "cannot decode" if os.path.exists(path) else "file missing"
                 failures.append((batch_shas[index], path, reason))
-            yield (
-                [s for s, k in zip(batch_shas, keep, strict=True) if k],
-                torch.sigmoid(logits).numpy()[keep],
-                embeddings.numpy()[keep],
-                failures,
-                offset,
-                [r for r, k in zip(readings, keep, strict=True) if k] if colors else None,
+            yield ScoredBatch(
+                shas=[s for s, k in zip(batch_shas, keep, strict=True) if k],
+                probabilities=torch.sigmoid(logits).numpy()[keep],
+                embeddings=embeddings.numpy()[keep],
+                failures=failures,
+                readings=[r for r, k in zip(readings, keep, strict=True) if k] if colors else None,
             )
 
 
@@ -286,7 +294,7 @@ class ChunkWriter:
         self.con, self.version, self.thresholds, self.replace = con, version, thresholds, replace
         self.variant = variant  # the runtime variant that scores (model/variants.py)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
-        self.in_flight: list[Future] = []
+        self.in_flight: list[tuple[Future, bool]] = []  # (write, whether it counts predictions)
         self.predictions = 0
 
     def __enter__(self) -> ChunkWriter:
@@ -299,30 +307,36 @@ class ChunkWriter:
         """A scored chunk; `readings`, when given, are the colours of `shas`."""
         self.wait()
         self.in_flight.append(
-            self.pool.submit(
-                _write,
-                self.con,
-                self.version,
-                self.variant,
-                shas,
-                probs,
-                embeddings,
-                self.thresholds,
-                failures,
-                self.replace,
-                readings,
-                shas if readings is not None else (),
+            (
+                self.pool.submit(
+                    _write,
+                    self.con,
+                    self.version,
+                    self.variant,
+                    shas,
+                    probs,
+                    embeddings,
+                    self.thresholds,
+                    failures,
+                    self.replace,
+                    readings,
+                    shas if readings is not None else (),
+                ),
+                True,
             )
         )
 
     def submit_colors(self, shas: list[str], readings: list) -> None:
         """The colours of images scored before (the colour-only pass)."""
         self.wait()
-        self.in_flight.append(self.pool.submit(write_colors, self.con, shas, readings))
+        self.in_flight.append((self.pool.submit(write_colors, self.con, shas, readings), False))
 
     def wait(self) -> None:
         while self.in_flight:
-            self.predictions += self.in_flight.pop().result()
+            write, counts = self.in_flight.pop()
+            predictions = write.result()
+            if counts:
+                self.predictions += predictions
 
     def __exit__(self, *exc_info) -> None:
         try:
@@ -384,9 +398,9 @@ def score_images(
             )
             with closing(source(version, summary.runtime, todo)) as scored:
                 for batch in scored:
-                    pending.add(*batch)
-                    summary.scored += len(batch[0])
-                    summary.failed_to_decode += len(batch[3])
+                    pending.add(batch)
+                    summary.scored += len(batch.shas)
+                    summary.failed_to_decode += len(batch.failures)
                     if pending.size >= write_every or chunks:
                         pending.flush(writer)
                     if progress:
@@ -398,10 +412,8 @@ def score_images(
     return finish(con, summary, started)
 
 
-# Scored images as (shas, probabilities, embeddings, failures, colour readings or None), from
-# (version, runtime variant, todo table with sha256 and path).
-ScoredChunk = tuple[list[str], np.ndarray, np.ndarray, list[tuple[str, str, str]], list | None]
-ChunkSource = Callable[[str, str, pa.Table], Iterator[ScoredChunk]]
+# Scored chunks from (version, runtime variant, todo table with sha256 and path).
+ChunkSource = Callable[[str, str, pa.Table], Iterator[ScoredBatch]]
 
 
 def _in_process(
@@ -415,14 +427,11 @@ def _in_process(
 ) -> ChunkSource:
     """The model in this process, a batch at a time (`score_batches`)."""
 
-    def batches(version: str, runtime: str, todo: pa.Table) -> Iterator[ScoredChunk]:
+    def batches(version: str, runtime: str, todo: pa.Table) -> Iterator[ScoredBatch]:
         net, _, _ = load_model(models_root, version, runtime)
         paths = [str(Path(images_root) / p) for p in todo.column("path").to_pylist()]
         shas = todo.column("sha256").to_pylist()
-        for batch_shas, probs, embeddings, failures, _, readings in score_batches(
-            net, card, paths, shas, batch_size, num_workers, decode, colors
-        ):
-            yield batch_shas, probs, embeddings, failures, readings
+        yield from score_batches(net, card, paths, shas, batch_size, num_workers, decode, colors)
 
     return batches
 
@@ -441,31 +450,28 @@ class _Pending:
     """Scored batches gathered into one chunk for the writer."""
 
     def __init__(self):
-        self.shas, self.probs, self.vectors, self.failures, self.readings = [], [], [], [], []
-        self.measured = True
+        self.batches: list[ScoredBatch] = []
 
     @property
     def size(self) -> int:
-        return len(self.shas) + len(self.failures)
+        return sum(len(b.shas) + len(b.failures) for b in self.batches)
 
-    def add(self, shas, probs, vectors, failures, readings) -> None:
-        self.shas += shas
-        self.probs.append(probs)
-        self.vectors.append(vectors)
-        self.failures += failures
-        self.measured = readings is not None
-        self.readings += readings or []
+    def add(self, batch: ScoredBatch) -> None:
+        self.batches.append(batch)
 
     def flush(self, writer: ChunkWriter) -> None:
-        if self.size:
-            writer.submit(
-                self.shas,
-                np.concatenate(self.probs),
-                np.concatenate(self.vectors),
-                self.failures,
-                self.readings if self.measured else None,
-            )
-        self.__init__()
+        """Submit the gathered batches as one chunk, and start gathering anew."""
+        batches, self.batches = self.batches, []
+        if not batches:
+            return
+        measured = batches[-1].readings is not None
+        writer.submit(
+            [sha for b in batches for sha in b.shas],
+            np.concatenate([b.probabilities for b in batches]),
+            np.concatenate([b.embeddings for b in batches]),
+            [failure for b in batches for failure in b.failures],
+            [r for b in batches for r in b.readings or []] if measured else None,
+        )
 
 
 def _decode_batch(
