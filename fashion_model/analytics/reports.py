@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 
 from fashion_model.errors import BadInput
+from fashion_model.files import replacing
 from fashion_model.sqlfiles import (
     bind_parameters,
     declared_parameters,
@@ -215,13 +216,12 @@ def _save_png(figure, out: Path) -> Path:
     """Write a chart atomically (a reader never sees half a PNG) and free the figure."""
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    figure.savefig(tmp, bbox_inches="tight")
-    plt.close(figure)
-    tmp.replace(out)
-    return out
+    try:
+        with replacing(out) as tmp:
+            figure.savefig(tmp, bbox_inches="tight", format="png")
+    finally:
+        plt.close(figure)
+    return Path(out)
 
 
 def plot_nothing(title: str, note: str, out: Path) -> Path:
@@ -302,14 +302,11 @@ def write_csv(frame: pd.DataFrame, out: Path) -> Path:
 
 def write_frame(frame: pd.DataFrame, out: Path, output_format: str) -> Path:
     """Write query results as csv, json or parquet (table: csv), atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if output_format == "parquet":
-        frame.to_parquet(tmp, index=False)
-    elif output_format == "json":
-        frame.to_json(tmp, orient="records", date_format="iso", indent=1)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(out)
-    return out
+    with replacing(out) as tmp:
+        if output_format == "parquet":
+            frame.to_parquet(tmp, index=False)
+        elif output_format == "json":
+            frame.to_json(tmp, orient="records", date_format="iso", indent=1)
+        else:
+            frame.to_csv(tmp, index=False)
+    return Path(out)

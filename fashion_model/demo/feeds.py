@@ -12,11 +12,10 @@ metafield) that the feeds file maps onto `first_seen`.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from fashion_model.files import write_text
+from fashion_model.files import replacing, write_text
 
 FEED_FORMATS = ("catalog", "merchant-tsv", "merchant-xml", "shopify", "shopify-legacy")
 SHOPIFY_FIRST_SEEN = "First seen (product.metafields.custom.first_seen)"
@@ -36,12 +35,10 @@ def availability_of(index: int) -> str:
 
 
 def _write_rows(path: Path, header: list[str], rows: list[dict], delimiter: str = ",") -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header, delimiter=delimiter)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _merchant_items(rows: list[dict]) -> list[dict]:

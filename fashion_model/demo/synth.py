@@ -30,7 +30,7 @@ from fashion_model.demo.drawing import (
 )
 from fashion_model.demo.feeds import FEED_FORMATS, write_feeds
 from fashion_model.errors import BadInput
-from fashion_model.files import write_json
+from fashion_model.files import replacing, write_json
 from fashion_model.labels import default_label_map
 
 CATALOG_START = date(2025, 12, 1)  # fixed, so that a seed always gives the same catalog
@@ -147,9 +147,8 @@ def _render(job: tuple[str, Garment, int, int, int]) -> None:
     path, garment, seed, stream, index = job
     rng = _rng(seed, stream + 100, index)
     photo = draw_photo(garment, rng)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    photo.save(tmp, "JPEG", quality=int(rng.integers(72, 95)))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        photo.save(tmp, "JPEG", quality=int(rng.integers(72, 95)))
 
 
 # --------------------------------------------------------------------------- the command
@@ -212,12 +211,10 @@ def _catalog(products: int, seed: int, out: Path, base_url: str, missing_share: 
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    with replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def check_arguments(

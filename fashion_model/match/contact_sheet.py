@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from fashion_model.files import replacing
 
 TILE = (200, 250)  # image box of one tile
 CAPTION_LINES = 3
@@ -85,12 +86,9 @@ def write_contact_sheet(title: str, query: Tile, matches: list[Tile], out: Path)
         for line_no, text in enumerate(tile.lines[:CAPTION_LINES]):
             text = _fit(text, draw, caption_font, TILE[0])
             draw.text((x, y + TILE[1] + 4 + line_no * LINE), text, fill=colour, font=caption_font)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    sheet.save(tmp, format="PNG")
-    os.replace(tmp, out)
-    return out
+    with replacing(out) as tmp:
+        sheet.save(tmp, format="PNG")
+    return Path(out)
 
 
 def similar_sheet(query, result, images_root: Path, out: Path) -> Path:

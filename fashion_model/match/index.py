@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +32,7 @@ import faiss
 import numpy as np
 import pyarrow as pa
 
+from fashion_model.files import replacing, write_json
 from fashion_model.sqlfiles import named, read_sql, relation, run_statement, statements
 
 DIM = 512  # the built-in model's width; an index takes its own from the embeddings
@@ -168,13 +168,11 @@ def _save(folder: Path, index: faiss.Index, keys: np.ndarray, meta: IndexMeta) -
     """Write the generation's files, then point current.json at them, then drop the others."""
     folder.mkdir(parents=True, exist_ok=True)
     index_name, keys_name = meta.files
-    faiss.write_index(index, str(folder / f"{index_name}.tmp"))
-    os.replace(folder / f"{index_name}.tmp", folder / index_name)
-    with open(folder / f"{keys_name}.tmp", "wb") as handle:
+    with replacing(folder / index_name) as tmp:
+        faiss.write_index(index, str(tmp))
+    with replacing(folder / keys_name) as tmp, open(tmp, "wb") as handle:
         np.save(handle, keys)
-    os.replace(folder / f"{keys_name}.tmp", folder / keys_name)
-    (folder / "current.json.tmp").write_text(json.dumps(asdict(meta), indent=1))
-    os.replace(folder / "current.json.tmp", folder / "current.json")
+    write_json(folder / "current.json", asdict(meta))
     for path in folder.iterdir():
         if path.name not in (index_name, keys_name, "current.json"):
             path.unlink(missing_ok=True)

@@ -12,7 +12,6 @@ reads them back).
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from fashion_model.errors import BadInput
+from fashion_model.files import replacing
 from fashion_model.model.net import AttributeNet
 from fashion_model.model.registry import load_model, resolve_version
 from fashion_model.model.variants import EXPORTED_NAMES
@@ -60,13 +60,11 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
             f"{Path(models_root) / version / card.weights_file}"
         )
     out = Path(out) if out else Path(models_root) / version / "model.onnx"
-    out.parent.mkdir(parents=True, exist_ok=True)
     module = _Scoring(net).eval()
     size = card.image_size
     example = torch.randn(2, 3, size, size)
     batch = torch.export.Dim("batch", min=1, max=65536)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with replacing(out) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
@@ -106,9 +104,6 @@ def export_onnx(models_root: Path, version: str | None, out: Path | None = None)
                 f"ONNX export of {version}: outputs differ from PyTorch by {diff:.2g} "
                 f"(tolerance {TOLERANCE:g}); not written"
             )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return {
         "model_version": version,
         "path": str(out),

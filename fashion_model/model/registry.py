@@ -22,6 +22,7 @@ import numpy as np
 
 from fashion_model import __version__
 from fashion_model.errors import BadInput
+from fashion_model.files import write_text
 from fashion_model.labels import LabelMap, load_label_map
 from fashion_model.model.presets import Preprocessing
 
@@ -121,10 +122,7 @@ def production_version(models_root: Path) -> str | None:
 def set_production(models_root: Path, version: str) -> None:
     if version not in list_versions(models_root):
         raise BadInput(f"unknown model version {version!r}")
-    pointer = Path(models_root) / PRODUCTION
-    tmp = pointer.with_name(f".{PRODUCTION}.tmp")
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, pointer)
+    write_text(Path(models_root) / PRODUCTION, version + "\n")
 
 
 def resolve_version(models_root: Path, version: str | None) -> str:

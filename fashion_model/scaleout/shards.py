@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import time
 import uuid
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 
 from fashion_model.config import DownloadConfig, ScoreConfig, default_of
 from fashion_model.errors import RuntimeFailure
+from fashion_model.files import replacing
 from fashion_model.ingest.download import download_batch
 from fashion_model.ingest.outcomes import OUTCOME_SCHEMA, Outcome
 
@@ -79,9 +79,8 @@ class ExecutorShards:
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)  # a reader sees the whole part or none
+    with replacing(path) as tmp:  # a reader sees the whole part or none
+        pq.write_table(table, tmp)
 
 
 # --- download -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fashion_model.errors import BadInput
+from fashion_model.files import replacing
 
 SNAPSHOT_NAME = "fashion-snapshot.duckdb"
 _HELD: set[Path] = set()  # locks this process holds: a subflow of the holder re-enters freely
@@ -107,12 +108,8 @@ def _copy_snapshot(db_path: Path) -> Path:
     wal = db_path.with_name(db_path.name + ".wal")
     if wal.exists() and wal.stat().st_size:
         raise BadInput(f"{db_path}: a connection is still open (write-ahead log not empty)")
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
+    with replacing(target) as tmp:
         shutil.copyfile(db_path, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
