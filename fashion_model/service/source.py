@@ -18,7 +18,6 @@ it). Loaded models and the similarity index are kept per version / generation.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ import duckdb
 from fashion_model.errors import BadInput, RuntimeFailure
 from fashion_model.home import Home
 from fashion_model.warehouse.db import migrations
-from fashion_model.warehouse.lock import lock_path, publish_snapshot, snapshot_path
+from fashion_model.warehouse.lock import publish_snapshot, snapshot_path, writer_holding
 from fashion_model.warehouse.reader import check_warehouse, schema_version
 
 
@@ -48,24 +47,6 @@ def _schema(path: Path) -> int:
             return int(schema_version(con))
     except (duckdb.Error, TypeError):
         return 0
-
-
-def writer_holding(db_path: Path) -> bool:
-    """Whether a process holds the warehouse's writer lock (a `flock` on `<db>.lock`), read
-    from /proc/locks so that looking never takes the lock from a starting writer."""
-    try:
-        inode = os.stat(lock_path(db_path)).st_ino
-        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                fields = line.split()
-                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a "->" marks a waiter)
-                if "FLOCK" in fields and "WRITE" in fields and "->" not in fields:
-                    device_inode = fields[fields.index("WRITE") + 2]
-                    if device_inode.rsplit(":", 1)[-1] == str(inode):
-                        return True
-    except (OSError, ValueError, IndexError):
-        return False
-    return False
 
 
 class Source:

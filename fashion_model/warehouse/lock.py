@@ -5,7 +5,8 @@ DuckDB admits one read-write process per file. Flows that write (nightly, score)
 so that a second run fails at once with a message that names the first. At the end of a nightly
 run the database is copied, while the lock is still held and no connection is open, to
 `HOME/fashion-snapshot.duckdb` by atomic replace: the read-only commands read it when the main
-file is held by a writer.
+file is held by a writer. Whether a writer holds the warehouse is answered here alone
+(`writer_holding`, which only looks).
 """
 
 from __future__ import annotations
@@ -88,6 +89,24 @@ def warehouse_lock(db_path: Path, what: str, wait_seconds: float = 0.0) -> Itera
     finally:
         _HELD.discard(path)
         handle.close()
+
+
+def writer_holding(db_path: Path) -> bool:
+    """Whether a process holds the warehouse's writer lock (a `flock` on `<db>.lock`), read
+    from /proc/locks so that looking never takes the lock from a starting writer."""
+    try:
+        inode = os.stat(lock_path(db_path)).st_ino
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a "->" marks a waiter)
+                if "FLOCK" in fields and "WRITE" in fields and "->" not in fields:
+                    device_inode = fields[fields.index("WRITE") + 2]
+                    if device_inode.rsplit(":", 1)[-1] == str(inode):
+                        return True
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
 
 
 def publish_snapshot(db_path: Path, holder: str) -> Path:
