@@ -47,7 +47,7 @@ FLOW_RUNS = {
     "ingest (40 images, rerun)": "from fashion_model.flows.ingest import ingest\n"
     "ingest(source=sys.argv[1], name='catalog', download={'allow_private': True})",
     "score (nothing new)": "from fashion_model.flows.score import score\n"
-    "from fashion_model.score.plan import plan_score\nscore(plan=plan_score(None))",
+    "from fashion_model.score.plan import plan_score\nscore(plan=plan_score(None, ['catalog']))",
     "report": "from fashion_model.flows.report import report\nreport()",
 }
 
@@ -133,7 +133,7 @@ def main() -> None:
                     "catalog",
                     "--allow-private",
                 ],
-                "score (nothing new)": ["score"],
+                "score (nothing new)": ["score", "--manifest", "catalog"],
                 "report": ["report"],
             }
             rows = []
