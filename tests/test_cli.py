@@ -401,3 +401,38 @@ def test_score_without_manifest_scores_every_catalog_with_new_images_then_nothin
     with duckdb.connect(str(tmp_path / "fashion.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM scores").fetchone()[0] == scored
         assert con.execute("SELECT count(*) FROM product_observations").fetchone()[0] == runs
+
+
+def test_ingest_prints_feed_values_as_written_and_bad_input_leaves_no_home(
+    catalog_server, tmp_path
+):
+    """A feed value that looks like console markup is printed as it is, the item whose only
+    image URL is not http(s) is counted once, and a missing source creates no home folder."""
+    import csv
+
+    folder, _ = catalog_server
+    rows = list(csv.DictReader((folder / "catalog.csv").open()))[:4]
+    rows[0]["price"] = "[/red] n/a"
+    rows[1]["image_url"] = "ftp://example.com/x.jpg"
+    feed = tmp_path / "mine.csv"
+    with feed.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [*FASHION, "ingest", str(feed), "--home", str(home), "--allow-private"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "e.g. '[/red] n/a': no number" in result.stderr
+    assert "1 image_url (not http/https) value(s)" in result.stderr
+    assert "image_url (missing)" not in result.stderr
+    missing = subprocess.run(
+        [*FASHION, "ingest", str(tmp_path / "nope.csv"), "--home", str(tmp_path / "h2")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+    assert not (tmp_path / "h2").exists()

@@ -279,9 +279,10 @@ def open_warehouse(home: Path | None, db: Path | None, need_products: bool):
         reader.con.close()
 
 
-def say(line: str) -> None:
-    """A line of a single-stage command's own output (stderr; the results go to stdout)."""
-    console.print(line, highlight=False, soft_wrap=True)
+def say(line: str, style: str | None = None) -> None:
+    """A line of a single-stage command's own output (stderr; the results go to stdout), as
+    written: file names and feed values are never read as markup."""
+    console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -166,9 +166,9 @@ def ingest_command(
     download = DownloadConfig.parse(where="--", **download, honor_robots=not ignore_robots_tag)
     if scale.sharded:  # shards on Dask: prefect-dask's task runner, so a Prefect flow run
         result = _ingest_flow(source, home, name, split, ingest, download, scale, feed)
+        print_feed(result)
     else:
         result = ingest_here(source, home, name, split, ingest, download, feed)
-    print_feed(result)
     print_summary("ingest", result)
 
 
@@ -190,7 +190,7 @@ def ingest_here(source, home, name, split, ingest, download, feed) -> dict:
     with progress_callback(f"download {source_path.name}") as progress:
         summary = ingest_source(
             source_path,
-            paths.ensure().manifests / (name or source_path.stem),
+            paths.manifests / (name or source_path.stem),
             paths.images,
             config=download,
             split=split,
@@ -199,10 +199,12 @@ def ingest_here(source, home, name, split, ingest, download, feed) -> dict:
             retry_failed=ingest.retry_failed,
             feed=feed,
         )
+    result = {**summary.as_dict(), "task_runner": ScaleOut().describe()}
+    print_feed(result)
     say(summary.headline())
     for line in summary.warnings():
-        say(f"[yellow]{line}[/yellow]")
-    return {**summary.as_dict(), "task_runner": ScaleOut().describe()}
+        say(line, style="yellow")
+    return result
 
 
 def _ingest_flow(source, home, name, split, ingest, download, scale, feed) -> dict:
@@ -289,7 +291,7 @@ def score_here(plan) -> dict:
         with progress_callback("indexing") as progress:
             index = refresh_index(plan.db, plan.config.rescore, log=say, progress=progress)
     if index["action"] == "failed":
-        say(f"[yellow]similarity index not updated ({index['reason']}); searches scan exactly")
+        say(f"similarity index not updated ({index['reason']}); searches scan exactly", "yellow")
     return {
         "catalog_loads": loads,
         **scored,

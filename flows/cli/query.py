@@ -41,7 +41,7 @@ def report_command(
     paths.ensure()
     report = write_trend_report(paths.db, paths.reports, config.task, config.retailer)
     if report.note:
-        say(f"[yellow]empty {config.task} report: {report.note}[/yellow]")
+        say(f"empty {config.task} report: {report.note}", style="yellow")
     result = report.as_dict()
     print(result.pop("table"))
     print_summary("report", result)
